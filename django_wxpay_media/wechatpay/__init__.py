@@ -1,0 +1,32 @@
+"""The WeChat Pay APIv3 image-upload protocol, free of Django.
+
+Nothing in this package imports Django or the rest of ``django_wxpay_media``.
+"""
+
+from . import errors
+from .client import BACKUP_BASE_URL, DEFAULT_BASE_URL, UPLOAD_PATH, USER_AGENT, UploadResult, WeChatPayClient
+from .keys import check_apiv3_key, load_private_key, load_public_key
+from .signing import Signer, meta_json
+from .validation import MAX_IMAGE_SIZE, PreparedImage, detect_format, normalize_filename, prepare_image
+from .verification import KeyStore
+
+__all__ = [
+    "BACKUP_BASE_URL",
+    "DEFAULT_BASE_URL",
+    "MAX_IMAGE_SIZE",
+    "UPLOAD_PATH",
+    "USER_AGENT",
+    "KeyStore",
+    "PreparedImage",
+    "Signer",
+    "UploadResult",
+    "WeChatPayClient",
+    "check_apiv3_key",
+    "detect_format",
+    "errors",
+    "load_private_key",
+    "load_public_key",
+    "meta_json",
+    "normalize_filename",
+    "prepare_image",
+]

@@ -1,0 +1,15 @@
+"""Shared fixtures: the sandbox (from the package's pytest plugin) wired into settings."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def wxpay_settings(wxpay_sandbox, settings):
+    """Point ``WXPAY_MEDIA`` at a fresh sandbox; return the sandbox.
+
+    Retries wait 10 ms instead of seconds so that failure paths stay fast.
+    """
+    settings.WXPAY_MEDIA = {**wxpay_sandbox.settings(), "MAX_RETRIES": 2, "RETRY_BACKOFF": 0.01}
+    return wxpay_sandbox
