@@ -19,8 +19,8 @@ def new_boundary() -> str:
 
 def _quote(value: str) -> bytes:
     # validation.normalize_filename already removed quotes, backslashes and
-    # control characters; escape defensively anyway (HTML's form encoding).
-    value = value.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+    # control characters; encode them anyway as HTML forms do (RFC 7578 4.2).
+    value = value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
     return value.encode("utf-8")
 
 

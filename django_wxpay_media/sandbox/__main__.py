@@ -1,0 +1,128 @@
+"""Run the sandbox from the command line.
+
+``python -m django_wxpay_media.sandbox [--host 127.0.0.1] [--port 8765]
+[--mode public_key|certificate|both] [--keys-dir DIR] [--reuse-keys] [--mchid N]``
+
+Generates throwaway keys, writes them to ``--keys-dir`` (default: a new temporary
+directory, removed on exit), prints a ready-to-paste ``WXPAY_MEDIA = {...}`` snippet
+on stdout and serves until Ctrl-C or SIGTERM (exit status 0). One line per request
+goes to stderr: method, path, status and WeChat error code — never key material.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from .keys import DEFAULT_MCHID, STATE_FILE, SandboxKeys
+from .records import ReceivedRequest
+from .server import MODES, Sandbox
+
+
+def settings_snippet(settings: dict[str, Any]) -> str:
+    """``WXPAY_MEDIA = {...}`` as Python source."""
+    lines = ["WXPAY_MEDIA = {"]
+    for key, value in settings.items():
+        lines.append(f"    {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def log_line(record: ReceivedRequest) -> str:
+    """``METHOD PATH STATUS CODE [fault=KIND]`` for one request (no headers, no body)."""
+    status = "-" if record.response_status is None else str(record.response_status)
+    line = f"{record.method or '-'} {record.path or '-'} {status} {record.response_code or '-'}"
+    if record.fault:
+        line += f" fault={record.fault}"
+    return line
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m django_wxpay_media.sandbox",
+        description="A local stand-in for WeChat Pay APIv3 (merchant-service/images/upload).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
+    parser.add_argument("--mode", choices=MODES, default="public_key", help="which key signs answers")
+    parser.add_argument("--mchid", default=DEFAULT_MCHID, help=f"merchant number (default: {DEFAULT_MCHID})")
+    parser.add_argument(
+        "--keys-dir",
+        help="where to write the keys (default: a temporary directory removed on exit)",
+    )
+    parser.add_argument(
+        "--reuse-keys",
+        action="store_true",
+        help=f"reuse the keys in --keys-dir ({STATE_FILE}) if present instead of generating fresh ones",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Entry point; returns the exit status."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    args = _parser().parse_args(argv)
+
+    temp_dir: str | None = None
+    if args.keys_dir:
+        keys_dir = Path(args.keys_dir)
+    else:
+        temp_dir = tempfile.mkdtemp(prefix="wxpay-sandbox-keys-")
+        keys_dir = Path(temp_dir)
+
+    def log(record: ReceivedRequest) -> None:
+        print(log_line(record), file=err, flush=True)
+
+    try:
+        keys: SandboxKeys | None = None
+        if args.reuse_keys and (keys_dir / STATE_FILE).exists():
+            keys = SandboxKeys.load(keys_dir)
+            print(f"reusing keys from {keys_dir}", file=err)
+        if keys is None:
+            keys = SandboxKeys.generate(args.mchid)
+            keys.save(keys_dir)
+        sandbox = Sandbox(mode=args.mode, host=args.host, port=args.port, keys=keys, mchid=args.mchid, on_request=log)
+        try:
+            sandbox.start()
+        except OSError as error:
+            print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=err)
+            return 2
+        try:
+            stop = threading.Event()
+
+            def on_signal(signum: int, frame: FrameType | None) -> None:
+                stop.set()
+
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, on_signal)
+                signal.signal(signal.SIGTERM, on_signal)
+            print(settings_snippet(sandbox.settings(paths_dir=keys_dir)), file=out, flush=True)
+            print(
+                f"WeChat Pay sandbox ({args.mode} mode) listening on {sandbox.base_url}; keys in {keys_dir}. "
+                "Ctrl-C to stop.",
+                file=err,
+                flush=True,
+            )
+            while not stop.wait(0.2):
+                pass
+        finally:
+            sandbox.stop()
+        print("sandbox stopped", file=err, flush=True)
+        return 0
+    finally:
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
