@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Each test starts in English: a request through LocaleMiddleware (test client,
+    live server) leaves its language active in the thread that served it."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

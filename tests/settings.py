@@ -59,12 +59,15 @@ TEMPLATES = [
 ]
 
 _DB = os.environ.get("WXPAY_TEST_DB", "sqlite")
+# Separate runs on one machine (say, two checkouts) set WXPAY_TEST_RUN to keep
+# their test databases apart; child processes inherit it and share the run's one.
+_RUN = os.environ.get("WXPAY_TEST_RUN", "")
 if _DB == "sqlite":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(Path(tempfile.gettempdir()) / "wxpay_media_tests.sqlite3"),
-            "TEST": {"NAME": str(Path(tempfile.gettempdir()) / "wxpay_media_tests_test.sqlite3")},
+            "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"wxpay_media_tests_test{_RUN}.sqlite3")},
         }
     }
 elif _DB == "postgres":
@@ -75,6 +78,7 @@ elif _DB == "postgres":
             "USER": os.environ.get("PGUSER", "postgres"),
             "HOST": "127.0.0.1",
             "PORT": "5432",
+            "TEST": {"NAME": f"test_wxpay_media{_RUN}"},
         }
     }
 elif _DB == "mariadb":
@@ -87,7 +91,7 @@ elif _DB == "mariadb":
             "HOST": "127.0.0.1",
             "PORT": "3306",
             "OPTIONS": {"charset": "utf8mb4"},
-            "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+            "TEST": {"NAME": f"test_wxpay_media{_RUN}", "CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }
     }
 else:  # pragma: no cover - a typo in CI should stop the run, not fall back silently

@@ -1,0 +1,184 @@
+"""The record of every feedback image: its bytes' digest, where it is stored, and
+what WeChat Pay answered. Only :mod:`django_wxpay_media.services` changes its state.
+"""
+
+from __future__ import annotations
+
+import datetime
+import posixpath
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from . import conf
+
+
+def feedback_image_upload_to(instance: FeedbackImage, filename: str) -> str:
+    """Where a new file goes: ``WXPAY_MEDIA['UPLOAD_TO']`` (``strftime``-expanded) + name.
+
+    A callable rather than a string so that the setting is read when a file is
+    saved, not frozen into the migration.
+    """
+    # Same expansion FileField applies to a string upload_to (local, naive time).
+    directory = datetime.datetime.now().strftime(conf.upload_to())
+    return posixpath.join(directory, filename)
+
+
+class FeedbackImageQuerySet(models.QuerySet["FeedbackImage"]):
+    def pending(self) -> FeedbackImageQuerySet:
+        """Stored, never sent (or released after an interrupted attempt)."""
+        return self.filter(status=FeedbackImage.Status.PENDING)
+
+    def uploading(self) -> FeedbackImageQuerySet:
+        """An upload attempt is running now (or was abandoned by a process that died)."""
+        return self.filter(status=FeedbackImage.Status.UPLOADING)
+
+    def uploaded(self) -> FeedbackImageQuerySet:
+        """WeChat Pay accepted them; ``media_id`` is set."""
+        return self.filter(status=FeedbackImage.Status.UPLOADED)
+
+    def failed(self) -> FeedbackImageQuerySet:
+        """The latest attempt failed; ``error_code`` says why. A retry may finish them."""
+        return self.filter(status=FeedbackImage.Status.FAILED)
+
+
+class FeedbackImage(models.Model):
+    """An image uploaded (or to be uploaded) to WeChat Pay as complaint feedback.
+
+    One record per merchant and file content: the same bytes are never uploaded
+    twice, their ``media_id`` is reused.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        UPLOADING = "uploading", _("Uploading")
+        UPLOADED = "uploaded", _("Uploaded")
+        FAILED = "failed", _("Failed")
+
+    file = models.FileField(
+        _("file"),
+        upload_to=feedback_image_upload_to,
+        storage=conf.get_storage,
+        max_length=255,
+        help_text=_("The stored copy of the image, kept so that a failed upload can be retried."),
+    )
+    filename = models.CharField(
+        _("file name"),
+        max_length=128,
+        help_text=_("The file name sent to WeChat Pay (normalised: ends in .jpg, .png or .bmp)."),
+    )
+    sha256 = models.CharField(
+        _("SHA-256"),
+        max_length=64,
+        help_text=_("Lower-case hex SHA-256 digest of the file's bytes; the same bytes are uploaded only once."),
+    )
+    size = models.PositiveIntegerField(_("size"), help_text=_("Size of the file in bytes."))
+    content_type = models.CharField(
+        _("content type"),
+        max_length=100,
+        help_text=_("The image type found from the file's content (image/jpeg, image/png or image/bmp)."),
+    )
+    mchid = models.CharField(
+        _("merchant number"),
+        max_length=32,
+        help_text=_("The WeChat Pay merchant number (mchid) the image is uploaded for."),
+    )
+    media_id = models.CharField(
+        _("media ID"),
+        max_length=512,
+        blank=True,
+        default="",
+        help_text=_("The media_id WeChat Pay returned; complaint replies refer to the image by it."),
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=Status.choices,
+        default=Status.PENDING,
+        db_index=True,
+        help_text=_(
+            "Pending: stored, not yet sent. Uploading: being sent now. Uploaded: accepted. Failed: see the error."
+        ),
+    )
+    error_code = models.CharField(
+        _("error code"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("Code of the latest failure: WeChat Pay's code (e.g. PARAM_ERROR) or this app's (e.g. TIMEOUT)."),
+    )
+    error_message = models.TextField(
+        _("error message"),
+        blank=True,
+        default="",
+        help_text=_("Developer-facing description of the latest failure, as logged."),
+    )
+    request_id = models.CharField(
+        _("Request-ID"),
+        max_length=128,
+        blank=True,
+        default="",
+        help_text=_("WeChat Pay's Request-ID of the latest answer; WeChat Pay support asks for it."),
+    )
+    attempts = models.PositiveIntegerField(
+        _("attempts"),
+        default=0,
+        help_text=_("How many times an upload of this image was started."),
+    )
+    created_at = models.DateTimeField(
+        _("created at"), auto_now_add=True, help_text=_("When the image was first received.")
+    )
+    upload_started_at = models.DateTimeField(
+        _("upload started at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When the latest upload attempt started. An attempt still running long after this "
+            "was abandoned and may be taken over by a retry."
+        ),
+    )
+    uploaded_at = models.DateTimeField(
+        _("uploaded at"), null=True, blank=True, help_text=_("When WeChat Pay accepted the image.")
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="wxpay_feedback_images",
+        help_text=_("The user who added the image, if it came through the site."),
+    )
+
+    objects = FeedbackImageQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("feedback image")
+        verbose_name_plural = _("feedback images")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["mchid", "sha256"], name="wxpay_media_unique_mchid_sha256"),
+        ]
+        permissions = [("upload_feedbackimage", _("Can upload feedback images to WeChat Pay"))]
+
+    def __str__(self) -> str:
+        return gettext("%(filename)s (%(status)s)") % {
+            "filename": self.filename or gettext("unnamed image"),
+            "status": self.get_status_display(),
+        }
+
+    def __repr__(self) -> str:
+        return f"<FeedbackImage pk={self.pk} {self.filename!r} status={self.status!r} media_id={self.media_id!r}>"
+
+    @property
+    def is_uploaded(self) -> bool:
+        """True once WeChat Pay has accepted the image (``media_id`` is set)."""
+        return self.status == self.Status.UPLOADED and bool(self.media_id)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # sha256 is compared as text; keep it in the case WeChat Pay documents.
+        self.sha256 = (self.sha256 or "").lower()
+        super().save(*args, **kwargs)

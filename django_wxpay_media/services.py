@@ -1,0 +1,505 @@
+"""Uploading feedback images: the only code that changes ``FeedbackImage`` state.
+
+The database and the WeChat Pay client meet here. The rules users rely on:
+
+* Input is validated before anything is stored or sent.
+* One record per merchant and file content (``mchid``, ``sha256``): the same
+  bytes are never uploaded twice, even when several threads or processes race
+  for them — the losers get the winner's record.
+* A failure loses nothing: the file stays in storage and the record keeps the
+  error code, message and Request-ID; :func:`retry` or :func:`upload_pending`
+  finish the job later.
+
+How races are settled: the record is created inside its own small transaction and
+the unique constraint picks the winner; the right to upload is then *claimed* by a
+conditional ``UPDATE`` (pending/failed -> uploading) that only one caller can win.
+Whoever loses waits, polling, for the outcome. No transaction is held open across
+the HTTP call. A claim older than :func:`~django_wxpay_media.conf.upload_timeout`
+was abandoned (its process died) and may be taken over.
+
+When these functions run inside the caller's own transaction (``ATOMIC_REQUESTS``,
+admin change views), their writes commit with it: other processes see them only
+then, and a rollback also undoes the record (the stored file remains).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeVar, Union
+
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, connections, transaction
+from django.db.models import F, Q
+from django.dispatch import Signal
+from django.utils import timezone
+
+from . import conf, signals
+from .exceptions import (
+    MerchantMismatchError,
+    RecordedError,
+    StoredFileChangedError,
+    StoredFileError,
+    StoredFileMissingError,
+    UploadFailed,
+    UploadInProgressError,
+)
+from .models import FeedbackImage
+from .wechatpay import MAX_IMAGE_SIZE, PreparedImage, WeChatPayClient, errors, prepare_image
+
+logger = logging.getLogger("django_wxpay_media")
+
+#: What :func:`upload_image` accepts: a path, the bytes, or an open binary file
+#: (including Django's ``File``/``UploadedFile``).
+FileInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes], File]
+
+Status = FeedbackImage.Status
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+# Polling while another caller uploads: start quick (uploads usually take well
+# under a second), back off to keep the database quiet on slow ones.
+_POLL_FIRST = 0.05
+_POLL_MAX = 0.5
+# How often a caller goes back to claiming after waiting; each wait is bounded
+# by conf.upload_timeout(), so this only guards against a pathological loop.
+_MAX_ROUNDS = 3
+
+
+@dataclass
+class BatchResult:
+    """What a batch of uploads did.
+
+    ``uploaded``: records this batch uploaded; ``skipped``: records that needed no
+    request (already uploaded, or finished by another process meanwhile);
+    ``failed``: ``(record, error)`` pairs, the error a ``WeChatPayError``.
+    """
+
+    uploaded: list[FeedbackImage] = field(default_factory=list)
+    skipped: list[FeedbackImage] = field(default_factory=list)
+    failed: list[tuple[FeedbackImage, errors.WeChatPayError]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return not self.failed
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """The result of one file in :func:`upload_files`: a record or the error."""
+
+    file: Any
+    image: FeedbackImage | None = None
+    #: An ImageValidationError (nothing stored), UploadFailed (record kept) or OSError (unreadable path).
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+# -- public API -----------------------------------------------------------------------
+
+
+def upload_image(file: FileInput, *, filename: str | None = None, user: Any = None) -> FeedbackImage:
+    """Upload one image to WeChat Pay, or reuse the record of the same bytes.
+
+    ``file`` is a path (``str`` or ``Path``), the bytes, or an open binary file
+    (``UploadedFile`` included). ``filename`` overrides the name taken from the
+    path or file (it is normalised to what WeChat Pay accepts); ``user`` is
+    recorded as ``uploaded_by`` on a new record.
+
+    Raises :class:`~django_wxpay_media.wechatpay.errors.ImageValidationError`
+    for a file WeChat Pay would refuse (nothing stored, nothing sent),
+    :class:`OSError` for a path that cannot be read,
+    :class:`~django.core.exceptions.ImproperlyConfigured` for bad settings (before
+    anything is stored), and :class:`~django_wxpay_media.exceptions.UploadFailed`
+    when the upload fails (the record keeps the failure and the file; ``retry()``
+    finishes it later). Returns the record, status ``uploaded`` with ``media_id``.
+    """
+    data, name = _read_input(file, filename)
+    prepared = prepare_image(data, name)
+    client = conf.get_client()
+    image = _find_or_create(prepared, conf.get_mchid(), user)
+    if image.status != Status.UPLOADED:
+        _restore_file(image, prepared)
+    image, _ = _finish(image, prepared, client)
+    return image
+
+
+def retry(image: FeedbackImage) -> FeedbackImage:
+    """Finish a pending or failed record by uploading its stored file.
+
+    An uploaded record is returned as is (no request). A record another caller is
+    uploading is waited for; one whose upload was abandoned long ago is taken over.
+    ``image`` is refreshed in place and returned. Raises like :func:`upload_image`.
+    """
+    image.refresh_from_db()
+    if image.status == Status.UPLOADED:
+        return image
+    client = conf.get_client()
+    _check_merchant(image)
+    image, _ = _finish(image, None, client)
+    return image
+
+
+def upload_images(images: Iterable[FeedbackImage]) -> BatchResult:
+    """:func:`retry` each record, ``WXPAY_MEDIA['CONCURRENCY']`` at a time.
+
+    Failures are collected, not raised; configuration problems raise
+    :class:`~django.core.exceptions.ImproperlyConfigured` before anything is sent.
+    """
+    todo = list(images)
+    result = BatchResult()
+    if not todo:
+        return result
+    client = conf.get_client()
+    for kind, image, error in _run_all(lambda image: _retry_one(image, client), todo):
+        if kind == "uploaded":
+            result.uploaded.append(image)
+        elif kind == "skipped":
+            result.skipped.append(image)
+        elif kind == "failed":
+            assert error is not None
+            result.failed.append((image, error))
+    return result
+
+
+def upload_pending(*, include_failed: bool = True) -> BatchResult:
+    """Upload every record of the configured merchant that is not uploaded yet.
+
+    Takes pending records, failed ones unless ``include_failed`` is false, and
+    uploads abandoned long ago (see :func:`~django_wxpay_media.conf.upload_timeout`);
+    oldest first, ``WXPAY_MEDIA['CONCURRENCY']`` at a time.
+    """
+    statuses = [Status.PENDING, Status.FAILED] if include_failed else [Status.PENDING]
+    cutoff = timezone.now() - conf.upload_timeout()
+    queryset = FeedbackImage.objects.filter(mchid=conf.get_mchid()).filter(
+        Q(status__in=statuses) | Q(status=Status.UPLOADING, upload_started_at__lt=cutoff)
+    )
+    return upload_images(queryset.order_by("created_at", "pk"))
+
+
+def upload_files(files: Sequence[FileInput], *, user: Any = None) -> list[UploadOutcome]:
+    """:func:`upload_image` each of ``files``, ``WXPAY_MEDIA['CONCURRENCY']`` at a time.
+
+    Returns one :class:`UploadOutcome` per file, in the order given; a file that
+    fails does not stop the others. Configuration problems raise before anything
+    is stored.
+    """
+    items = list(files)
+    if not items:
+        return []
+    conf.get_client()  # a settings problem stops the batch here, not once per file
+
+    def one(item: Any) -> UploadOutcome:
+        try:
+            return UploadOutcome(item, image=upload_image(item, user=user))
+        except (errors.ImageValidationError, UploadFailed, OSError) as exc:
+            return UploadOutcome(item, image=getattr(exc, "image", None), error=exc)
+
+    return _run_all(one, items)
+
+
+# -- reading input ----------------------------------------------------------------------
+
+
+def _too_large(size: int) -> errors.ImageTooLargeError:
+    return errors.ImageTooLargeError(
+        f"The file is {size} bytes; WeChat Pay accepts at most {MAX_IMAGE_SIZE} bytes (2 MB).",
+        size=size,
+        max_size=MAX_IMAGE_SIZE,
+    )
+
+
+def _basename(name: Any) -> str | None:
+    if not isinstance(name, str) or not name:
+        return None
+    return posixpath.basename(name.replace("\\", "/")) or None
+
+
+def _read_input(file: Any, filename: str | None) -> tuple[bytes, str | None]:
+    """The bytes and the name to validate. Never reads much more than the size limit."""
+    if isinstance(file, (bytes, bytearray, memoryview)):
+        return bytes(file), filename
+    if isinstance(file, (str, os.PathLike)):
+        path = Path(file)
+        size = path.stat().st_size
+        if size > MAX_IMAGE_SIZE:
+            raise _too_large(size)
+        return path.read_bytes(), filename or path.name
+    if not hasattr(file, "read"):
+        raise TypeError(f"Cannot upload a {type(file).__name__}: give a path, bytes or an open binary file.")
+    name = filename or _basename(getattr(file, "name", None))
+    known_size = getattr(file, "size", None) if isinstance(file, File) else None
+    if isinstance(known_size, int) and known_size > MAX_IMAGE_SIZE:
+        raise _too_large(known_size)
+    seekable = hasattr(file, "seek")
+    if seekable:
+        file.seek(0)  # like File.chunks(): a form field may have been read already
+    data = file.read(MAX_IMAGE_SIZE + 1)
+    if isinstance(data, str):
+        raise TypeError("The file is open in text mode; open it in binary mode ('rb').")
+    if len(data) > MAX_IMAGE_SIZE:
+        size = len(data) + sum(len(chunk) for chunk in iter(lambda: file.read(1 << 20), b""))
+        raise _too_large(size)
+    if seekable:
+        file.seek(0)  # leave it as a form would expect
+    return bytes(data), name
+
+
+# -- the record ------------------------------------------------------------------------
+
+
+def _user_or_none(user: Any) -> Any:
+    if user is None or not getattr(user, "is_authenticated", False) or getattr(user, "pk", None) is None:
+        return None
+    return user
+
+
+def _find_or_create(prepared: PreparedImage, mchid: str, user: Any) -> FeedbackImage:
+    """The record for these bytes, created (file stored first) if there is none."""
+    existing = FeedbackImage.objects.filter(mchid=mchid, sha256=prepared.sha256).first()
+    if existing is not None:
+        return existing
+    image = FeedbackImage(
+        filename=prepared.filename,
+        sha256=prepared.sha256,
+        size=prepared.size,
+        content_type=prepared.content_type,
+        mchid=mchid,
+        uploaded_by=_user_or_none(user),
+    )
+    # Store the file before the row exists, so that no record points at nothing.
+    image.file.save(prepared.filename, ContentFile(prepared.data), save=False)
+    try:
+        with transaction.atomic():
+            image.save(force_insert=True)
+    except IntegrityError:
+        # Most likely another caller inserted the same bytes first: use theirs.
+        _delete_stored(image.file.name)
+        winner = FeedbackImage.objects.filter(mchid=mchid, sha256=prepared.sha256).first()
+        if winner is None:
+            raise  # some other constraint; not a race we can settle
+        logger.debug("Reusing FeedbackImage %s for sha256 %s (created concurrently).", winner.pk, prepared.sha256)
+        return winner
+    except BaseException:
+        _delete_stored(image.file.name)
+        raise
+    return image
+
+
+def _restore_file(image: FeedbackImage, prepared: PreparedImage) -> None:
+    """Store the bytes again if the record's file went missing: the caller has them."""
+    storage = conf.get_storage()
+    if image.file.name and storage.exists(image.file.name):
+        return
+    image.file.save(prepared.filename, ContentFile(prepared.data), save=False)
+    FeedbackImage.objects.filter(pk=image.pk).update(file=image.file.name)
+    logger.info("Stored FeedbackImage %s again as %s (its file was missing).", image.pk, image.file.name)
+
+
+def _delete_stored(name: str | None) -> None:
+    if not name:
+        return
+    try:
+        conf.get_storage().delete(name)
+    except Exception:  # an orphan file is harmless; a crash here would hide the real error
+        logger.warning("Could not delete the unused stored file %r.", name, exc_info=True)
+
+
+def _check_merchant(image: FeedbackImage) -> None:
+    current = conf.get_mchid()
+    if image.mchid != current:
+        # Signing another merchant's record with this merchant's key would mix up media_ids.
+        raise UploadFailed(
+            image,
+            MerchantMismatchError(
+                f"FeedbackImage {image.pk} belongs to merchant {image.mchid}, but WXPAY_MEDIA['MCHID'] is {current}.",
+                mchid=image.mchid,
+                current=current,
+            ),
+        )
+
+
+# -- claiming and uploading -------------------------------------------------------------
+
+
+def _claim(image: FeedbackImage, stale_after: Any) -> bool:
+    """Take the right to upload ``image``; True for exactly one concurrent caller."""
+    now = timezone.now()
+    claimable = (
+        Q(status__in=[Status.PENDING, Status.FAILED])
+        | Q(status=Status.UPLOADING, upload_started_at__lt=now - stale_after)
+        | Q(status=Status.UPLOADING, upload_started_at__isnull=True)
+    )
+    claimed = FeedbackImage.objects.filter(claimable, pk=image.pk).update(
+        status=Status.UPLOADING, attempts=F("attempts") + 1, upload_started_at=now
+    )
+    if claimed:
+        image.refresh_from_db()
+    return claimed == 1
+
+
+def _wait_for_other(image: FeedbackImage, stale_after: Any) -> FeedbackImage:
+    """Poll until ``image`` is no longer being uploaded, or its claim goes stale."""
+    delay = _POLL_FIRST
+    while True:
+        image.refresh_from_db()
+        if image.status != Status.UPLOADING:
+            return image
+        started = image.upload_started_at
+        if started is None or timezone.now() >= started + stale_after:
+            return image
+        time.sleep(delay)
+        delay = min(delay * 2, _POLL_MAX)
+
+
+def _finish(
+    image: FeedbackImage, prepared: PreparedImage | None, client: WeChatPayClient
+) -> tuple[FeedbackImage, bool]:
+    """Make sure ``image`` gets uploaded; returns it and whether *we* sent it.
+
+    ``prepared`` is the validated content when the caller has it; otherwise the
+    stored file is read (after the claim, so a waiting caller never reads it).
+    """
+    stale_after = conf.upload_timeout()
+    for _ in range(_MAX_ROUNDS):
+        if image.status == Status.UPLOADED:
+            return image, False
+        if _claim(image, stale_after):
+            return _perform(image, prepared, client), True
+        image = _wait_for_other(image, stale_after)
+        if image.status == Status.FAILED:
+            # We waited on another caller's attempt: share its outcome rather than
+            # repeat a request that just failed.
+            raise UploadFailed(image, RecordedError.from_image(image))
+    raise UploadFailed(
+        image,
+        UploadInProgressError(f"FeedbackImage {image.pk} is still being uploaded by another process."),
+    )
+
+
+def _perform(image: FeedbackImage, prepared: PreparedImage | None, client: WeChatPayClient) -> FeedbackImage:
+    """Upload ``image`` (claimed by us) and record the outcome."""
+    try:
+        if prepared is None:
+            prepared = _load_stored(image)
+        result = client.upload_image(prepared)
+    except errors.WeChatPayError as exc:
+        _record_failure(image, exc.code, str(exc), getattr(exc, "request_id", None))
+        logger.warning("Upload of FeedbackImage %s (%s) failed: %s", image.pk, image.filename, exc)
+        _send(signals.image_upload_failed, image=image, error=exc)
+        raise UploadFailed(image, exc) from exc
+    except BaseException as exc:
+        # A bug or an interrupt: release the claim so the image is not blocked until it goes stale.
+        try:
+            _record_failure(image, "UNEXPECTED_ERROR", f"Upload interrupted by {type(exc).__name__}.", None)
+        except Exception:  # pragma: no cover - the database may be why we are here
+            logger.exception("Could not record the interrupted upload of FeedbackImage %s.", image.pk)
+        raise
+    FeedbackImage.objects.filter(pk=image.pk).update(
+        status=Status.UPLOADED,
+        media_id=result.media_id,
+        request_id=(result.request_id or "")[:128],
+        uploaded_at=timezone.now(),
+        error_code="",
+        error_message="",
+    )
+    image.refresh_from_db()
+    logger.info(
+        "Uploaded FeedbackImage %s (%s) to WeChat Pay: media_id %s, Request-ID %s.",
+        image.pk,
+        image.filename,
+        image.media_id,
+        image.request_id or "-",
+    )
+    _send(signals.image_uploaded, image=image)
+    return image
+
+
+def _record_failure(image: FeedbackImage, code: str, message: str, request_id: str | None) -> None:
+    # Only our own claim is turned into a failure: a record someone else finished stays uploaded.
+    FeedbackImage.objects.filter(pk=image.pk, status=Status.UPLOADING).update(
+        status=Status.FAILED,
+        error_code=(code or "")[:64],
+        error_message=message,
+        request_id=(request_id or "")[:128],
+    )
+    image.refresh_from_db()
+
+
+def _load_stored(image: FeedbackImage) -> PreparedImage:
+    """The stored file, validated again and checked against the record's digest."""
+    name = image.file.name
+    storage = conf.get_storage()
+    if not name or not storage.exists(name):
+        raise StoredFileMissingError(f"The stored file {name!r} of FeedbackImage {image.pk} is missing.")
+    try:
+        with storage.open(name, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise StoredFileMissingError(f"The stored file {name!r} of FeedbackImage {image.pk} is missing.") from None
+    except OSError as exc:
+        raise StoredFileError(f"The stored file {name!r} of FeedbackImage {image.pk} cannot be read: {exc}.") from exc
+    prepared = prepare_image(data, image.filename)
+    if prepared.sha256 != image.sha256:
+        raise StoredFileChangedError(
+            f"The stored file {name!r} of FeedbackImage {image.pk} no longer matches its sha256 {image.sha256}."
+        )
+    return prepared
+
+
+def _retry_one(
+    image: FeedbackImage, client: WeChatPayClient
+) -> tuple[str, FeedbackImage, errors.WeChatPayError | None]:
+    try:
+        image.refresh_from_db()
+    except FeedbackImage.DoesNotExist:
+        logger.info("FeedbackImage %s was deleted before it could be uploaded.", image.pk)
+        return "gone", image, None
+    try:
+        if image.status == Status.UPLOADED:
+            return "skipped", image, None
+        _check_merchant(image)
+        image, performed = _finish(image, None, client)
+    except UploadFailed as exc:
+        return "failed", exc.image, exc.error
+    return ("uploaded" if performed else "skipped"), image, None
+
+
+# -- plumbing ----------------------------------------------------------------------------
+
+
+def _send(signal: Signal, **kwargs: Any) -> None:
+    # The record is saved already; a broken receiver must not turn the outcome around.
+    for receiver, response in signal.send_robust(sender=FeedbackImage, **kwargs):
+        if isinstance(response, Exception):
+            logger.error("Receiver %r of a django_wxpay_media signal failed: %s", receiver, response, exc_info=response)
+
+
+def _run_all(func: Callable[[_T], _R], items: list[_T]) -> list[_R]:
+    """``[func(item) for item in items]``, on ``CONCURRENCY`` threads when that is safe."""
+    workers = min(int(conf.get_setting("CONCURRENCY")), len(items))
+    # Rows written in the caller's open transaction are invisible to other
+    # connections, so inside one everything runs here, one after the other.
+    if workers <= 1 or transaction.get_connection().in_atomic_block:
+        return [func(item) for item in items]
+
+    def run(item: _T) -> _R:
+        try:
+            return func(item)
+        finally:
+            # Each worker thread has its own connections; do not leak them.
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wxpay-upload") as pool:
+        return list(pool.map(run, items))

@@ -1,0 +1,16 @@
+"""Signals sent by :mod:`django_wxpay_media.services` after an upload attempt.
+
+Both are sent with ``sender=FeedbackImage`` after the record has been saved, and
+only by the code that made the attempt (a caller that reused another's upload
+gets no signal). Receivers run in the uploading thread; an exception in a
+receiver is logged and does not change the upload's outcome.
+"""
+
+from django.dispatch import Signal
+
+#: WeChat Pay accepted an image. Arguments: ``image`` (the FeedbackImage, with ``media_id``).
+image_uploaded = Signal()
+
+#: An upload attempt failed and was recorded. Arguments: ``image`` (status ``failed``,
+#: with ``error_code``/``error_message``/``request_id``) and ``error`` (the WeChatPayError).
+image_upload_failed = Signal()

@@ -1,0 +1,127 @@
+"""exceptions.py: UploadFailed and the translated, staff-facing user_message()."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import translation
+
+from django_wxpay_media.exceptions import (
+    MESSAGES,
+    MerchantMismatchError,
+    RecordedError,
+    StoredFileMissingError,
+    UploadFailed,
+    UploadInProgressError,
+    user_message,
+)
+from django_wxpay_media.models import FeedbackImage
+from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE, errors, prepare_image
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def api_error(cls, message="参数错误：文件名", code=None, status=400):
+    return cls(message, status=status, code=code, request_id="08F0A1B2C3", verified=False)
+
+
+def validation_error(data: bytes, filename: str = "x.png") -> errors.ImageValidationError:
+    with pytest.raises(errors.ImageValidationError) as excinfo:
+        prepare_image(data, filename)
+    return excinfo.value
+
+
+CASES = {
+    "EMPTY_FILE": lambda: validation_error(b""),
+    "FILE_TOO_LARGE": lambda: validation_error(b"\xff\xd8\xff" + b"\x00" * MAX_IMAGE_SIZE),
+    "UNSUPPORTED_FORMAT": lambda: validation_error(b"GIF89a....", "x.gif"),
+    "SYSTEM_ERROR": lambda: api_error(errors.WeChatPaySystemError, "系统错误", status=500),
+    "PARAM_ERROR": lambda: api_error(errors.ParamError),
+    "FREQUENCY_LIMITED": lambda: api_error(errors.FrequencyLimitedError, "频率超限", status=429),
+    "INVALID_REQUEST": lambda: api_error(errors.InvalidRequestError, "不符合业务规则"),
+    "SIGN_ERROR": lambda: api_error(errors.SignError, "签名错误", status=401),
+    "NO_AUTH": lambda: api_error(errors.NoAuthError, "无权限", status=403),
+    "TIMEOUT": lambda: errors.WeChatPayTimeout("did not answer", url="https://api.mch.weixin.qq.com/x"),
+    "CONNECTION_ERROR": lambda: errors.WeChatPayConnectionError("refused", url="https://api.mch.weixin.qq.com/x"),
+    "SIGNATURE_INVALID": lambda: errors.SignatureVerificationError("bad", status=200, reason="bad_signature"),
+    "INVALID_RESPONSE": lambda: errors.InvalidResponseError("Bad Gateway", status=502),
+    "FILE_MISSING": lambda: StoredFileMissingError("gone"),
+    "UPLOAD_IN_PROGRESS": lambda: UploadInProgressError("busy"),
+    "MERCHANT_MISMATCH": lambda: MerchantMismatchError("other", mchid="1900000002", current="1900000001"),
+}
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_each_code_has_its_own_translated_message(code):
+    exc = CASES[code]()
+    assert exc.code == code
+    english = user_message(exc)
+    assert english and "%(" not in english
+    others = {user_message(CASES[c]()) for c in CASES if c != code}
+    assert english not in others
+    with translation.override("zh-hans"):
+        chinese = user_message(exc)
+    assert chinese != english
+    assert CJK.search(chinese), chinese
+
+
+def test_size_is_human_readable():
+    just_over = user_message(CASES["FILE_TOO_LARGE"]())
+    assert f"{MAX_IMAGE_SIZE + 3:,} bytes" in just_over and f"{MAX_IMAGE_SIZE:,} bytes" in just_over
+    twice = user_message(validation_error(b"\xff\xd8\xff" + b"\x00" * 2 * MAX_IMAGE_SIZE))
+    assert "4.0\xa0MB" in twice and "2.0\xa0MB" in twice
+
+
+def test_wechat_message_is_quoted_where_it_helps():
+    assert "参数错误：文件名" in user_message(api_error(errors.ParamError))
+    assert "不符合业务规则" in user_message(api_error(errors.InvalidRequestError, "不符合业务规则"))
+
+
+def test_unknown_wechat_code_is_shown():
+    exc = api_error(errors.WeChatPayAPIError, "新的错误", code="RESOURCE_NOT_EXISTS", status=404)
+    message = user_message(exc)
+    assert "RESOURCE_NOT_EXISTS" in message and "新的错误" in message
+
+
+def test_families_fall_back_sensibly():
+    assert user_message(errors.TransportError("x")) == str(MESSAGES["TRANSPORT_ERROR"])
+    assert user_message(errors.ImageValidationError("x")) == str(MESSAGES["INVALID_IMAGE"])
+    assert user_message(errors.ConfigurationError("x")) == str(MESSAGES["CONFIGURATION"])
+    assert user_message(ImproperlyConfigured("WXPAY_MEDIA['MCHID'] is missing")) == str(MESSAGES["CONFIGURATION"])
+    assert user_message(RuntimeError("boom")) == "The upload to WeChat Pay failed."
+
+
+def test_configuration_message_does_not_repeat_the_developer_text():
+    message = user_message(ImproperlyConfigured("WXPAY_MEDIA['PRIVATE_KEY_PATH'] = '/secret/path' cannot be read"))
+    assert "/secret/path" not in message
+
+
+def test_upload_failed_carries_record_and_cause():
+    image = FeedbackImage(pk=7, filename="r.png", status=FeedbackImage.Status.FAILED)
+    cause = api_error(errors.ParamError)
+    exc = UploadFailed(image, cause)
+    assert exc.image is image and exc.error is cause
+    assert exc.code == "PARAM_ERROR"
+    assert exc.request_id == "08F0A1B2C3"
+    assert str(exc).startswith("Uploading 'r.png' (FeedbackImage 7) failed: WeChat Pay error PARAM_ERROR")
+    assert user_message(exc) == user_message(cause)
+    assert UploadFailed(image, errors.WeChatPayTimeout("t")).request_id is None
+
+
+def test_recorded_error_explains_like_the_original():
+    image = FeedbackImage(error_code="NO_AUTH", error_message="WeChat Pay error NO_AUTH: 无权限", request_id="R1")
+    recorded = RecordedError.from_image(image)
+    assert (recorded.code, recorded.request_id, str(recorded)) == ("NO_AUTH", "R1", image.error_message)
+    assert user_message(recorded) == user_message(api_error(errors.NoAuthError, status=403))
+    unknown = RecordedError.from_image(FeedbackImage(error_code="SOMETHING_NEW", error_message="m"))
+    assert "SOMETHING_NEW" in user_message(unknown)
+
+
+def test_messages_never_show_key_material():
+    secret = "-----BEGIN PRIVATE KEY-----MIIEvQ"
+    for factory in CASES.values():
+        exc = factory()
+        assert "BEGIN" not in user_message(exc)
+    assert secret not in user_message(errors.ConfigurationError(secret))
