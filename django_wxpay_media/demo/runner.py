@@ -1,0 +1,296 @@
+"""``python -m django_wxpay_media demo``: the admin on a local WeChat Pay sandbox, in one process.
+
+:func:`run` makes (or reuses) a folder, starts the sandbox with fresh throwaway
+keys written into it, migrates a SQLite database there, creates the user
+``admin`` with a new random password, and serves the site with Django's threaded
+WSGI server (the one ``runserver`` uses, without the autoreloader, so there is
+no second process). Ctrl-C or SIGTERM stops the server and the sandbox; a
+temporary folder is removed.
+
+Everything runs in this process: the server and the sandbox are threads, so
+stopping the process leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+#: The settings module of the demo site; it reads the folder named by DIR_VARIABLE.
+SETTINGS_MODULE = "django_wxpay_media.demo.settings"
+#: The environment variable naming the demo's folder.
+DIR_VARIABLE = "WXPAY_DEMO_DIR"
+#: The file in that folder holding SECRET_KEY and WXPAY_MEDIA (read by the settings).
+STATE_FILE = "demo.json"
+
+#: The demo's superuser.
+USERNAME = "admin"
+
+#: Files the runner writes in the folder; a folder holding them is a demo folder.
+DATABASE_FILE = "db.sqlite3"
+KEYS_DIR = "keys"
+MEDIA_DIR = "media"
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line asked for (see :mod:`django_wxpay_media.__main__`)."""
+
+    dir: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    sandbox_port: int = 0
+    no_input: bool = False
+
+
+class DemoError(Exception):
+    """A problem the user can fix (port taken, folder unusable…); the message says how."""
+
+
+class _Stop(BaseException):
+    """Raised in the main thread by SIGINT/SIGTERM: unwind, stop everything, exit 0."""
+
+
+class _Signals:
+    """SIGINT and SIGTERM stop the demo: :meth:`arm` makes them raise :class:`_Stop` in
+    the main thread, :meth:`quiet` ignores them while cleaning up (a second Ctrl-C must
+    not interrupt the cleanup half-way), :meth:`restore` puts the old handlers back.
+
+    Outside the main thread (the runner embedded in something else) signals are left alone.
+    """
+
+    WANTED = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._active = threading.current_thread() is threading.main_thread()
+        self._previous: dict[signal.Signals, Any] = {}
+
+    @staticmethod
+    def _raise_stop(signum: int, frame: Any) -> None:
+        raise _Stop(signum)
+
+    def arm(self) -> None:
+        if self._active:
+            for signum in self.WANTED:
+                self._previous[signum] = signal.signal(signum, self._raise_stop)
+
+    def quiet(self) -> None:
+        if self._active:
+            for signum in self.WANTED:
+                signal.signal(signum, signal.SIG_IGN)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+
+def _url_host(host: str) -> str:
+    """The host to show in a URL: a wildcard address is reachable at loopback."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _is_demo_folder(folder: Path) -> bool:
+    return (folder / STATE_FILE).exists()
+
+
+def _prepare_folder(options: Options, out: TextIO) -> tuple[Path, bool]:
+    """The folder to use and whether it is temporary (to remove on exit)."""
+    if options.dir is None:
+        return Path(tempfile.mkdtemp(prefix="wxpay-demo-")).resolve(), True
+    folder = options.dir.expanduser().resolve()
+    if folder.exists() and not folder.is_dir():
+        raise DemoError(f"{folder} exists and is not a folder. Choose another --dir.")
+    if folder.is_dir() and any(folder.iterdir()) and not _is_demo_folder(folder):
+        question = (
+            f"{folder} is not empty and was not made by this demo. The demo adds {DATABASE_FILE}, "
+            f"{KEYS_DIR}/, {MEDIA_DIR}/ and {STATE_FILE} to it (nothing is deleted)."
+        )
+        if options.no_input or not sys.stdin.isatty():
+            print(question, file=out, flush=True)
+        else:
+            answer = input(f"{question} Use it? [y/N] ").strip().lower()
+            if answer not in ("y", "yes"):
+                raise DemoError("Stopped; nothing was written. Choose an empty or new folder with --dir.")
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DemoError(f"Cannot create {folder}: {exc.strerror or exc}. Choose another --dir.") from exc
+    return folder, False
+
+
+def _bind_web_server(options: Options) -> Any:
+    """Bind the listening socket first, so that a taken port is reported before any work."""
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+
+    try:
+        return ThreadedWSGIServer((options.host, options.port), WSGIRequestHandler, ipv6=":" in options.host)
+    except OSError as exc:
+        hint = f" Choose another with --port, e.g. --port {options.port + 1}." if options.port else ""
+        raise DemoError(f"Cannot listen on {options.host}:{options.port}: {exc.strerror or exc}.{hint}") from exc
+
+
+def _start_sandbox(options: Options, err: TextIO) -> Any:
+    from ..sandbox import Sandbox
+    from ..sandbox.__main__ import log_line
+
+    def log(record: Any) -> None:
+        print(f"[sandbox] {log_line(record)}", file=err, flush=True)
+
+    sandbox = Sandbox(mode="public_key", host="127.0.0.1", port=options.sandbox_port, on_request=log)
+    try:
+        return sandbox.start()
+    except OSError as exc:
+        hint = " Choose another with --sandbox-port, or 0 for any free port." if options.sandbox_port else ""
+        raise DemoError(f"Cannot start the sandbox on port {options.sandbox_port}: {exc.strerror or exc}.{hint}") from exc
+
+
+def _write_state(folder: Path, sandbox: Any) -> None:
+    """``demo.json`` for demo/settings.py: the secret key (kept across runs) and WXPAY_MEDIA."""
+    state_path = folder / STATE_FILE
+    secret_key = None
+    if state_path.exists():
+        try:
+            secret_key = json.loads(state_path.read_text(encoding="utf-8")).get("SECRET_KEY")
+        except (OSError, ValueError):
+            secret_key = None
+    state = {
+        "SECRET_KEY": secret_key or secrets.token_urlsafe(50),
+        # PEM files in keys/, not PEM text: what a real deployment would do.
+        "WXPAY_MEDIA": sandbox.settings(paths_dir=folder / KEYS_DIR),
+    }
+    state_path.write_text(json.dumps(state, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    state_path.chmod(0o600)
+
+
+def _setup_django(folder: Path) -> None:
+    # This process is the demo: its settings win over a DJANGO_SETTINGS_MODULE in the shell.
+    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
+    os.environ[DIR_VARIABLE] = str(folder)
+    import django
+
+    django.setup()
+
+
+def _check_and_migrate() -> None:
+    from django.core import checks
+    from django.core.management import call_command
+
+    problems = [message for message in checks.run_checks() if message.is_serious()]
+    if problems:
+        raise DemoError("The demo's settings do not pass Django's checks:\n" + "\n".join(str(p) for p in problems))
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def _admin_password() -> tuple[str, bool]:
+    """A new random password for ``admin`` (created if missing); returns it and whether the user is new."""
+    from django.contrib.auth import get_user_model
+
+    password = secrets.token_urlsafe(12)
+    user_model: Any = get_user_model()
+    manager = user_model._default_manager
+    user = manager.filter(**{str(user_model.USERNAME_FIELD): USERNAME}).first()
+    if user is None:
+        manager.create_superuser(USERNAME, "admin@example.com", password)
+        return password, True
+    user.set_password(password)
+    user.is_active = user.is_staff = user.is_superuser = True
+    user.save()
+    return password, False
+
+
+def _banner(options: Options, server: Any, sandbox: Any, folder: Path, temporary: bool, password: str, new: bool) -> str:
+    url = f"http://{_url_host(options.host)}:{server.server_address[1]}/admin/"
+    where = "a temporary folder, removed when you stop" if temporary else "kept when you stop"
+    who = "new user" if new else "its password was reset for this run"
+    lines = [
+        "",
+        "django-wxpay-media demo is running.",
+        "",
+        f"  Admin:     {url}",
+        f"  Username:  {USERNAME}  ({who})",
+        f"  Password:  {password}",
+        f"  Sandbox:   {sandbox.base_url}  (a local stand-in for WeChat Pay, fresh keys)",
+        f"  Folder:    {folder}  ({where})",
+        "",
+        "  Try: Feedback images > Add, or Complaint replies > Add with up to 4 images.",
+        "  A browser set to Chinese gets the admin in Simplified Chinese (zh-hans).",
+        "",
+        "Ctrl-C to stop.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run(options: Options, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run the demo until SIGINT/SIGTERM; returns the exit status (0 when stopped by a signal)."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    signals = _Signals()
+    folder: Path | None = None
+    temporary = False
+    server: Any = None
+    sandbox: Any = None
+    serve_thread: threading.Thread | None = None
+    status = 0
+    try:
+        signals.arm()
+        folder, temporary = _prepare_folder(options, out)
+        print(f"Folder: {folder}", file=out, flush=True)
+        server = _bind_web_server(options)
+        sandbox = _start_sandbox(options, err)
+        _write_state(folder, sandbox)
+        print("Setting up the database...", file=out, flush=True)
+        _setup_django(folder)
+        _check_and_migrate()
+        password, new = _admin_password()
+
+        from django.contrib.staticfiles.handlers import StaticFilesHandler
+        from django.core.wsgi import get_wsgi_application
+
+        server.set_app(StaticFilesHandler(get_wsgi_application()))
+        serve_thread = threading.Thread(target=server.serve_forever, name="wxpay-demo-http", daemon=True)
+        serve_thread.start()
+        print(_banner(options, server, sandbox, folder, temporary, password, new), file=out, flush=True)
+        while serve_thread.is_alive():
+            serve_thread.join(0.5)
+        status = 1  # the server stopped by itself: something broke (its thread logged why)
+    except _Stop:
+        signals.quiet()
+        print("\nStopping...", file=out, flush=True)
+    except DemoError as exc:
+        signals.quiet()
+        print(f"Error: {exc}", file=err, flush=True)
+        status = 1
+    finally:
+        signals.quiet()
+        if server is not None:
+            if serve_thread is not None and serve_thread.is_alive():
+                server.shutdown()
+            server.server_close()
+        if sandbox is not None:
+            sandbox.stop()
+        if "django.db" in sys.modules:
+            from django.db import connections
+
+            connections.close_all()
+        if temporary and folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+            print(f"Removed {folder}.", file=out, flush=True)
+        signals.restore()
+    if status == 0:
+        print("Stopped.", file=out, flush=True)
+    return status

@@ -1,0 +1,304 @@
+"""``python -m django_wxpay_media demo``, run as a user runs it: a real process, real sockets."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from .images import png_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+#: How long a start or a stop may take before the test calls it hung (not a timing assertion).
+PATIENCE = 60
+BANNER_END = "Ctrl-C to stop."
+FEEDBACK_IMAGES = "/admin/django_wxpay_media/feedbackimage/"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def is_listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def children_of(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc; no psutil)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone while we looked
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])
+        if ppid == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+class Demo:
+    """One ``python -m django_wxpay_media demo`` process and what its banner said."""
+
+    def __init__(self, *args: str, tmp_path: Path) -> None:
+        self.stderr_path = tmp_path / f"demo-stderr-{id(self)}.txt"
+        env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+        with self.stderr_path.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "django_wxpay_media", "demo", "--no-input", *args],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                encoding="utf-8",
+            )
+        self.lines: list[str] = []
+        self._banner = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if line.strip() == BANNER_END:
+                self._banner.set()
+        self._banner.set()  # the process ended: stop waiting
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for_banner(self) -> None:
+        self._banner.wait(PATIENCE)
+        assert BANNER_END in self.lines, f"no banner; stdout:\n{self.output}\nstderr:\n{self.stderr()}"
+
+    def banner_value(self, label: str) -> str:
+        for line in self.lines:
+            if line.strip().startswith(f"{label}:"):
+                return line.split(":", 1)[1].split()[0]
+        raise AssertionError(f"{label!r} not in the banner:\n{self.output}")
+
+    @property
+    def admin_url(self) -> str:
+        return self.banner_value("Admin")
+
+    @property
+    def base_url(self) -> str:
+        parts = urlsplit(self.admin_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def password(self) -> str:
+        return self.banner_value("Password")
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.banner_value("Folder"))
+
+    @property
+    def sandbox_port(self) -> int:
+        port = urlsplit(self.banner_value("Sandbox")).port
+        assert port is not None
+        return port
+
+    def login(self) -> requests.Session:
+        session = requests.Session()
+        page = session.get(f"{self.base_url}/admin/login/", timeout=PATIENCE)
+        assert page.status_code == 200
+        response = session.post(
+            f"{self.base_url}/admin/login/?next=/admin/",
+            data={
+                "csrfmiddlewaretoken": csrf_token(page.text),
+                "username": "admin",
+                "password": self.password,
+                "next": "/admin/",
+            },
+            timeout=PATIENCE,
+        )
+        assert response.status_code == 200 and response.url == f"{self.base_url}/admin/", response.text[:2000]
+        assert "Log out" in response.text
+        return session
+
+    def stop(self, signum: int) -> int:
+        self.process.send_signal(signum)
+        status = self.process.wait(PATIENCE)
+        self._reader.join(PATIENCE)
+        return status
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(PATIENCE)
+
+
+@pytest.fixture
+def start_demo(tmp_path):
+    started: list[Demo] = []
+
+    def start(*args: str) -> Demo:
+        demo = Demo(*args, tmp_path=tmp_path)
+        started.append(demo)
+        demo.wait_for_banner()
+        return demo
+
+    yield start
+    for demo in started:  # a failed test must not leave a server running
+        demo.kill()
+
+
+def upload_png(session: requests.Session, demo: Demo, name: str, data: bytes) -> requests.Response:
+    add_url = f"{demo.base_url}{FEEDBACK_IMAGES}add/"
+    form = session.get(add_url, timeout=PATIENCE)
+    assert form.status_code == 200
+    return session.post(
+        add_url,
+        data={"csrfmiddlewaretoken": csrf_token(form.text), "_save": "Save"},
+        files={"upload": (name, data, "image/png")},
+        timeout=PATIENCE,
+    )
+
+
+def test_demo_serves_the_admin_on_the_sandbox_and_stops_on_ctrl_c(start_demo, tmp_path):
+    folder = tmp_path / "site"
+    port = free_port()
+    demo = start_demo("--port", str(port), "--dir", str(folder))
+
+    assert demo.admin_url == f"http://127.0.0.1:{port}/admin/"
+    assert demo.folder == folder.resolve()
+    assert (folder / "db.sqlite3").is_file()
+    session = demo.login()
+
+    response = upload_png(session, demo, "receipt.png", png_bytes(42))
+
+    assert response.status_code == 200, response.text[:2000]
+    match = re.search(r"Its media_id is (\S+?)\.?</", response.text)
+    assert match, response.text[:3000]
+    media_id = match.group(1)
+    with sqlite3.connect(folder / "db.sqlite3") as db:
+        rows = db.execute("SELECT filename, status, media_id, file FROM django_wxpay_media_feedbackimage").fetchall()
+    assert [row[:3] for row in rows] == [("receipt.png", "uploaded", media_id)]
+    assert (folder / "media" / rows[0][3]).read_bytes() == png_bytes(42)
+    changelist = session.get(f"{demo.base_url}{FEEDBACK_IMAGES}", timeout=PATIENCE)
+    assert media_id[:23] in changelist.text and "receipt.png" in changelist.text
+    thumbnail = session.get(f"{demo.base_url}/media/{rows[0][3]}", timeout=PATIENCE)
+    assert thumbnail.content == png_bytes(42)
+    assert session.get(f"{demo.base_url}/static/admin/css/base.css", timeout=PATIENCE).status_code == 200
+    assert "POST /v3/merchant-service/images/upload 200" in demo.stderr()  # the sandbox's log line
+    assert children_of(demo.process.pid) == []  # one process: server and sandbox are threads
+
+    status = demo.stop(signal.SIGINT)
+
+    assert status == 0, demo.stderr()
+    with pytest.raises(ChildProcessError):  # reaped: nothing of ours is left to wait for
+        os.waitpid(demo.process.pid, os.WNOHANG)
+    assert not is_listening(port)
+    assert not is_listening(demo.sandbox_port)
+    assert folder.is_dir() and (folder / "db.sqlite3").is_file()  # --dir is kept
+    assert "Stopped." in demo.output
+
+
+def test_reusing_the_folder_resets_the_password_and_keeps_the_images(start_demo, tmp_path):
+    folder = tmp_path / "site"
+    first = start_demo("--port", str(free_port()), "--dir", str(folder))
+    session = first.login()
+    assert upload_png(session, first, "kept.png", png_bytes(7)).status_code == 200
+    assert first.stop(signal.SIGTERM) == 0
+
+    second = start_demo("--port", str(free_port()), "--dir", str(folder))
+
+    assert "password was reset" in second.output
+    assert second.password != first.password
+    changelist = second.login().get(f"{second.base_url}{FEEDBACK_IMAGES}", timeout=PATIENCE)
+    assert "kept.png" in changelist.text
+    assert second.stop(signal.SIGTERM) == 0
+
+
+def test_temporary_folder_is_removed_on_sigterm(start_demo):
+    port = free_port()
+    demo = start_demo("--port", str(port))
+    folder = demo.folder
+    assert (folder / "db.sqlite3").is_file()
+    assert "temporary folder" in demo.output
+
+    assert demo.stop(signal.SIGTERM) == 0
+
+    assert not folder.exists()
+    assert not is_listening(port)
+
+
+def test_port_in_use_is_reported(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "django_wxpay_media", "demo", "--no-input", "--port", str(port)],
+            cwd=ROOT,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=PATIENCE,
+        )
+
+    assert result.returncode == 1
+    assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "--port" in result.stderr
+    folder = Path(re.search(r"Folder: (\S+)", result.stdout).group(1))
+    assert not folder.exists()  # the temporary folder made before the failure is gone
+
+
+def test_without_a_command_prints_usage_and_fails():
+    result = subprocess.run(
+        [sys.executable, "-m", "django_wxpay_media"],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+    )
+
+    assert result.returncode == 2
+    assert "usage: python -m django_wxpay_media" in result.stderr
+    assert "demo" in result.stderr
+
+
+def test_bad_option_prints_help_and_exits_2():
+    result = subprocess.run(
+        [sys.executable, "-m", "django_wxpay_media", "demo", "--port", "99999"],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+    )
+
+    assert result.returncode == 2
+    assert "--sandbox-port" in result.stderr  # the whole help, not only the usage line
+    assert "99999 is not a port number" in result.stderr
