@@ -206,15 +206,14 @@ def test_both_private_key_forms(minimal, tmp_path):
         conf.get_client()
 
 
-def test_bad_keys_are_reported_without_their_text(minimal):
-    secret_body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7SECRETSECRET"
-    minimal.WXPAY_MEDIA = {
-        **minimal.WXPAY_MEDIA,
-        "PRIVATE_KEY": f"-----BEGIN PRIVATE KEY-----\n{secret_body}\n-----END PRIVATE KEY-----\n",
-    }
+def test_bad_keys_are_reported_without_their_text(minimal, merchant_pem):
+    # A real (throwaway) key with its end cut off: unparseable, and full of secret-looking text.
+    lines = merchant_pem.splitlines()
+    broken = "\n".join(lines[:4] + lines[-1:]) + "\n"
+    minimal.WXPAY_MEDIA = {**minimal.WXPAY_MEDIA, "PRIVATE_KEY": broken}
     with pytest.raises(ImproperlyConfigured) as excinfo:
         conf.get_client()
-    assert "SECRETSECRET" not in str(excinfo.value)
+    assert lines[1] not in str(excinfo.value) and lines[3] not in str(excinfo.value)
     assert excinfo.value.__cause__ is None  # no chained parser error that could quote the key
 
     small = pem_private(1024)

@@ -41,7 +41,7 @@ def load_public_key(pem: PemInput | rsa.RSAPublicKey) -> rsa.RSAPublicKey:
         return pem
     data = _as_bytes(pem)
     try:
-        if b"-----BEGIN CERTIFICATE-----" in data:
+        if b"BEGIN CERTIFICATE" in data:  # a platform certificate: its key signs
             from cryptography import x509
 
             key = x509.load_pem_x509_certificate(data).public_key()
