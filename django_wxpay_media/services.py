@@ -53,6 +53,7 @@ from .exceptions import (
 )
 from .models import FeedbackImage
 from .wechatpay import MAX_IMAGE_SIZE, PreparedImage, WeChatPayClient, errors, prepare_image
+from .wechatpay.validation import check_size
 
 logger = logging.getLogger("django_wxpay_media")
 
@@ -212,14 +213,6 @@ def upload_files(files: Sequence[FileInput], *, user: Any = None) -> list[Upload
 # -- reading input ----------------------------------------------------------------------
 
 
-def _too_large(size: int) -> errors.ImageTooLargeError:
-    return errors.ImageTooLargeError(
-        f"The file is {size} bytes; WeChat Pay accepts at most {MAX_IMAGE_SIZE} bytes (2 MB).",
-        size=size,
-        max_size=MAX_IMAGE_SIZE,
-    )
-
-
 def _basename(name: Any) -> str | None:
     if not isinstance(name, str) or not name:
         return None
@@ -233,15 +226,14 @@ def _read_input(file: Any, filename: str | None) -> tuple[bytes, str | None]:
     if isinstance(file, (str, os.PathLike)):
         path = Path(file)
         size = path.stat().st_size
-        if size > MAX_IMAGE_SIZE:
-            raise _too_large(size)
+        check_size(size)  # before reading a huge file into memory
         return path.read_bytes(), filename or path.name
     if not hasattr(file, "read"):
         raise TypeError(f"Cannot upload a {type(file).__name__}: give a path, bytes or an open binary file.")
     name = filename or _basename(getattr(file, "name", None))
     known_size = getattr(file, "size", None) if isinstance(file, File) else None
     if isinstance(known_size, int) and known_size > MAX_IMAGE_SIZE:
-        raise _too_large(known_size)
+        check_size(known_size)
     seekable = hasattr(file, "seek")
     if seekable:
         file.seek(0)  # like File.chunks(): a form field may have been read already
@@ -249,8 +241,7 @@ def _read_input(file: Any, filename: str | None) -> tuple[bytes, str | None]:
     if isinstance(data, str):
         raise TypeError("The file is open in text mode; open it in binary mode ('rb').")
     if len(data) > MAX_IMAGE_SIZE:
-        size = len(data) + sum(len(chunk) for chunk in iter(lambda: file.read(1 << 20), b""))
-        raise _too_large(size)
+        check_size(len(data) + sum(len(chunk) for chunk in iter(lambda: file.read(1 << 20), b"")))
     if seekable:
         file.seek(0)  # leave it as a form would expect
     return bytes(data), name

@@ -413,16 +413,23 @@ def test_action_offered_with_only_the_upload_permission(django_user_model, clien
 # -- in Chinese -------------------------------------------------------------------------------
 
 
-def test_admin_in_simplified_chinese(admin_client, wxpay_settings):
+@pytest.mark.parametrize("how", ["LANGUAGE_CODE", "Accept-Language"])
+def test_admin_in_simplified_chinese(admin_client, wxpay_settings, settings, how):
     failed_image(wxpay_settings, 29, "票据.png")
+    headers = {}
+    if how == "LANGUAGE_CODE":
+        settings.LANGUAGE_CODE = "zh-hans"  # a site whose staff read Chinese by default
+    else:
+        headers["HTTP_ACCEPT_LANGUAGE"] = "zh-hans"
 
-    page = admin_client.get(reverse(CHANGELIST), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    page = admin_client.get(reverse(CHANGELIST), **headers)
     html = page.content.decode()
 
     assert page.status_code == 200
     assert "上传到微信支付" in html  # the action
-    assert "缩略图" in html or "图片" in html  # the thumbnail column
-    assert "失败" in html  # the status
+    assert "媒体文件 ID" in html  # a column
+    assert "上传失败" in html  # the status
+    assert "Upload to WeChat Pay" not in html and "Failed" not in html
 
 
 def test_upload_failure_message_in_simplified_chinese(admin_client, wxpay_settings):
