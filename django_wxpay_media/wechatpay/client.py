@@ -180,6 +180,9 @@ class WeChatPayClient:
     def _fetch_certificates(self) -> tuple[Mapping[str, str], bytes]:
         def attempt() -> _Answer:
             headers = {"Authorization": self.signer.authorization("GET", CERTIFICATES_PATH, "")}
+            serial = self.keys.known_serial()  # none before the first download
+            if serial:
+                headers["Wechatpay-Serial"] = serial
             return self._exchange("GET", CERTIFICATES_PATH, None, headers, verify=False)
 
         answer, _ = self._with_retries(attempt)

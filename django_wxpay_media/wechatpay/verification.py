@@ -101,14 +101,24 @@ class KeyStore:
 
     # -- which key we ask WeChat Pay to sign with --------------------------------
 
-    def accepted_serial(self) -> str:
-        """The ``Wechatpay-Serial`` request header: the public key id, else the newest certificate."""
+    def known_serial(self) -> str | None:
+        """The public key id, else the newest certificate's serial, without downloading."""
         if self.public_key_id:
             return self.public_key_id
-        if not self._certificates:
+        certificates = self._certificates
+        if not certificates:
+            return None
+        return max(certificates.values(), key=lambda cert: cert.not_after).serial_no
+
+    def accepted_serial(self) -> str:
+        """The ``Wechatpay-Serial`` request header: the public key id, else the newest certificate."""
+        serial = self.known_serial()
+        if serial is None:
             self.refresh_certificates(force=True)
-        newest = max(self._certificates.values(), key=lambda cert: cert.not_after)
-        return newest.serial_no
+            serial = self.known_serial()
+        if serial is None:
+            raise ConfigurationError("WeChat Pay returned no valid platform certificate to verify answers with.")
+        return serial
 
     # -- platform certificates --------------------------------------------------
 

@@ -309,10 +309,15 @@ def test_rotated_certificate_is_downloaded_again(wxpay_sandbox_factory):
     with make_client(sandbox) as client:
         client.upload_bytes(png_bytes(26), "a.png")
         client.keys._last_download -= 61  # a minute later
+        [old_serial] = client.keys.certificate_serials
         sandbox.rotate_certificate()
         client.upload_bytes(png_bytes(27), "b.png")
         assert sandbox.certificate_downloads == 2
         assert len(client.keys.certificate_serials) == 2
+    downloads = [r for r in sandbox.requests if r.path == "/v3/certificates"]
+    # Every request names the key we accept, once we know one.
+    assert "Wechatpay-Serial" not in downloads[0].headers
+    assert downloads[1].headers["Wechatpay-Serial"] == old_serial
 
 
 def test_unknown_serial_downloads_at_most_once_a_minute(wxpay_sandbox_factory):
