@@ -32,6 +32,14 @@ def png(tag: str = "") -> bytes:
     return b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + hashlib.sha256(tag.encode()).digest() * 8
 
 
+def failed_upload(sandbox, data: bytes) -> FeedbackImage:
+    """The record of an upload that failed: 500 on the first try and both retries."""
+    sandbox.add_fault("status", status=500, count=3)
+    with pytest.raises(UploadFailed) as excinfo:
+        services.upload_image(data)
+    return excinfo.value.image
+
+
 def jpeg(tag: str = "") -> bytes:
     return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + hashlib.sha256(tag.encode()).digest() * 8
 
@@ -285,10 +293,7 @@ def test_connection_failure_is_recorded(wxpay_settings):
 
 @pytest.mark.django_db
 def test_missing_stored_file_fails_the_retry(wxpay_settings):
-    wxpay_settings.add_fault("status", status=500, count=3)
-    with pytest.raises(UploadFailed) as excinfo:
-        services.upload_image(png("lost file"))
-    record = excinfo.value.image
+    record = failed_upload(wxpay_settings, png("lost file"))
     record.file.storage.delete(record.file.name)
     wxpay_settings.reset()
     with pytest.raises(UploadFailed) as excinfo:
@@ -301,10 +306,7 @@ def test_missing_stored_file_fails_the_retry(wxpay_settings):
 
 @pytest.mark.django_db
 def test_uploading_the_bytes_again_restores_a_lost_file(wxpay_settings):
-    wxpay_settings.add_fault("status", status=500, count=3)
-    with pytest.raises(UploadFailed) as excinfo:
-        services.upload_image(png("restored"))
-    record = excinfo.value.image
+    record = failed_upload(wxpay_settings, png("restored"))
     record.file.storage.delete(record.file.name)
     image = services.upload_image(png("restored"))
     assert image.pk == record.pk and image.status == Status.UPLOADED
@@ -315,10 +317,7 @@ def test_uploading_the_bytes_again_restores_a_lost_file(wxpay_settings):
 
 @pytest.mark.django_db
 def test_deleted_records_are_left_out_of_a_batch(wxpay_settings):
-    wxpay_settings.add_fault("status", status=500, count=3)
-    with pytest.raises(UploadFailed) as excinfo:
-        services.upload_image(png("deleted"))
-    record = excinfo.value.image
+    record = failed_upload(wxpay_settings, png("deleted"))
     FeedbackImage.objects.filter(pk=record.pk).delete()
     result = services.upload_images([record])
     assert (result.uploaded, result.skipped, result.failed) == ([], [], [])
@@ -326,10 +325,7 @@ def test_deleted_records_are_left_out_of_a_batch(wxpay_settings):
 
 @pytest.mark.django_db
 def test_changed_stored_file_is_not_uploaded(wxpay_settings):
-    wxpay_settings.add_fault("status", status=500, count=3)
-    with pytest.raises(UploadFailed) as excinfo:
-        services.upload_image(png("changed file"))
-    record = excinfo.value.image
+    record = failed_upload(wxpay_settings, png("changed file"))
     Path(record.file.path).write_bytes(png("something else"))
     wxpay_settings.reset()
     with pytest.raises(UploadFailed) as excinfo:
@@ -348,10 +344,7 @@ def test_retry_of_an_uploaded_record_sends_nothing(wxpay_settings):
 
 @pytest.mark.django_db
 def test_retry_refuses_another_merchants_record(wxpay_settings):
-    wxpay_settings.add_fault("status", status=500, count=3)
-    with pytest.raises(UploadFailed) as excinfo:
-        services.upload_image(png("other merchant"))
-    record = excinfo.value.image
+    record = failed_upload(wxpay_settings, png("other merchant"))
     FeedbackImage.objects.filter(pk=record.pk).update(mchid="1900000777")
     wxpay_settings.reset()
     with pytest.raises(UploadFailed) as excinfo:
@@ -363,10 +356,7 @@ def test_retry_refuses_another_merchants_record(wxpay_settings):
 
 @pytest.mark.django_db
 def test_abandoned_upload_is_taken_over_by_retry(wxpay_settings):
-    wxpay_settings.add_fault("status", status=500, count=3)
-    with pytest.raises(UploadFailed) as excinfo:
-        services.upload_image(png("abandoned"))
-    record = excinfo.value.image
+    record = failed_upload(wxpay_settings, png("abandoned"))
     # As left by a process that died mid-upload, long ago.
     long_ago = timezone.now() - conf.upload_timeout() - timedelta(seconds=1)
     FeedbackImage.objects.filter(pk=record.pk).update(status=Status.UPLOADING, upload_started_at=long_ago)
