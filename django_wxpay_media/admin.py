@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -35,6 +35,9 @@ from .forms import UPLOAD_ERRORS, FeedbackImageField, FeedbackImageFormMixin
 from .models import FeedbackImage
 from .wechatpay import errors as wxerrors
 
+if TYPE_CHECKING:  # pragma: no cover
+    from django.contrib.admin.options import _FieldsetSpec
+
 logger = logging.getLogger("django_wxpay_media")
 
 Status = FeedbackImage.Status
@@ -42,7 +45,7 @@ Status = FeedbackImage.Status
 #: How many file names one failure message lists before "and N more".
 MAX_NAMES_IN_MESSAGE = 10
 
-_STATUS_STYLE = {
+_STATUS_STYLE: dict[str, tuple[str, str]] = {
     # status: (colour, icon in django.contrib.admin's static files)
     Status.PENDING: ("#6b6b6b", "admin/img/icon-clock.svg"),
     Status.UPLOADING: ("#1f6fb2", "admin/img/icon-clock.svg"),
@@ -104,7 +107,7 @@ class FeedbackImageAddForm(FeedbackImageFormMixin, forms.ModelForm):
         self.reused = False
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = cast(dict[str, Any], super().clean())  # ModelForm.clean() returns cleaned_data
         file = cleaned.get("upload")
         if not file:
             return cleaned  # the field has its error already
@@ -123,11 +126,11 @@ class FeedbackImageAddForm(FeedbackImageFormMixin, forms.ModelForm):
             self.reused = uploaded_at is not None and uploaded_at < started
         return cleaned
 
-    def save(self, commit: bool = True) -> FeedbackImage:  # type: ignore[override]
+    def save(self, commit: bool = True) -> FeedbackImage:
         """The record the service wrote in :meth:`clean` (nothing else to save)."""
         if self.image is None:
             raise ValueError("The image could not be uploaded: the form has errors.")
-        self.save_m2m = lambda: None
+        self.save_m2m = lambda: None  # type: ignore[method-assign]  # as ModelForm.save(commit=False) does
         return self.image
 
 
@@ -188,7 +191,7 @@ class FeedbackImageAdmin(admin.ModelAdmin):
         (_("Last error"), {"fields": ("error_code", "error_message")}),
     )
     add_form = FeedbackImageAddForm
-    add_fieldsets = ((None, {"fields": ("upload",)}),)
+    add_fieldsets: ClassVar[_FieldsetSpec] = ((None, {"fields": ("upload",)}),)
     change_form_template = "admin/django_wxpay_media/feedbackimage/change_form.html"
 
     # -- permissions ------------------------------------------------------------------
@@ -287,7 +290,9 @@ class FeedbackImageAdmin(admin.ModelAdmin):
             # (uploading, then uploaded or failed), so other requests uploading the
             # same bytes see it, and no transaction (nor SQLite's write lock) stays
             # open during the HTTP exchange.
-            return self._changeform_view(request, object_id, form_url, extra_context)
+            return self._changeform_view(  # type: ignore[attr-defined]  # Django's private, untransacted view
+                request, object_id, form_url, extra_context
+            )
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: FeedbackImage, form: Any, change: bool) -> None:
@@ -398,7 +403,9 @@ class FeedbackImageAdmin(admin.ModelAdmin):
             raise PermissionDenied
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self._get_obj_does_not_exist_redirect(  # type: ignore[attr-defined]  # Django's private helper
+                request, self.opts, object_id
+            )
         obj_url = reverse(
             f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
             args=(quote(obj.pk),),

@@ -95,7 +95,7 @@ def user_settings() -> dict[str, Any] | None:
     Not validated: for :mod:`.checks`, which reports problems instead of raising.
     """
     value = getattr(settings, SETTING_NAME, None)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def unknown_keys(options: dict[str, Any]) -> list[str]:
@@ -193,7 +193,7 @@ def _pem(options: dict[str, Any], text_key: str, path_key: str) -> str | bytes |
             f"Set either {SETTING_NAME}['{text_key}'] or {SETTING_NAME}['{path_key}'], not both."
         )
     if text:
-        return text  # type: ignore[no-any-return]
+        return text
     if path:
         return _read_key_file(path_key, path)
     return None

@@ -34,7 +34,7 @@ the same bytes again reuses them without a second request.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -191,7 +191,8 @@ class FeedbackImageField(forms.FileField):
         try:
             return services.upload_image(data, filename=file.name, user=self.user)
         except UPLOAD_ERRORS as exc:
-            raise self.upload_error(exc, file.name) from exc
+            # check_file() has already rejected a file without a name.
+            raise self.upload_error(exc, cast(str, file.name)) from exc
 
     def upload_error(self, exc: BaseException, filename: str) -> ValidationError:
         """The field error for anything :func:`~django_wxpay_media.services.upload_image` raises."""
@@ -246,7 +247,7 @@ class FeedbackImageField(forms.FileField):
     def clean(self, data: Any, initial: Any = None) -> Any:
         if self.disabled:
             return initial
-        if data is forms.fields.FILE_INPUT_CONTRADICTION or data is False:
+        if data is forms.widgets.FILE_INPUT_CONTRADICTION or data is False:
             data = None
         if data in self.empty_values:
             if initial:
@@ -315,7 +316,7 @@ class FeedbackImagesField(FeedbackImageField):
     def clean(self, data: Any, initial: Any = None) -> Any:
         if self.disabled:
             return list(initial or [])
-        if data is forms.fields.FILE_INPUT_CONTRADICTION or data is False:
+        if data is forms.widgets.FILE_INPUT_CONTRADICTION or data is False:
             data = None
         if isinstance(data, (list, tuple)):
             files = [item for item in data if item not in self.empty_values]

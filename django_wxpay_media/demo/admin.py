@@ -43,7 +43,11 @@ class ComplaintReplyAdmin(admin.ModelAdmin):
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name == "images" and isinstance(getattr(formfield, "widget", None), RelatedFieldWidgetWrapper):
+        if (
+            db_field.name == "images"
+            and formfield is not None
+            and isinstance(formfield.widget, RelatedFieldWidgetWrapper)
+        ):
             # New images come through the file input; the list offers only what is attached,
             # so no "add another" link to the feedback image admin.
             formfield.widget = formfield.widget.widget

@@ -7,7 +7,7 @@ for new files next to the relation, and ``save()`` adding what was uploaded.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -65,7 +65,7 @@ class ComplaintReplyForm(FeedbackImageFormMixin, forms.ModelForm):
             self.fields["images"].required = False
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = cast(dict[str, Any], super().clean())  # ModelForm.clean() returns cleaned_data
         new_images = cleaned.get("new_images") or []
         if "images" in self.fields:
             kept = list(cleaned.get("images") or [])
@@ -96,5 +96,6 @@ class ComplaintReplyForm(FeedbackImageFormMixin, forms.ModelForm):
                 save_m2m()
                 self.instance.images.add(*new_images)
 
-            self.save_m2m = save_m2m_and_attach
+            # Replaced on the instance, as ModelForm.save(commit=False) itself does.
+            self.save_m2m = save_m2m_and_attach  # type: ignore[method-assign]
         return reply
