@@ -28,6 +28,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from . import services
 from .exceptions import RecordedError, UploadFailed, user_message
@@ -132,6 +133,22 @@ class FeedbackImageAddForm(FeedbackImageFormMixin, forms.ModelForm):
             raise ValueError("The image could not be uploaded: the form has errors.")
         self.save_m2m = lambda: None  # type: ignore[method-assign]  # as ModelForm.save(commit=False) does
         return self.image
+
+
+# The action's counts; lazy so that each is translated for the request's language.
+_UPLOADED_MESSAGE = ngettext_lazy(
+    "%(count)d image was uploaded to WeChat Pay.", "%(count)d images were uploaded to WeChat Pay.", "count"
+)
+_ALREADY_MESSAGE = ngettext_lazy(
+    "%(count)d image was skipped: it is already uploaded.",
+    "%(count)d images were skipped: they are already uploaded.",
+    "count",
+)
+_BUSY_MESSAGE = ngettext_lazy(
+    "%(count)d image was skipped: it is being uploaded right now.",
+    "%(count)d images were skipped: they are being uploaded right now.",
+    "count",
+)
 
 
 @admin.register(FeedbackImage)
@@ -469,42 +486,13 @@ class FeedbackImageAdmin(admin.ModelAdmin):
         uploaded = list(result.uploaded)
         already += list(result.skipped)
         failed = list(result.failed)
-        if uploaded:
-            count = len(uploaded)
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d image was uploaded to WeChat Pay.",
-                    "%(count)d images were uploaded to WeChat Pay.",
-                    count,
-                )
-                % {"count": count},
-                messages.SUCCESS,
-            )
-        if already:
-            count = len(already)
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d image was skipped: it is already uploaded.",
-                    "%(count)d images were skipped: they are already uploaded.",
-                    count,
-                )
-                % {"count": count},
-                messages.INFO,
-            )
-        if busy:
-            count = len(busy)
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d image was skipped: it is being uploaded right now.",
-                    "%(count)d images were skipped: they are being uploaded right now.",
-                    count,
-                )
-                % {"count": count},
-                messages.WARNING,
-            )
+        for group, template, level in (
+            (uploaded, _UPLOADED_MESSAGE, messages.SUCCESS),
+            (already, _ALREADY_MESSAGE, messages.INFO),
+            (busy, _BUSY_MESSAGE, messages.WARNING),
+        ):
+            if group:
+                self.message_user(request, template % {"count": len(group)}, level)
         # One message per reason, naming the files: "2 images could not be uploaded: <reason> (a.png, b.png)".
         by_reason: dict[str, list[str]] = defaultdict(list)
         for image, error in failed:
