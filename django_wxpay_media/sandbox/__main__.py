@@ -23,9 +23,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from .answers import MODES
 from .keys import DEFAULT_MCHID, STATE_FILE, SandboxKeys
 from .records import ReceivedRequest
-from .server import MODES, Sandbox
+from .server import Sandbox
 
 
 def settings_snippet(settings: dict[str, Any]) -> str:
