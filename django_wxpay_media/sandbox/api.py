@@ -15,13 +15,12 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .answers import Answer, AnswerSigner, error_answer, json_bytes
 from .faults import UPLOAD_PATH, FaultContext, FaultQueue
 from .keys import SandboxKeys
-from .multipart import MultipartError, parse_boundary, parse_multipart
+from .multipart import MultipartError, Part, find_boundary, parse_multipart
 from .protocol import (
     ApiError,
     Authorization,
@@ -303,17 +302,21 @@ class Api:
 
     # The upload ------------------------------------------------------------------------
 
-    def _multipart(self, request: ApiRequest) -> list[Any]:
+    def _multipart(self, request: ApiRequest) -> tuple[list[Part], str | None]:
+        """The form parts and, if the boundary had to be read from the body, a note saying so."""
         if len(request.headers.get_all("Content-Type")) > 1:
             raise param_error("Content-Type header given more than once")
         try:
-            boundary = parse_boundary(request.headers.get("Content-Type"))
-            return parse_multipart(request.body, boundary)
+            boundary, note = find_boundary(request.headers.get("Content-Type"), request.body)
+            return parse_multipart(request.body, boundary), note
         except MultipartError as error:
             raise param_error(str(error)) from None
 
     def _upload(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
-        form = split_parts(self._multipart(request))
+        parts, note = self._multipart(request)
+        if note is not None:
+            request.notes.append(note)
+        form = split_parts(parts)
         self.check_signature(auth, "POST", request.target, form.meta_bytes, what="the meta JSON text")
         valid = validate_upload(form, meta_text(form))
         with self.lock:
@@ -336,7 +339,7 @@ class Api:
     def _upload_preview(self, request: ApiRequest) -> bytes:
         extension = "jpg"
         try:
-            file = next(p for p in self._multipart(request) if p.name == "file")
+            file = next(p for p in self._multipart(request)[0] if p.name == "file")
             extension = detect_format(file.content) or extension
         except (ApiError, StopIteration):
             pass

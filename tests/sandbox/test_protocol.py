@@ -106,7 +106,7 @@ def test_authorization_pairs_in_any_order(sandbox: Sandbox, caller: Caller) -> N
         ({"User-Agent": SKIP_HEADER}, "User-Agent"),  # None would let urllib3 add its own
         ({"User-Agent": ""}, "User-Agent"),
         ({"Content-Type": "application/octet-stream"}, "multipart/form-data"),
-        ({"Content-Type": "multipart/form-data"}, "boundary"),
+        ({"Content-Type": "multipart/form-data; boundary=not-the-one"}, "boundary"),
     ],
 )
 def test_required_headers(caller: Caller, headers: dict[str, Any], needle: str) -> None:

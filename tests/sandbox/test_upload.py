@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import socket
 from typing import Any
 
 import pytest
 import requests
 
 from django_wxpay_media.sandbox import Sandbox
+from django_wxpay_media.sandbox.__main__ import log_line
+from django_wxpay_media.sandbox.multipart import BOUNDARY_FROM_BODY
 
 from .apiv3 import (
     BMP,
@@ -225,3 +229,70 @@ def test_bad_meta_json_is_refused(caller: Caller, meta: bytes, needle: str) -> N
     status, code, message = error_of(caller.upload(meta=meta, header_filename=b"a.png"))
     assert (status, code) == (400, "PARAM_ERROR")
     assert needle in message
+
+
+# --- a Content-Type without a boundary (WxJava issue 3280; wechatpayv3 2.0.4 sends it) --------------
+
+
+def _raw_upload(sandbox: Sandbox, content_type: bytes, body: bytes, meta: bytes) -> bytes:
+    """POST the upload over a bare socket, headers exactly as given; the raw answer."""
+    head = (
+        (
+            f"POST {UPLOAD} HTTP/1.1\r\nHost: {sandbox.host}:{sandbox.port}\r\n"
+            f"Authorization: {authorization(sandbox.keys, 'POST', UPLOAD, meta)}\r\n"
+            "Accept: application/json\r\nUser-Agent: raw-test/1\r\nConnection: close\r\n"
+            f"Content-Length: {len(body)}\r\n"
+        ).encode()
+        + b"Content-Type: "
+        + content_type
+        + b"\r\n\r\n"
+    )
+    with socket.create_connection((sandbox.host, sandbox.port), timeout=10) as raw:
+        raw.sendall(head + body)
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_content_type_without_boundary_takes_it_from_the_body_and_says_so(sandbox: Sandbox) -> None:
+    meta = meta_json("nob.png", hashlib.sha256(PNG).hexdigest())
+    answer = _raw_upload(sandbox, b"multipart/form-data", multipart(meta, PNG, b"nob.png"), meta)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+    (upload,) = sandbox.uploads
+    assert (upload.filename, upload.data) == ("nob.png", PNG)
+    (record,) = sandbox.requests
+    assert record.notes == (BOUNDARY_FROM_BODY,)
+    assert "boundary" in log_line(record) and "note=" in log_line(record)
+
+
+def test_a_boundary_in_the_header_leaves_no_note(sandbox: Sandbox, caller: Caller) -> None:
+    assert caller.upload().status_code == 200
+    assert sandbox.requests[0].notes == ()
+    assert "note=" not in log_line(sandbox.requests[0])
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (b"hello\r\n--" + BOUNDARY.encode() + b"\r\n", "first line is not a --boundary line"),
+        (b"--" + BOUNDARY.encode() + b"\n", "first line is not a --boundary line"),  # no CRLF at all
+        (b"--" + b"x" * 71 + b"\r\n", "1 to 70 characters"),
+        (b"--\xe4\xb8\xad\r\n", "1 to 70 characters"),
+    ],
+)
+def test_content_type_without_boundary_and_no_boundary_line_is_refused(
+    sandbox: Sandbox, body: bytes, needle: str
+) -> None:
+    meta = meta_json("nob.png", hashlib.sha256(PNG).hexdigest())
+    answer = _raw_upload(sandbox, b"multipart/form-data", body, meta)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    error = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert error["code"] == "PARAM_ERROR" and needle in error["message"]
+    assert sandbox.uploads == []
+
+
+def test_an_empty_boundary_parameter_is_still_refused(sandbox: Sandbox) -> None:
+    meta = meta_json("nob.png", hashlib.sha256(PNG).hexdigest())
+    answer = _raw_upload(sandbox, b'multipart/form-data; boundary=""', multipart(meta, PNG, b"nob.png"), meta)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"empty boundary" in answer
