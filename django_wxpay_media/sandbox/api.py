@@ -59,9 +59,12 @@ class ApiRequest:
         return urlsplit(self.target).path
 
     @property
-    def query(self) -> dict[str, str]:
-        """The query parameters (the last of repeated names wins)."""
-        return dict(parse_qsl(urlsplit(self.target).query, keep_blank_values=True))
+    def query_pairs(self) -> list[tuple[str, str]]:
+        """The query parameters in order, repeats kept (a malformed escape is a 400)."""
+        try:
+            return parse_qsl(urlsplit(self.target).query, keep_blank_values=True, errors="strict")
+        except (ValueError, UnicodeDecodeError):
+            raise param_error("the query string is not UTF-8 text") from None
 
 
 #: ``handler(request, authorization, path parameters) -> Answer``.
@@ -86,6 +89,10 @@ class Route:
     certificates: bool = False
     #: Checks made before authentication (an API this merchant does not have at all).
     available: Callable[[], None] | None = None
+    #: The status of a success (204 for the APIs that answer no content).
+    success_status: int = 200
+    #: Checks the ``Accept`` header (JSON by default).
+    accept: Callable[[Headers], None] = check_accept
 
     def match(self, path: str) -> dict[str, str] | None:
         """The path parameters if ``path`` matches, else ``None``."""
@@ -208,6 +215,7 @@ class Api:
                 signer=self.signer,
                 certificates=bool(route and route.certificates),
                 success_body=lambda: self._preview(route, request),
+                success_status=route.success_status if route else 200,
             )
             faulted = fault.render(context)
             if faulted is not None:
@@ -220,7 +228,7 @@ class Api:
             if route.available is not None:
                 route.available()
             auth = self.authorize(request.headers)
-            check_accept(request.headers)
+            route.accept(request.headers)
             check_user_agent(request.headers)
             if route.signs_body:
                 self.check_signature(auth, request.method, request.target, request.body)

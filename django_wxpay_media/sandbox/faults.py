@@ -36,6 +36,8 @@ class FaultContext:
     certificates: bool
     #: What a success would have answered, without creating anything.
     success_body: Callable[[], bytes]
+    #: The status a success answers with (200, or 204 without content).
+    success_status: int = 200
 
 
 Renderer = Callable[[dict[str, Any], FaultContext], Answer | None]
@@ -100,7 +102,7 @@ def _success_signed(
     def render(opts: dict[str, Any], ctx: FaultContext) -> Answer:
         body = ctx.success_body()
         serial, key = ctx.signer.key_for(ctx.request_headers, certificates=ctx.certificates)
-        return Answer(status=200, body=body, headers=make_headers(body, serial, key, opts))
+        return Answer(status=ctx.success_status, body=body, headers=make_headers(body, serial, key, opts))
 
     return render
 

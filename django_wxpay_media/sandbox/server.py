@@ -10,12 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
+import requests as http_requests
+
 from .answers import MODES, AnswerSigner
 from .api import CERTIFICATES_PATH, Api
+from .complaints import ComplaintDesk
 from .faults import UPLOAD_PATH, Fault, FaultQueue
 from .httpd import SandboxHTTPServer
 from .keys import DEFAULT_MCHID, PlatformCertificate, SandboxKeys
@@ -28,7 +31,7 @@ DEFAULT_MAX_BODY = 8 * 1024 * 1024
 
 
 class Sandbox:
-    """A local WeChat Pay APIv3 stand-in for the image upload API.
+    """A local WeChat Pay APIv3 stand-in for the image upload and the complaint APIs.
 
     ``mode`` decides which key signs answers: ``"public_key"`` (the WeChat Pay public
     key, serial ``PUB_KEY_ID_…``), ``"certificate"`` (the newest valid platform
@@ -39,7 +42,8 @@ class Sandbox:
 
     Use as a context manager (``with Sandbox() as sb: …``) or call :meth:`start`
     and :meth:`stop`. ``on_request`` is called with each :class:`ReceivedRequest`
-    after it is recorded (the CLI logs with it).
+    after it is recorded (the CLI logs with it). Complaints are seeded with
+    :meth:`seed_complaint` and announced with :meth:`notify`.
     """
 
     def __init__(
@@ -72,6 +76,14 @@ class Sandbox:
             max_body_size=max_body_size,
             on_request=on_request,
         )
+        self._desk = ComplaintDesk(
+            mchid=self.mchid,
+            keys=self.keys,
+            signer=self._signer,
+            issued_media_ids=lambda: self._api.issued_media_ids,
+            base_url=lambda: self.base_url,
+        )
+        self._api.add_routes(self._desk.routes())
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -181,8 +193,8 @@ class Sandbox:
                 result["WECHATPAY_PUBLIC_KEY"] = keys.wechatpay_public_key_pem
         if uses_public_key:
             result["WECHATPAY_PUBLIC_KEY_ID"] = keys.wechatpay_public_key_id
-        if self.mode in ("certificate", "both"):
-            result["APIV3_KEY"] = keys.apiv3_key
+        # Every mode: complaint notifications are encrypted with it even without certificates.
+        result["APIV3_KEY"] = keys.apiv3_key
         result["API_BASE_URL"] = self.base_url
         return result
 
@@ -221,7 +233,8 @@ class Sandbox:
     def reset(self) -> None:
         """Forget requests, uploads, queued faults, seen nonces and the download count.
 
-        Keys, certificates (rotated ones included) and issued media ids stay.
+        Keys, certificates (rotated ones included), issued media ids, complaints and the
+        notification URL stay.
         """
         self._api.reset()
         self._faults.clear()
@@ -280,3 +293,104 @@ class Sandbox:
         # Listed first: older than everything else, so never "the newest".
         self._signer.add_certificate(cert, first=True)
         return cert
+
+    # Complaints ----------------------------------------------------------------------------
+
+    def seed_complaint(
+        self,
+        *,
+        complaint_id: str | None = None,
+        state: str = "PENDING",
+        problem_type: str = "REFUND",
+        problem_description: str = "商品未收到，申请退款",
+        complaint_detail: str = "付款后一直没有收到商品，联系商家也没有回复，请尽快退款。",
+        complainted_mchid: str | None = None,
+        payer_phone: str = "13800138000",
+        amount: int = 1000,
+        out_trade_no: str | None = None,
+        transaction_id: str | None = None,
+        images: int | Sequence[bytes] = 2,
+        complaint_time: dt.datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """Create a complaint as a consumer would; returns its detail JSON.
+
+        ``complainted_mchid`` defaults to this sandbox's mchid (a partner names a
+        sub-merchant); ``payer_phone`` is served RSA-OAEP encrypted with the merchant's
+        public key; ``amount`` is in fen; ``images`` is a number of small PNG/JPEG
+        pictures (or a list of PNG/JPEG bytes) served by
+        ``GET /v3/merchant-service/images/{media_id}``, listed as full ``media_url``s
+        with percent-encoded ids. ``complaint_time`` defaults to now. Ids are
+        generated where not given. The sandbox must be running (the URLs name it).
+        """
+        self.port  # noqa: B018 - raises while not running: media_url needs the address
+        return self._desk.seed(
+            complaint_id=complaint_id,
+            state=state,
+            problem_type=problem_type,
+            problem_description=problem_description,
+            complaint_detail=complaint_detail,
+            complainted_mchid=complainted_mchid,
+            payer_phone=payer_phone,
+            amount=amount,
+            out_trade_no=out_trade_no,
+            transaction_id=transaction_id,
+            images=images,
+            complaint_time=complaint_time,
+        )
+
+    @property
+    def complaints(self) -> dict[str, dict[str, Any]]:
+        """Every complaint's current detail JSON, by complaint_id (copies)."""
+        return self._desk.complaints
+
+    def complaint_replies(self, complaint_id: str) -> list[dict[str, Any]]:
+        """The JSON bodies of the accepted replies to ``complaint_id``, in order.
+
+        Raises ``KeyError`` for an unknown complaint.
+        """
+        return self._desk.replies(complaint_id)
+
+    def complaint_refund_updates(self, complaint_id: str) -> list[dict[str, Any]]:
+        """The JSON bodies of the accepted refund decisions on ``complaint_id``, in order."""
+        return self._desk.refund_updates(complaint_id)
+
+    @property
+    def complaint_notification_url(self) -> str | None:
+        """The URL registered with ``/v3/merchant-service/complaint-notifications``, or ``None``."""
+        return self._desk.notification_url
+
+    def notification(
+        self,
+        complaint_id: str,
+        action_type: str = "CREATE_COMPLAINT",
+        *,
+        event_type: str | None = None,
+        notification_id: str | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[dict[str, str], bytes]:
+        """The signed headers and JSON body WeChat Pay would POST about ``complaint_id``.
+
+        The resource ``{complaint_id, action_type}`` is AEAD_AES_256_GCM-encrypted under
+        the APIv3 key (``settings()["APIV3_KEY"]``); ``event_type`` defaults to
+        ``COMPLAINT.CREATE`` for ``CREATE_COMPLAINT``, else ``COMPLAINT.STATE_CHANGE``;
+        ``notification_id`` to a new UUID; ``timestamp`` (Unix seconds, signed) to now.
+        """
+        return self._desk.notification(
+            complaint_id, action_type, event_type=event_type, notification_id=notification_id, timestamp=timestamp
+        )
+
+    def notify(
+        self, complaint_id: str, action_type: str = "CREATE_COMPLAINT", url: str | None = None, *, timeout: float = 10
+    ) -> int:
+        """POST :meth:`notification` to ``url`` or the registered URL; returns the HTTP status.
+
+        Redirects are not followed. Raises ``RuntimeError`` when there is no URL and
+        ``requests``' exceptions when the site cannot be reached.
+        """
+        target = url or self.complaint_notification_url
+        if not target:
+            raise RuntimeError("no complaint notification URL is registered; pass url=...")
+        headers, body = self.notification(complaint_id, action_type)
+        response = http_requests.post(target, data=body, headers=headers, timeout=timeout, allow_redirects=False)
+        response.close()
+        return int(response.status_code)

@@ -143,6 +143,31 @@ class Caller:
         all_headers.update(headers or {})
         return self.session.get(self.sandbox.base_url + CERTS, headers=all_headers, timeout=10)
 
+    def call(
+        self,
+        method: str,
+        target: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, Any] | None = None,
+        **auth: Any,
+    ) -> requests.Response:
+        """Any APIv3 call: ``target`` (path and query) is signed exactly as sent; a JSON body."""
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body, ensure_ascii=False).encode())
+        all_headers: dict[str, Any] = {
+            "Authorization": authorization(self.keys, method, target, data, **auth),
+            "Accept": "application/json",
+            "User-Agent": "sandbox-tests/1.0",
+        }
+        if data:
+            all_headers["Content-Type"] = "application/json"
+        all_headers.update(headers or {})
+        request = requests.Request(method, self.sandbox.base_url + target, data=data, headers=all_headers)
+        prepared = self.session.prepare_request(request)
+        prepared.url = self.sandbox.base_url + target  # exactly as signed: no re-quoting
+        return self.session.send(prepared, timeout=10, allow_redirects=False)
+
 
 def verifies(response: requests.Response, public_key: rsa.RSAPublicKey) -> bool:
     """APIv3 answer verification: RSA-SHA256 over ``ts\\nnonce\\nbody\\n``."""
