@@ -107,7 +107,7 @@ def _json_object(request: ApiRequest, allowed: Sequence[str]) -> dict[str, Any]:
         body = json.loads(request.body.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except UnicodeDecodeError:
         raise param_error("the body is not UTF-8") from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise param_error(f"the body is not valid JSON: {getattr(exc, 'msg', exc)}") from None
     if not isinstance(body, dict):
         raise param_error("the body must be a JSON object")

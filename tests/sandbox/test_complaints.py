@@ -288,6 +288,8 @@ def test_reply_with_five_images_or_a_bad_body(sandbox: Sandbox, caller: Caller) 
     assert "twice" in error_of(caller.call("POST", target, raw=twice))[2]
     plain = caller.call("POST", target, raw=b"{}", headers={"Content-Type": "text/plain"})
     assert "application/json" in error_of(plain)[2]
+    deep = caller.call("POST", target, raw=b"[" * 100_000)  # deeper than the decoder recurses
+    assert error_of(deep)[:2] == (400, "PARAM_ERROR")
 
 
 def test_reply_signature_covers_the_json_body(sandbox: Sandbox, caller: Caller) -> None:

@@ -221,6 +221,7 @@ def test_malformed_multipart_is_refused(caller: Caller, variant: str) -> None:
         (b'["a.png"]', "JSON object"),
         (b"{filename}", "not valid JSON"),
         (b'{"filename":7,"sha256":"%s"}', "must be a string"),
+        (b"[" * 100_000, "not valid JSON"),  # deeper than the JSON decoder recurses: never a 500
     ],
 )
 def test_bad_meta_json_is_refused(caller: Caller, meta: bytes, needle: str) -> None:
