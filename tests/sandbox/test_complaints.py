@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from django_wxpay_media.sandbox import Sandbox, SandboxKeys
 
-from .apiv3 import JPEG, PNG, Caller, _load_private, authorization, error_of, pem_public_key, verifies
+from .apiv3 import JPEG, PNG, Caller, authorization, error_of, load_private, pem_public_key, verifies, verifies_message
 
 LIST = "/v3/merchant-service/complaints-v2"
 NOTIFY = "/v3/merchant-service/complaint-notifications"
@@ -82,7 +82,7 @@ def test_seeded_complaint_detail_is_signed_and_complete(sandbox: Sandbox, caller
 def test_payer_phone_is_encrypted_for_the_merchant_key(sandbox: Sandbox) -> None:
     detail = sandbox.seed_complaint(payer_phone="13912345678")
     assert "13912345678" not in json.dumps(detail)
-    key = _load_private(sandbox.keys.merchant_private_key_pem)
+    key = load_private(sandbox.keys.merchant_private_key_pem)
     oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
     assert key.decrypt(base64.b64decode(detail["payer_phone"]), oaep) == b"13912345678"
 
@@ -428,10 +428,7 @@ def _decrypt(resource: dict[str, str], apiv3_key: str) -> dict[str, Any]:
 
 
 def _verify_notification(sandbox: Sandbox, headers: dict[str, str], body: bytes) -> bool:
-    response = requests.Response()
-    response._content = body
-    response.headers.update(headers)
-    return verifies(response, pem_public_key(sandbox.keys.wechatpay_public_key_pem))
+    return verifies_message(headers, body, pem_public_key(sandbox.keys.wechatpay_public_key_pem))
 
 
 def test_notification_is_signed_and_its_resource_encrypted(sandbox: Sandbox) -> None:
