@@ -27,6 +27,10 @@ class ComplaintReplyAdmin(admin.ModelAdmin):
     search_fields = ("complaint_id", "content")
     readonly_fields = ("attached_images", "media_id_list", "created_at")
 
+    class Media:
+        # The app's admin styles (classes, no inline style=): fine under a strict CSP.
+        css = {"all": ("django_wxpay_media/admin.css",)}
+
     def get_fieldsets(self, request: HttpRequest, obj: ComplaintReply | None = None) -> Any:
         if obj is None:
             return ((None, {"fields": ("complaint_id", "content", "new_images")}),)
@@ -71,8 +75,7 @@ class ComplaintReplyAdmin(admin.ModelAdmin):
             return self.get_empty_value_display()
         return format_html_join(
             "",
-            '<figure style="display:inline-block;margin:0 12px 8px 0;text-align:center">'
-            '<img src="{}" alt="{}" style="max-width:160px;max-height:120px;display:block">'
+            '<figure class="wxpay-figure"><img src="{}" alt="{}">'
             "<figcaption>{}</figcaption></figure>",
             ((file_url(image) or "", image.filename, image.filename) for image in images),
         )
