@@ -209,3 +209,17 @@ def test_admin_speaks_chinese_to_a_chinese_browser(new_page, wxpay_settings, scr
 
     page.locator("#result_list a", has_text="聊天记录.png").click()
     expect(page.get_by_role("button", name="重试上传")).to_be_visible()
+
+
+def test_pages_are_served_under_a_strict_csp_and_violations_are_caught(admin_page, csp_violations):
+    page = admin_page
+    response = page.goto(FEEDBACK_IMAGES)
+    policy = response.headers["content-security-policy"]  # as the browser got it
+    assert "style-src 'self'" in policy and "unsafe-inline" not in policy
+
+    # An inline style is refused and reported: the recorder that guards every test works.
+    page.evaluate("document.body.setAttribute('style', 'background: red')")
+    page.wait_for_function("getComputedStyle(document.body).backgroundColor !== 'rgb(255, 0, 0)'")
+    page.reload()  # a round trip to Python, so the report has arrived
+    assert any("style-src" in violation for violation in csp_violations)
+    csp_violations.clear()  # expected here; any other test fails on one
