@@ -179,3 +179,18 @@ def test_no_transaction_is_open_while_the_add_view_uploads(admin_client, wxpay_s
     assert response.status_code == 302
     assert seen == [False]
     assert FeedbackImage.objects.get().status == Status.UPLOADED
+
+
+def test_add_page_and_missing_record_in_simplified_chinese(admin_client, wxpay_settings):
+    page = admin_client.get(reverse(ADD), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    gone = admin_client.post(
+        reverse("admin:django_wxpay_media_feedbackimage_upload", args=(999999,)),
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+        follow=True,
+    )
+
+    assert page.context["title"] == "增加 反馈图片"
+    html = page.content.decode()
+    assert "图片" in html and "保存" in html
+    [message] = [str(message) for message in gone.context["messages"]]
+    assert message == "ID 为“999999”的 反馈图片 不存在。可能已经被删除了？"  # Django's own translation
