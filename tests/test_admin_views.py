@@ -194,3 +194,36 @@ def test_add_page_and_missing_record_in_simplified_chinese(admin_client, wxpay_s
     assert "图片" in html and "保存" in html
     [message] = [str(message) for message in gone.context["messages"]]
     assert message == "ID 为“999999”的 反馈图片 不存在。可能已经被删除了？"  # Django's own translation
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_transaction_while_uploading_even_with_atomic_requests(admin_client, wxpay_settings, monkeypatch):
+    # A site with ATOMIC_REQUESTS: Django would wrap every view in a transaction.
+    monkeypatch.setitem(transaction.get_connection().settings_dict, "ATOMIC_REQUESTS", True)
+    seen: list[bool] = []
+
+    def during_upload(sender, image, **kwargs):
+        seen.append(transaction.get_connection().in_atomic_block)
+
+    wxpay_settings.add_fault("status", status=400, code="PARAM_ERROR", message="参数错误")
+    signals.image_upload_failed.connect(during_upload)
+    signals.image_uploaded.connect(during_upload)
+    try:
+        admin_client.post(reverse(ADD), {"upload": SimpleUploadedFile("a.png", png_bytes(48))})  # fails
+        failed = FeedbackImage.objects.get()
+        admin_client.post(reverse("admin:django_wxpay_media_feedbackimage_upload", args=(failed.pk,)))  # retry
+        admin_client.post(reverse(ADD), {"upload": SimpleUploadedFile("b.png", png_bytes(49))})
+        pending = FeedbackImage.objects.create(
+            filename="c.png", sha256="0" * 64, size=1, content_type="image/png", mchid=wxpay_settings.mchid
+        )
+        FeedbackImage.objects.filter(pk=failed.pk).update(status=Status.FAILED)
+        admin_client.post(
+            reverse(CHANGELIST), {"action": "upload_selected", "_selected_action": [failed.pk, pending.pk]}
+        )
+    finally:
+        signals.image_upload_failed.disconnect(during_upload)
+        signals.image_uploaded.disconnect(during_upload)
+
+    # add (failed), retry (uploaded), add (uploaded), action: two attempts
+    assert len(seen) == 5
+    assert not any(seen)

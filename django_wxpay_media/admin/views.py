@@ -11,6 +11,7 @@ answers and other requests see the record's progress.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -19,6 +20,7 @@ from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -49,18 +51,31 @@ class FeedbackImageViews(admin.ModelAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         info = (self.opts.app_label, self.opts.model_name)
-        add_name = "%s_%s_add" % info
+        names = {"add": "%s_%s_add" % info, "changelist": "%s_%s_changelist" % info}
         # Our add view takes the admin's "add/" URL and its name, so the changelist's
-        # "Add" button and reverse("admin:<app>_feedbackimage_add") lead to it.
+        # "Add" button and reverse("admin:<app>_feedbackimage_add") lead to it. The
+        # changelist (where the action runs) is registered again only to keep it out
+        # of ATOMIC_REQUESTS, like the two views that upload.
         own = [
-            path("add/", self.admin_site.admin_view(self.upload_add_view), name=add_name),
+            path("", self._uploading_view(self.changelist_view), name=names["changelist"]),
+            path("add/", self._uploading_view(self.upload_add_view), name=names["add"]),
             path(
                 "<path:object_id>/upload/",
-                self.admin_site.admin_view(self.retry_view),
+                self._uploading_view(self.retry_view),
                 name="%s_%s_upload" % info,
             ),
         ]
-        return own + [pattern for pattern in super().get_urls() if getattr(pattern, "name", None) != add_name]
+        rest = [pattern for pattern in super().get_urls() if getattr(pattern, "name", None) not in names.values()]
+        return own + rest
+
+    def _uploading_view(self, view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        """``view`` for staff (login, CSRF, never_cache) and never in a transaction.
+
+        ``admin_site.admin_view()`` does what the admin does for its own views;
+        ``non_atomic_requests`` keeps a site's ``ATOMIC_REQUESTS`` from wrapping an
+        upload, a network call, in a transaction.
+        """
+        return transaction.non_atomic_requests(self.admin_site.admin_view(view))
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
