@@ -31,8 +31,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from . import services
-from .exceptions import RecordedError, UploadFailed, user_message
-from .forms import UPLOAD_ERRORS, FeedbackImageField, FeedbackImageFormMixin
+from .exceptions import RecordedError, user_message
+from .outcome import UploadState
+from .forms import FeedbackImageField, FeedbackImageFormMixin
 from .models import FeedbackImage
 from .wechatpay import errors as wxerrors
 
@@ -103,7 +104,7 @@ class FeedbackImageAddForm(FeedbackImageFormMixin, forms.ModelForm):
         #: The record the upload produced (uploaded, reused or failed).
         self.image: FeedbackImage | None = None
         #: Why the upload failed (a WeChatPayError), when it did; the record is kept.
-        self.failure: wxerrors.WeChatPayError | None = None
+        self.failure: BaseException | None = None
         #: True when the bytes had been uploaded before and nothing was sent.
         self.reused = False
 
@@ -113,18 +114,20 @@ class FeedbackImageAddForm(FeedbackImageFormMixin, forms.ModelForm):
         if not file:
             return cleaned  # the field has its error already
         field: FeedbackImageField = self.fields["upload"]  # type: ignore[assignment]
-        started = timezone.now()
         try:
-            self.image = services.upload_image(file, filename=file.name, user=field.user)
-        except UploadFailed as exc:
-            # The record exists (status failed, file kept): the form is valid and the
-            # admin reports the failure on the record's page, where it can be retried.
-            self.image, self.failure = exc.image, exc.error
-        except UPLOAD_ERRORS as exc:
+            outcome = services.upload(file, filename=file.name, user=field.user)
+        except ImproperlyConfigured as exc:
             self.add_error("upload", field.upload_error(exc, file.name))
+            return cleaned
+        if outcome.record is None:
+            # Nothing stored (h1: outcome-based until h1b's admin rewrite lands).
+            self.add_error("upload", field.outcome_error(outcome, file.name))
         else:
-            uploaded_at = self.image.uploaded_at
-            self.reused = uploaded_at is not None and uploaded_at < started
+            # A failed record exists (file kept): the form is valid and the admin
+            # reports the failure on the record's page, where it can be retried.
+            self.image = outcome.record
+            self.failure = None if outcome.ok else outcome.error
+            self.reused = outcome.state is UploadState.REUSED
         return cleaned
 
     def save(self, commit: bool = True) -> FeedbackImage:
@@ -445,19 +448,17 @@ class FeedbackImageAdmin(admin.ModelAdmin):
             )
             return HttpResponseRedirect(obj_url)
         try:
-            obj = services.retry(obj)
-        except UploadFailed as exc:
-            self._report_failure(request, exc.image or obj, exc.error)
-        except (wxerrors.WeChatPayError, ImproperlyConfigured, OSError) as exc:
+            outcome = services.retry(obj)
+        except ImproperlyConfigured as exc:
             logger.error("Cannot upload feedback image %s to WeChat Pay: %s", obj.pk, exc)
             self.message_user(request, self._configuration_message(exc), messages.ERROR)
+            return HttpResponseRedirect(obj_url)
+        if outcome.ok:
+            self.message_user(request, outcome.message(), messages.SUCCESS)
+        elif outcome.error is not None and outcome.record is not None:
+            self._report_failure(request, outcome.record, outcome.error)
         else:
-            self.message_user(
-                request,
-                gettext("“%(filename)s” was uploaded to WeChat Pay. Its media_id is %(media_id)s.")
-                % {"filename": obj.filename, "media_id": obj.media_id},
-                messages.SUCCESS,
-            )
+            self.message_user(request, outcome.message(), messages.WARNING)
         return HttpResponseRedirect(obj_url)
 
     @staticmethod
