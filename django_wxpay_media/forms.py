@@ -191,8 +191,13 @@ class FeedbackImageField(forms.FileField):
         try:
             return services.upload_image(data, filename=file.name, user=self.user)
         except UPLOAD_ERRORS as exc:
+            cause: BaseException = exc.error if isinstance(exc, UploadFailed) and exc.image is None else exc
             # check_file() has already rejected a file without a name.
-            raise self.upload_error(exc, cast(str, file.name)) from exc
+            raise self.upload_error(cause, cast(str, file.name)) from exc
+
+    def outcome_error(self, outcome: Any, filename: str) -> ValidationError:
+        """The field error for an outcome that is not ok."""
+        return self.upload_error(outcome.error, filename)
 
     def upload_error(self, exc: BaseException, filename: str) -> ValidationError:
         """The field error for anything :func:`~django_wxpay_media.services.upload_image` raises."""
@@ -202,21 +207,21 @@ class FeedbackImageField(forms.FileField):
             return ValidationError(
                 self.error_messages["upload_failed"],
                 code="upload_failed",
-                params={"filename": filename, "reason": user_message(exc.error), "error_code": exc.error.code},
+                params={"filename": filename, "reason": user_message(exc.error), "error_code": exc.code},
             )
         if isinstance(exc, (wxerrors.ConfigurationError, ImproperlyConfigured)):
             # A developer's mistake in settings.WXPAY_MEDIA: staff get a polite message,
             # the log keeps the details (`manage.py check` reports them too).
             logger.error("Cannot upload %r to WeChat Pay: %s", filename, exc)
             return ValidationError(self.error_messages["not_configured"], code="not_configured")
-        if isinstance(exc, wxerrors.WeChatPayError):  # not kept by the service: no word about retrying
+        if isinstance(exc, wxerrors.WeChatPayError) or getattr(exc, "code", "") not in ("", "STORAGE_ERROR"):
             logger.error("Cannot upload %r to WeChat Pay: %s", filename, exc)
             return ValidationError(
                 self.error_messages["upload_error"],
                 code="upload_error",
-                params={"filename": filename, "reason": user_message(exc), "error_code": exc.code},
+                params={"filename": filename, "reason": user_message(exc), "error_code": getattr(exc, "code", "")},
             )
-        # OSError: the file could not be stored (disk full, storage down...).
+        # The file could not be stored (disk full, storage down...).
         logger.error("Cannot store %r for upload to WeChat Pay: %s", filename, exc, exc_info=exc)
         return ValidationError(
             self.error_messages["storage_error"], code="storage_error", params={"filename": filename}

@@ -14,3 +14,9 @@ image_uploaded = Signal()
 #: An upload attempt failed and was recorded. Arguments: ``image`` (status ``failed``,
 #: with ``error_code``/``error_message``/``request_id``) and ``error`` (the WeChatPayError).
 image_upload_failed = Signal()
+
+#: A batch of uploads deferred by :func:`~django_wxpay_media.services.upload_stored`
+#: (the form fields use it) has finished, right away or after the transaction
+#: committed. Argument: ``outcomes`` (a list of
+#: :class:`~django_wxpay_media.outcome.UploadOutcome`, in the order the files came).
+uploads_finished = Signal()

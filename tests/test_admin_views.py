@@ -227,3 +227,19 @@ def test_no_transaction_while_uploading_even_with_atomic_requests(admin_client, 
     # add (failed), retry (uploaded), add (uploaded), action: two attempts
     assert len(seen) == 5
     assert not any(seen)
+
+
+def test_failed_add_by_staff_who_may_not_upload_points_to_a_colleague(django_user_model, client, wxpay_settings):
+    user = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_feedbackimage", "add_feedbackimage"]))
+    client.force_login(user)
+    wxpay_settings.add_fault("status", status=400, code="PARAM_ERROR", message="参数错误")
+
+    response = client.post(reverse(ADD), {"upload": SimpleUploadedFile("a.png", png_bytes(50))}, follow=True)
+
+    image = FeedbackImage.objects.get()
+    assert response.redirect_chain == [(change_url(image), 302)]
+    [message] = [str(message) for message in response.context["messages"]]
+    assert message.startswith("“a.png” could not be uploaded to WeChat Pay: WeChat Pay rejected a parameter")
+    assert message.endswith("A colleague allowed to upload can retry it from the image's page.")
+    assert "Retry upload" not in response.content.decode()

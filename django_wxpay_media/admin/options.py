@@ -15,49 +15,19 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext, ngettext_lazy, pgettext
+from django.utils.translation import ngettext
 
-from .. import services
-from ..exceptions import user_message
+from .. import services, texts
 from ..models import FeedbackImage
-from ..wechatpay import errors as wxerrors
+from ..outcome import UploadOutcome, UploadState
 from .columns import FeedbackImageColumns
-from .views import FeedbackImageViews
+from .views import OUTCOME_LEVELS, FeedbackImageViews
 
 __all__ = ["FeedbackImageAdmin"]
 
 logger = logging.getLogger("django_wxpay_media")
 
 Status = FeedbackImage.Status
-
-#: How many file names one failure message lists before "and N more".
-MAX_NAMES_IN_MESSAGE = 10
-
-# The action's counts; lazy so that each is translated for the request's language.
-_UPLOADED_MESSAGE = ngettext_lazy(
-    "%(count)d image was uploaded to WeChat Pay.", "%(count)d images were uploaded to WeChat Pay.", "count"
-)
-_ALREADY_MESSAGE = ngettext_lazy(
-    "%(count)d image was skipped: it is already uploaded.",
-    "%(count)d images were skipped: they are already uploaded.",
-    "count",
-)
-_BUSY_MESSAGE = ngettext_lazy(
-    "%(count)d image was skipped: it is being uploaded right now.",
-    "%(count)d images were skipped: they are being uploaded right now.",
-    "count",
-)
-
-
-def _join_names(names: list[str]) -> str:
-    """ "a.png, b.png and 3 more" (translated), for messages about many files."""
-    separator = pgettext("list separator", ", ")
-    shown = separator.join(names[:MAX_NAMES_IN_MESSAGE])
-    rest = len(names) - MAX_NAMES_IN_MESSAGE
-    if rest > 0:
-        shown += " " + ngettext("and %(count)d more", "and %(count)d more", rest) % {"count": rest}
-    return shown
-
 
 @admin.register(FeedbackImage)
 class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
@@ -129,31 +99,30 @@ class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
 
     @admin.action(permissions=["upload"], description=_("Upload to WeChat Pay"))
     def upload_selected(self, request: HttpRequest, queryset: QuerySet[FeedbackImage]) -> None:
-        """Upload the selected pending and failed images; report uploaded, skipped, failed."""
+        """Upload the selected images; report the outcomes: counts, and failures by reason.
+
+        Uploaded images come back ``REUSED`` without a request; an image another
+        request is sending right now is ``BUSY`` at once (not waited for here).
+        """
         images = list(queryset.order_by("pk"))
-        already = [image for image in images if image.status == Status.UPLOADED]
-        busy = [image for image in images if image.status == Status.UPLOADING]
-        todo = [image for image in images if image.status in (Status.PENDING, Status.FAILED)]
+        busy = [
+            UploadOutcome(UploadState.BUSY, image, source=image) for image in images if image.status == Status.UPLOADING
+        ]
         try:
-            result = services.upload_images(todo)
-        except (wxerrors.ConfigurationError, ImproperlyConfigured) as exc:
+            outcomes = services.upload_records([image for image in images if image.status != Status.UPLOADING])
+        except ImproperlyConfigured as exc:  # the details go to the log; staff get a polite sentence
             logger.error("Cannot upload feedback images to WeChat Pay: %s", exc)
-            self.message_user(request, self._configuration_message(exc), messages.ERROR)
+            self.message_user(request, str(texts.NOT_CONFIGURED), messages.ERROR)
             return
-        uploaded = list(result.uploaded)
-        already += list(result.skipped)
-        failed = list(result.failed)
-        for group, template, level in (
-            (uploaded, _UPLOADED_MESSAGE, messages.SUCCESS),
-            (already, _ALREADY_MESSAGE, messages.INFO),
-            (busy, _BUSY_MESSAGE, messages.WARNING),
-        ):
-            if group:
-                self.message_user(request, template % {"count": len(group)}, level)
-        # One message per reason, naming the files: "2 images could not be uploaded: <reason> (a.png, b.png)".
+        outcomes += busy
+        for state, text in texts.summary_messages(outcomes):
+            if state is not UploadState.FAILED:  # failures get one message per reason, below
+                self.message_user(request, text, OUTCOME_LEVELS[state])
+        # "2 images could not be uploaded to WeChat Pay: <reason> (a.png, b.png)"
         by_reason: dict[str, list[str]] = defaultdict(list)
-        for image, error in failed:
-            by_reason[user_message(error)].append(image.filename)
+        for outcome in outcomes:
+            if outcome.state is UploadState.FAILED and outcome.error is not None:
+                by_reason[texts.error_message(outcome.error)].append(outcome.filename)
         for reason, names in by_reason.items():
             count = len(names)
             self.message_user(
@@ -163,6 +132,6 @@ class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
                     "%(count)d images could not be uploaded to WeChat Pay: %(reason)s (%(files)s)",
                     count,
                 )
-                % {"count": count, "reason": reason, "files": _join_names(names)},
-                messages.ERROR,
+                % {"count": count, "reason": reason, "files": texts.join_names(names)},
+                OUTCOME_LEVELS[UploadState.FAILED],
             )

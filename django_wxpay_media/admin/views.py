@@ -23,22 +23,30 @@ from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext
 
-from .. import services
+from .. import services, texts
 from ..admin_forms import FeedbackImageAddForm
-from ..exceptions import RecordedError, UploadFailed, user_message
-from ..forms import UPLOAD_ERRORS
+from ..exceptions import RecordedError, user_message
 from ..models import FeedbackImage
-from ..wechatpay import errors as wxerrors
+from ..outcome import UploadOutcome, UploadState
 
-__all__ = ["FeedbackImageViews"]
+__all__ = ["OUTCOME_LEVELS", "FeedbackImageViews"]
 
 logger = logging.getLogger("django_wxpay_media")
 
 Status = FeedbackImage.Status
+
+#: How each outcome is shown among the admin's messages.
+OUTCOME_LEVELS: dict[UploadState, int] = {
+    UploadState.SENT: messages.SUCCESS,
+    UploadState.REUSED: messages.SUCCESS,
+    UploadState.QUEUED: messages.INFO,
+    UploadState.BUSY: messages.WARNING,
+    UploadState.GONE: messages.WARNING,
+    UploadState.FAILED: messages.ERROR,
+    UploadState.REJECTED: messages.ERROR,
+}
 
 
 class FeedbackImageViews(admin.ModelAdmin):
@@ -120,44 +128,27 @@ class FeedbackImageViews(admin.ModelAdmin):
 
     def _upload_added(self, request: HttpRequest, form: Any, file: Any, user: Any) -> HttpResponse | None:
         """Upload the validated file; the response, or ``None`` after adding a form error."""
-        started = timezone.now()
-        failure: wxerrors.WeChatPayError | None = None
         try:
-            obj = services.upload_image(file, filename=file.name, user=user)
-        except UploadFailed as exc:
-            obj, failure = exc.image, exc.error
-        except UPLOAD_ERRORS as exc:
-            form.add_error("upload", form.fields["upload"].upload_error(exc, file.name))
+            outcome = services.upload(file, filename=file.name, user=user)
+        except ImproperlyConfigured as exc:  # the details go to the log; staff get a polite sentence
+            logger.error("Cannot upload %r to WeChat Pay: %s", file.name, exc)
+            form.add_error("upload", str(texts.NOT_CONFIGURED))
             return None
-        reused = failure is None and obj.uploaded_at is not None and obj.uploaded_at < started
-        if not reused:
+        obj = outcome.record
+        if obj is None:  # rejected: nothing stored, so the form says why
+            form.add_error("upload", outcome.message())
+            return None
+        if outcome.state in (UploadState.SENT, UploadState.FAILED):  # a record this request added
             self.log_addition(request, obj, [{"added": {}}])
-        if failure is not None:
-            self._report_failure(request, obj, failure)
-        elif reused:
-            self.message_user(
-                request,
-                gettext(
-                    "This image was already uploaded to WeChat Pay on %(date)s as “%(filename)s”; "
-                    "its media_id %(media_id)s is used again and nothing was sent."
-                )
-                % {
-                    "date": date_format(timezone.localtime(obj.uploaded_at), "DATETIME_FORMAT"),
-                    "filename": obj.filename,
-                    "media_id": obj.media_id,
-                },
-                messages.SUCCESS,
-            )
-        else:
-            self._report_uploaded(request, obj)
-        return self._response_after_add(request, obj, failed=failure is not None)
+        self._report(request, outcome)
+        return self._response_after_add(request, obj, failed=not outcome.ok)
 
     def _response_after_add(self, request: HttpRequest, obj: FeedbackImage, *, failed: bool) -> HttpResponse:
         """Where staff go next: the buttons of Django's ``response_add``, filters kept."""
         if IS_POPUP_VAR in request.POST:
             return self.response_add(request, obj)  # the popup's answer to its opener (no message)
         can_view = self.has_view_permission(request, obj)
-        if failed:  # the kept record's page says why and offers Retry upload
+        if failed:  # the kept record's page says why (and offers Retry upload when it failed)
             url = self._change_url(obj) if can_view else request.path
             return HttpResponseRedirect(self._keep_filters(request, url))
         if "_addanother" in request.POST:
@@ -232,61 +223,31 @@ class FeedbackImageViews(admin.ModelAdmin):
             )
             return HttpResponseRedirect(changelist)
         obj_url = self._change_url(obj)
-        if obj.status == Status.UPLOADED:
-            self.message_user(
-                request,
-                gettext("“%(filename)s” is already uploaded; its media_id is %(media_id)s.")
-                % {"filename": obj.filename, "media_id": obj.media_id},
-                messages.INFO,
-            )
-            return HttpResponseRedirect(obj_url)
         if obj.status == Status.UPLOADING:
-            self.message_user(
-                request,
-                gettext("“%(filename)s” is being uploaded right now; reload this page in a moment.")
-                % {"filename": obj.filename},
-                messages.WARNING,
-            )
+            # Another request is sending it: say so now rather than wait for it here.
+            self._report(request, UploadOutcome(UploadState.BUSY, obj, source=obj))
             return HttpResponseRedirect(obj_url)
         try:
-            obj = services.retry(obj)
-        except UploadFailed as exc:
-            self._report_failure(request, exc.image or obj, exc.error)
-        except (wxerrors.WeChatPayError, ImproperlyConfigured, OSError) as exc:
+            outcome = services.retry(obj)
+        except ImproperlyConfigured as exc:
             logger.error("Cannot upload feedback image %s to WeChat Pay: %s", obj.pk, exc)
-            self.message_user(request, self._configuration_message(exc), messages.ERROR)
+            self.message_user(request, str(texts.NOT_CONFIGURED), messages.ERROR)
         else:
-            self._report_uploaded(request, obj)
+            self._report(request, outcome)
         return HttpResponseRedirect(obj_url)
 
     # -- messages ---------------------------------------------------------------------------
 
-    def _report_uploaded(self, request: HttpRequest, obj: FeedbackImage) -> None:
-        self.message_user(
-            request,
-            gettext("“%(filename)s” was uploaded to WeChat Pay. Its media_id is %(media_id)s.")
-            % {"filename": obj.filename, "media_id": obj.media_id},
-            messages.SUCCESS,
-        )
+    def _report(self, request: HttpRequest, outcome: UploadOutcome) -> None:
+        """Tell staff what happened to one upload: the outcome's own sentence, at its level.
 
-    def _report_failure(self, request: HttpRequest, obj: FeedbackImage, error: Any) -> None:
-        params = {"filename": obj.filename, "reason": user_message(error)}
-        if self.has_upload_permission(request):
-            text = gettext(
-                "“%(filename)s” could not be uploaded to WeChat Pay: %(reason)s "
-                "The image has been kept; use “Retry upload” on this page to try again."
-            )
-        else:
-            text = gettext(
-                "“%(filename)s” could not be uploaded to WeChat Pay: %(reason)s "
-                "The image has been kept and can be uploaded again later by a colleague allowed to upload."
-            )
-        self.message_user(request, text % params, messages.ERROR)
-
-    @staticmethod
-    def _configuration_message(exc: Exception) -> str:
-        if isinstance(exc, (wxerrors.ConfigurationError, ImproperlyConfigured)):
-            return gettext(
-                "Uploading to WeChat Pay is not set up correctly on this site. Please contact your administrator."
-            )
-        return gettext("The upload to WeChat Pay failed: %(reason)s") % {"reason": user_message(exc)}
+        A failure kept on its record also says how to finish it from this admin.
+        """
+        text = outcome.message()
+        if outcome.state is UploadState.FAILED:
+            if self.has_upload_permission(request):
+                hint = gettext("Use “Retry upload” on the image's page to try again.")
+            else:
+                hint = gettext("A colleague allowed to upload can retry it from the image's page.")
+            text = f"{text} {hint}"
+        self.message_user(request, text, OUTCOME_LEVELS[outcome.state])
