@@ -2,10 +2,15 @@
 
 Both are ordinary views registered in :meth:`FeedbackImageViews.get_urls` through
 ``admin_site.admin_view()`` (staff login, ``never_cache``, CSRF protection), on
-Django's public admin API. Neither runs inside a database transaction: an upload
-is a network call, and the service commits each state as it happens (uploading,
-then uploaded or failed), so no transaction or lock is held while WeChat Pay
-answers and other requests see the record's progress.
+Django's public admin API. Neither they nor the changelist (where the action
+uploads) runs inside a database transaction, not even with ``ATOMIC_REQUESTS``:
+an upload is a network call, and the service commits each state as it happens
+(uploading, then uploaded or failed), so no transaction or lock is held while
+WeChat Pay answers and other requests see the record's progress.
+
+What staff read comes from the upload's outcome (:meth:`UploadOutcome.message
+<django_wxpay_media.outcome.UploadOutcome.message>`), at the level
+:data:`OUTCOME_LEVELS` gives its state.
 """
 
 from __future__ import annotations
