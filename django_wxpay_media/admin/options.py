@@ -47,7 +47,7 @@ class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
     search_fields = ("filename", "^sha256", "media_id")
     ordering = ("-created_at", "-pk")
     list_select_related = ("uploaded_by",)
-    actions = ["upload_selected"]
+    actions = ("upload_selected",)
     readonly_fields = (
         "preview",
         "filename",

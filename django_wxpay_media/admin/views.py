@@ -64,7 +64,7 @@ class FeedbackImageViews(admin.ModelAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         info = (self.opts.app_label, self.opts.model_name)
-        names = {"add": "%s_%s_add" % info, "changelist": "%s_%s_changelist" % info}
+        names = {"add": "{}_{}_add".format(*info), "changelist": "{}_{}_changelist".format(*info)}
         # Our add view takes the admin's "add/" URL and its name, so the changelist's
         # "Add" button and reverse("admin:<app>_feedbackimage_add") lead to it. The
         # changelist (where the action runs) is registered again only to keep it out
@@ -75,7 +75,7 @@ class FeedbackImageViews(admin.ModelAdmin):
             path(
                 "<path:object_id>/upload/",
                 self._uploading_view(self.retry_view),
-                name="%s_%s_upload" % info,
+                name="{}_{}_upload".format(*info),
             ),
         ]
         rest = [pattern for pattern in super().get_urls() if getattr(pattern, "name", None) not in names.values()]
