@@ -1,9 +1,11 @@
-"""Signals sent by :mod:`django_wxpay_media.services` after an upload attempt.
+"""Signals sent by :mod:`django_wxpay_media.services` after uploads.
 
-Both are sent with ``sender=FeedbackImage`` after the record has been saved, and
-only by the code that made the attempt (a caller that reused another's upload
-gets no signal). Receivers run in the uploading thread; an exception in a
-receiver is logged and does not change the upload's outcome.
+All are sent with ``sender=FeedbackImage`` after the record has been saved.
+``image_uploaded`` and ``image_upload_failed`` are sent only by the code that made
+the attempt (a caller that reused another's upload gets no signal);
+``uploads_finished`` once per batch the form fields started. Receivers run in the
+uploading thread; an exception in a receiver is logged and does not change the
+upload's outcome.
 """
 
 from django.dispatch import Signal

@@ -257,3 +257,16 @@ def join_names(names: list[str], limit: int = 10) -> str:
     if rest > 0:
         shown += " " + ngettext("and %(count)d more", "and %(count)d more", rest) % {"count": rest}
     return shown
+
+
+def message_level(outcome: UploadOutcome) -> int:
+    """The ``django.contrib.messages`` level that fits an outcome (success, info, warning, error)."""
+    from django.contrib import messages
+
+    if outcome.state is UploadState.SENT:
+        return messages.SUCCESS
+    if outcome.state in (UploadState.REUSED, UploadState.QUEUED):
+        return messages.INFO
+    if outcome.state in (UploadState.BUSY, UploadState.GONE):
+        return messages.WARNING
+    return messages.ERROR
