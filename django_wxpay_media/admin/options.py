@@ -21,7 +21,7 @@ from .. import services, texts
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
 from .columns import FeedbackImageColumns
-from .views import OUTCOME_LEVELS, FeedbackImageViews
+from .views import FeedbackImageViews
 
 __all__ = ["FeedbackImageAdmin"]
 
@@ -115,9 +115,10 @@ class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
             self.message_user(request, str(texts.NOT_CONFIGURED), messages.ERROR)
             return
         outcomes += busy
+        one_of = {outcome.state: outcome for outcome in outcomes}  # for each state's message level
         for state, text in texts.summary_messages(outcomes):
             if state is not UploadState.FAILED:  # failures get one message per reason, below
-                self.message_user(request, text, OUTCOME_LEVELS[state])
+                self.message_user(request, text, texts.message_level(one_of[state]))
         # "2 images could not be uploaded to WeChat Pay: <reason> (a.png, b.png)"
         by_reason: dict[str, list[str]] = defaultdict(list)
         for outcome in outcomes:
@@ -133,5 +134,5 @@ class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
                     count,
                 )
                 % {"count": count, "reason": reason, "files": texts.join_names(names)},
-                OUTCOME_LEVELS[UploadState.FAILED],
+                messages.ERROR,
             )

@@ -10,7 +10,7 @@ WeChat Pay answers and other requests see the record's progress.
 
 What staff read comes from the upload's outcome (:meth:`UploadOutcome.message
 <django_wxpay_media.outcome.UploadOutcome.message>`), at the level
-:data:`OUTCOME_LEVELS` gives its state.
+:func:`django_wxpay_media.texts.message_level` gives it.
 """
 
 from __future__ import annotations
@@ -36,22 +36,11 @@ from ..exceptions import RecordedError, user_message
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
 
-__all__ = ["OUTCOME_LEVELS", "FeedbackImageViews"]
+__all__ = ["FeedbackImageViews"]
 
 logger = logging.getLogger("django_wxpay_media")
 
 Status = FeedbackImage.Status
-
-#: How each outcome is shown among the admin's messages.
-OUTCOME_LEVELS: dict[UploadState, int] = {
-    UploadState.SENT: messages.SUCCESS,
-    UploadState.REUSED: messages.SUCCESS,
-    UploadState.QUEUED: messages.INFO,
-    UploadState.BUSY: messages.WARNING,
-    UploadState.GONE: messages.WARNING,
-    UploadState.FAILED: messages.ERROR,
-    UploadState.REJECTED: messages.ERROR,
-}
 
 
 class FeedbackImageViews(admin.ModelAdmin):
@@ -255,4 +244,4 @@ class FeedbackImageViews(admin.ModelAdmin):
             else:
                 hint = gettext("A colleague allowed to upload can retry it from the image's page.")
             text = f"{text} {hint}"
-        self.message_user(request, text, OUTCOME_LEVELS[outcome.state])
+        self.message_user(request, text, texts.message_level(outcome))
