@@ -167,9 +167,16 @@ def test_complaint_reply_attaches_three_images(admin_page, wxpay_settings, scree
     )
     page.click("input[name=_save]")
 
-    expect(page.locator(".messagelist .success")).to_contain_text("was added successfully")
+    # The reply is saved, then each image is uploaded (after the commit) and reported.
+    success = page.locator(".messagelist .success")
+    expect(success).to_have_count(4)
+    expect(success.first).to_contain_text("was added successfully")
     sent = wxpay_settings.uploads
     assert [upload.filename for upload in sent] == ["快递单.png", "签收照片.png", "退款凭证.png"]
+    for message, upload in zip(success.all()[1:], sent):
+        expect(message).to_have_text(
+            f"“{upload.filename}” was uploaded to WeChat Pay. Its media_id is {upload.media_id}."
+        )
     page.get_by_role("link", name="200000020240101000042", exact=True).click()
     figures = page.locator(".field-attached_images figure")
     expect(figures).to_have_count(3)
