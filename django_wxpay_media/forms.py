@@ -1,17 +1,22 @@
-"""Form fields that validate an image and upload it to WeChat Pay while the form cleans.
+"""Form fields that validate an image, store it, and upload it once it is safe to.
 
 ``FeedbackImageField`` takes one file, ``FeedbackImagesField`` several (at most
 ``WXPAY_MEDIA["MAX_FILES"]``, 4 by default: the most a complaint reply carries).
 Each file is checked the way WeChat Pay checks it (JPEG, PNG or BMP by content, 1
-byte to 2 MB) before anything is sent; then it is uploaded through
-:func:`django_wxpay_media.services.upload_image` and the field's cleaned value is
-the :class:`~django_wxpay_media.models.FeedbackImage` record (or a list of them),
-whose ``media_id`` a complaint reply can use.
+byte to 2 MB) before anything is stored or sent. While the form cleans, a valid
+file is *stored* (a :class:`~django_wxpay_media.models.FeedbackImage` record,
+status pending, file saved) and the field's cleaned value is that record (or a
+list of them). The upload itself is decided by
+:func:`django_wxpay_media.services.upload_stored`:
 
-Every problem, a bad file or an error from WeChat Pay, becomes an ordinary,
-translated field error; a valid image whose upload failed is kept as a *failed*
-record (by the service) and can be retried later, so nothing the staff member
-chose is lost.
+* with no transaction open (a plain view), it runs right away, several files
+  ``CONCURRENCY`` at a time; a failure becomes a field error, as a bad file does,
+  and the image is kept (submitting it again retries it);
+* inside a transaction (the admin, ``ATOMIC_REQUESTS``), it runs once the
+  transaction has committed, so that no transaction or lock is held while WeChat
+  Pay answers. The form is valid with *pending* records; the view tells staff the
+  result through :meth:`FeedbackImageFormMixin.on_uploads_done` (or the
+  :data:`~django_wxpay_media.signals.uploads_finished` signal).
 
 Example, a reply form for a model of your own::
 
@@ -24,26 +29,26 @@ Example, a reply form for a model of your own::
 
     form = ReplyForm(request.POST, request.FILES, user=request.user)
     if form.is_valid():
-        media_ids = [image.media_id for image in form.cleaned_data["images"]]
+        form.on_uploads_done(lambda outcomes: [messages.info(request, o.message()) for o in outcomes])
 
-Uploading happens in ``clean()``, so it happens even when another field of the
-same form is invalid; nothing is lost by that: the records exist, and submitting
-the same bytes again reuses them without a second request.
+Storing happens in ``clean()``, so it happens even when another field of the
+same form is invalid; nothing is lost by that: submitting the same bytes again
+reuses the record.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
-from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy
 
-from .exceptions import UploadFailed, user_message
+from . import texts
+from .exceptions import user_message
+from .outcome import UploadOutcome
 from .wechatpay import MAX_IMAGE_SIZE, prepare_image
 from .wechatpay import errors as wxerrors
 
@@ -66,15 +71,14 @@ logger = logging.getLogger("django_wxpay_media")
 #: What the file inputs offer in the browser's file picker (the server checks the bytes anyway).
 ACCEPT = "image/jpeg,image/png,image/bmp,.jpg,.jpeg,.png,.bmp"
 
-#: What services.upload_image() may raise that a form turns into a field error.
-UPLOAD_ERRORS = (wxerrors.WeChatPayError, UploadFailed, ImproperlyConfigured, OSError)
-
 # Error codes of ImageValidationError -> keys of the fields' error_messages.
 _VALIDATION_CODES = {
     "EMPTY_FILE": "empty",
     "FILE_TOO_LARGE": "file_too_large",
     "UNSUPPORTED_FORMAT": "unsupported_format",
 }
+
+UploadsCallback = Callable[[list[UploadOutcome]], None]
 
 
 class FeedbackImageInput(forms.FileInput):
@@ -91,20 +95,21 @@ class MultipleFeedbackImageInput(FeedbackImageInput):
 
 
 class FeedbackImageField(forms.FileField):
-    """One image, validated and uploaded to WeChat Pay when the form is cleaned.
+    """One image, validated and stored when the form is cleaned, uploaded when safe.
 
     ``cleaned_data[name]`` is the :class:`~django_wxpay_media.models.FeedbackImage`
-    with status *uploaded* (a new one, or the existing record of the same bytes),
-    or ``None`` when the field is not required and no file was chosen (the initial
-    value, if any, when the form is bound with one).
+    (a new one, or the existing record of the same bytes): uploaded already, or
+    pending until the surrounding transaction commits (see the module's text); or
+    ``None`` when the field is not required and no file was chosen (the initial
+    value, if any, when the form is bound with one). :attr:`outcomes` says what
+    happened to each file.
 
     Arguments, besides those of :class:`django.forms.FileField`:
 
     ``upload``
-        ``True`` (default) to upload in ``clean()``. ``False`` only validates:
-        the cleaned value is then the uploaded file itself, for code that calls
-        :func:`~django_wxpay_media.services.upload_image` later (for instance after
-        every other field of the form is valid).
+        ``True`` (default) to store and upload. ``False`` only validates: the
+        cleaned value is then the uploaded file itself, for code that calls
+        :func:`~django_wxpay_media.services.upload` later.
     ``user``
         Recorded as ``uploaded_by``. Forms usually set it per request through
         :class:`FeedbackImageFormMixin` (``MyForm(..., user=request.user)``).
@@ -115,112 +120,113 @@ class FeedbackImageField(forms.FileField):
     ``invalid_image`` (filename, reason: any other validation failure),
     ``upload_failed`` (filename, reason: the translated cause from
     :func:`django_wxpay_media.exceptions.user_message`, error_code: WeChat Pay's
-    code), ``upload_error`` (filename, reason, error_code: a failure that left no
-    record), ``not_configured``, ``storage_error`` (filename). Override any message
-    with ``error_messages=``.
+    code; only when the upload ran right away), ``upload_error`` (filename,
+    reason, error_code: a failure that left no record), ``not_configured``,
+    ``storage_error`` (filename). Override any message with ``error_messages=``.
+    The default sentences live in :data:`django_wxpay_media.texts.FIELD_ERRORS`.
     """
 
     widget = FeedbackImageInput
     default_error_messages = {
-        "empty": _("“%(filename)s” is empty."),
-        "file_too_large": _("“%(filename)s” is %(size)s; WeChat Pay accepts images of at most %(max_size)s."),
-        "unsupported_format": _(
-            "“%(filename)s” is not a JPEG, PNG or BMP image; WeChat Pay accepts only these formats."
-        ),
-        "invalid_image": _("“%(filename)s” cannot be sent to WeChat Pay: %(reason)s"),
-        "upload_failed": _(
-            "“%(filename)s” could not be uploaded to WeChat Pay: %(reason)s "
-            "The image has been saved; submit it again later to retry."
-        ),
-        "upload_error": _("“%(filename)s” could not be uploaded to WeChat Pay: %(reason)s"),
-        "storage_error": _(
-            "“%(filename)s” could not be stored on this site. Please try again, or contact your administrator."
-        ),
-        "not_configured": _(
-            "Uploading to WeChat Pay is not set up correctly on this site. Please contact your administrator."
-        ),
+        key: texts.FIELD_ERRORS[key]
+        for key in (
+            "empty",
+            "file_too_large",
+            "unsupported_format",
+            "invalid_image",
+            "upload_failed",
+            "upload_error",
+            "storage_error",
+            "not_configured",
+        )
     }
 
     def __init__(self, *, upload: bool = True, user: AbstractBaseUser | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.upload = upload
         self.user = user
+        self._reset()
+
+    def _reset(self) -> None:
+        # Called per clean(): the form's deep copy of a field shares lists with the class's field.
+        #: What happened to each file of the latest clean() (QUEUED until uploaded).
+        self.outcomes: list[UploadOutcome] = []
+        #: True once the uploads of the latest clean() have finished (or none was needed).
+        self.uploads_done = True
+        self._callbacks: list[UploadsCallback] = []
 
     # -- one file ---------------------------------------------------------------------
+
+    def to_python(self, data: Any) -> Any:
+        # FileField says "the submitted file is empty" without the name; ours names it.
+        if data not in self.empty_values and getattr(data, "name", None) and getattr(data, "size", None) == 0:
+            raise ValidationError(self.error_messages["empty"], code="empty", params={"filename": data.name})
+        return super().to_python(data)
 
     def check_file(self, file: Any) -> bytes:
         """Validate one uploaded file like WeChat Pay would; return its bytes.
 
-        Raises :class:`~django.core.exceptions.ValidationError`; nothing is sent.
+        Runs after :class:`~django.forms.FileField`'s own checks (name, size,
+        validators). Raises :class:`~django.core.exceptions.ValidationError`;
+        nothing is stored or sent.
         """
-        try:  # what FileField.to_python checks, with the file's name in the messages
-            filename, size = file.name, file.size
-        except AttributeError:
-            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
-        if not filename:
-            raise ValidationError(self.error_messages["invalid"], code="invalid")
-        if self.max_length is not None and len(filename) > self.max_length:
-            raise ValidationError(
-                self.error_messages["max_length"],
-                code="max_length",
-                params={"max": self.max_length, "length": len(filename)},
-            )
-        if not size:
-            raise ValidationError(self.error_messages["empty"], code="empty", params={"filename": filename})
-        if size > MAX_IMAGE_SIZE:  # before reading a possibly huge upload into memory
-            raise self._too_large(filename, size)
+        filename = file.name
+        if file.size > MAX_IMAGE_SIZE:  # before reading a possibly huge upload into memory
+            raise self._too_large(filename, file.size)
         if hasattr(file, "seek"):
             file.seek(0)
         data = file.read()
+        if hasattr(file, "seek"):
+            file.seek(0)
         try:
             prepare_image(data, filename)
         except wxerrors.ImageValidationError as exc:
             raise self.validation_error(exc, filename) from exc
-        self.run_validators(file)
-        return data
+        return bytes(data)
 
-    def upload_file(self, file: UploadedFile, data: bytes) -> FeedbackImage:
-        """Upload validated ``data`` (the bytes of ``file``); return the uploaded record.
+    def clean_file(self, data: Any, initial: Any = None) -> Any:
+        """:meth:`FileField.clean <django.forms.FileField.clean>` plus WeChat Pay's checks.
 
-        A failure becomes a :class:`~django.core.exceptions.ValidationError` (see
-        :meth:`upload_error`); a valid image whose upload failed has been kept by the
-        service as a failed record, and submitting it again retries it.
+        Returns the uploaded file (validated), or what ``FileField`` returns for no
+        new file (``initial``, ``None``).
         """
-        from . import services  # not at import time: services imports the models
-
-        try:
-            return services.upload_image(data, filename=file.name, user=self.user)
-        except UPLOAD_ERRORS as exc:
-            # check_file() has already rejected a file without a name.
-            raise self.upload_error(exc, cast(str, file.name)) from exc
+        file = super().clean(data, initial)
+        if file is False:  # "clear" ticked: no image
+            return None
+        if file is None or file is initial or not hasattr(file, "read"):
+            return file
+        self.check_file(file)
+        return file
 
     def upload_error(self, exc: BaseException, filename: str) -> ValidationError:
-        """The field error for anything :func:`~django_wxpay_media.services.upload_image` raises."""
+        """The field error for an exception: settings (``not_configured``) or a validation error."""
         if isinstance(exc, wxerrors.ImageValidationError):
             return self.validation_error(exc, filename)
-        if isinstance(exc, UploadFailed):
-            return ValidationError(
-                self.error_messages["upload_failed"],
-                code="upload_failed",
-                params={"filename": filename, "reason": user_message(exc.error), "error_code": exc.error.code},
-            )
         if isinstance(exc, (wxerrors.ConfigurationError, ImproperlyConfigured)):
             # A developer's mistake in settings.WXPAY_MEDIA: staff get a polite message,
             # the log keeps the details (`manage.py check` reports them too).
             logger.error("Cannot upload %r to WeChat Pay: %s", filename, exc)
             return ValidationError(self.error_messages["not_configured"], code="not_configured")
-        if isinstance(exc, wxerrors.WeChatPayError):  # not kept by the service: no word about retrying
-            logger.error("Cannot upload %r to WeChat Pay: %s", filename, exc)
-            return ValidationError(
-                self.error_messages["upload_error"],
-                code="upload_error",
-                params={"filename": filename, "reason": user_message(exc), "error_code": exc.code},
-            )
-        # OSError: the file could not be stored (disk full, storage down...).
-        logger.error("Cannot store %r for upload to WeChat Pay: %s", filename, exc, exc_info=exc)
         return ValidationError(
-            self.error_messages["storage_error"], code="storage_error", params={"filename": filename}
+            self.error_messages["upload_error"],
+            code="upload_error",
+            params={"filename": filename, "reason": user_message(exc), "error_code": getattr(exc, "code", "")},
         )
+
+    def outcome_error(self, outcome: UploadOutcome, filename: str) -> ValidationError:
+        """The field error for an outcome that is not ok (``upload_failed``, ``storage_error``...)."""
+        error = outcome.error
+        if isinstance(error, wxerrors.ImageValidationError):
+            return self.validation_error(error, filename)
+        if outcome.code == "STORAGE_ERROR":
+            return ValidationError(
+                self.error_messages["storage_error"], code="storage_error", params={"filename": filename}
+            )
+        reason = user_message(error) if error is not None else outcome.message()
+        params = {"filename": filename, "reason": reason, "error_code": outcome.code}
+        if outcome.record is not None:  # kept: submitting it again retries
+            return ValidationError(self.error_messages["upload_failed"], code="upload_failed", params=params)
+        return ValidationError(self.error_messages["upload_error"], code="upload_error", params=params)
 
     def validation_error(self, exc: wxerrors.ImageValidationError, filename: str) -> ValidationError:
         """The field error for an :class:`~django_wxpay_media.wechatpay.errors.ImageValidationError`."""
@@ -242,23 +248,70 @@ class FeedbackImageField(forms.FileField):
             params={"filename": filename, "size": filesizeformat(size), "max_size": filesizeformat(MAX_IMAGE_SIZE)},
         )
 
+    # -- storing and uploading ----------------------------------------------------------
+
+    def store_and_upload(self, files: list[Any]) -> list[FeedbackImage]:
+        """Store validated ``files``, have them uploaded, return their records (no duplicates).
+
+        Raises :class:`~django.core.exceptions.ValidationError` for files that could
+        not be stored and, when the uploads ran right away, for failed uploads.
+        """
+        from . import services  # not at import time: services imports the models
+
+        stored: list[UploadOutcome] = []
+        errors: list[ValidationError] = []
+        for file in files:
+            try:
+                outcome = services.store(file, filename=file.name, user=self.user)
+            except ImproperlyConfigured as exc:
+                raise self.upload_error(exc, file.name) from exc
+            if outcome.record is None:
+                errors.extend(self.outcome_error(outcome, file.name).error_list)
+            else:
+                stored.append(outcome)
+        if errors:
+            # Nothing is uploaded when a file is refused: the staff member fixes the choice first.
+            raise ValidationError(errors)
+        self.uploads_done = False
+        self.outcomes = services.upload_stored(stored, on_done=self._finished)
+        if self.uploads_done:  # ran right away: failures are field errors, as a bad file is
+            for outcome in self.outcomes:
+                if not outcome.ok:
+                    errors.extend(self.outcome_error(outcome, outcome.filename).error_list)
+            if errors:
+                raise ValidationError(errors)
+        records: list[FeedbackImage] = []
+        for outcome in self.outcomes:
+            record = outcome.record
+            if record is not None and all(record.pk != seen.pk for seen in records):
+                records.append(record)
+        return records
+
+    def _finished(self, outcomes: list[UploadOutcome]) -> None:
+        self.outcomes = outcomes
+        self.uploads_done = True
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(outcomes)
+
+    def when_done(self, callback: UploadsCallback) -> None:
+        """Call ``callback(outcomes)`` once this field's uploads have finished (now, if they have)."""
+        if self.uploads_done:
+            callback(list(self.outcomes))
+        else:
+            self._callbacks.append(callback)
+
     # -- Field API ----------------------------------------------------------------------
 
     def clean(self, data: Any, initial: Any = None) -> Any:
+        self._reset()
         if self.disabled:
             return initial
-        if data is forms.widgets.FILE_INPUT_CONTRADICTION or data is False:
-            data = None
-        if data in self.empty_values:
-            if initial:
-                return initial
-            if self.required:
-                raise ValidationError(self.error_messages["required"], code="required")
-            return None
-        content = self.check_file(data)
-        if not self.upload:
-            return data
-        return self.upload_file(data, content)
+        file = self.clean_file(data, initial)
+        if not self.upload or file is None or file is initial or not hasattr(file, "read"):
+            return file
+        [record] = self.store_and_upload([file])
+        return record
 
     def bound_data(self, data: Any, initial: Any) -> Any:
         return initial
@@ -270,29 +323,23 @@ class FeedbackImageField(forms.FileField):
 class FeedbackImagesField(FeedbackImageField):
     """Several images at once (one ``<input type="file" multiple>``).
 
-    ``cleaned_data[name]`` is a list of uploaded
-    :class:`~django_wxpay_media.models.FeedbackImage` records in the order the
-    files came (the same bytes twice give one record), or ``[]`` when the field is
-    not required and nothing was chosen.
+    ``cleaned_data[name]`` is a list of :class:`~django_wxpay_media.models.FeedbackImage`
+    records in the order the files came (the same bytes twice give one record),
+    or ``[]`` when the field is not required and nothing was chosen. The uploads
+    run ``WXPAY_MEDIA["CONCURRENCY"]`` at a time.
 
     ``max_files``
         The most files one submission may carry; by default
         ``WXPAY_MEDIA["MAX_FILES"]`` (4: the most media_ids a complaint reply takes),
         read when the form is cleaned.
 
-    Every file is validated before any is uploaded, so one bad file means nothing
-    is sent; if some uploads then fail, the others are kept (uploaded) and each
-    failure is reported. Extra error code: ``too_many_files`` (max, count).
+    Every file is validated before any is stored, so one bad file means nothing
+    is stored or sent; if some uploads then fail, the others are kept (uploaded)
+    and each failure is reported. Extra error code: ``too_many_files`` (max, count).
     """
 
     widget = MultipleFeedbackImageInput
-    default_error_messages = {
-        "too_many_files": ngettext_lazy(
-            "Select at most %(max)d image (you selected %(count)d).",
-            "Select at most %(max)d images (you selected %(count)d).",
-            "max",
-        ),
-    }
+    default_error_messages = {"too_many_files": texts.FIELD_ERRORS["too_many_files"]}
 
     def __init__(self, *, max_files: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -314,14 +361,13 @@ class FeedbackImagesField(FeedbackImageField):
         self._max_files = value
 
     def clean(self, data: Any, initial: Any = None) -> Any:
+        self._reset()
         if self.disabled:
             return list(initial or [])
         if data is forms.widgets.FILE_INPUT_CONTRADICTION or data is False:
             data = None
-        if isinstance(data, (list, tuple)):
-            files = [item for item in data if item not in self.empty_values]
-        else:
-            files = [] if data in self.empty_values else [data]
+        items = list(data) if isinstance(data, (list, tuple)) else [data]
+        files = [item for item in items if item not in self.empty_values]
         if not files:
             if initial:
                 return list(initial)
@@ -335,30 +381,20 @@ class FeedbackImagesField(FeedbackImageField):
                 code="too_many_files",
                 params={"max": max_files, "count": len(files)},
             )
-        # Validate all before uploading any: one bad file stops the lot, nothing sent.
+        # Django's multiple-file pattern: the single-file clean per file. All are
+        # validated before any is stored: one bad file stops the lot, nothing sent.
         errors: list[ValidationError] = []
-        contents: list[bytes] = []
+        cleaned: list[Any] = []
         for file in files:
             try:
-                contents.append(self.check_file(file))
+                cleaned.append(self.clean_file(file))
             except ValidationError as exc:
                 errors.extend(exc.error_list)
         if errors:
             raise ValidationError(errors)
         if not self.upload:
-            return files
-        records: list[FeedbackImage] = []
-        for file, content in zip(files, contents):
-            try:
-                record = self.upload_file(file, content)
-            except ValidationError as exc:
-                errors.extend(exc.error_list)
-            else:
-                if all(record.pk != seen.pk for seen in records):
-                    records.append(record)
-        if errors:
-            raise ValidationError(errors)
-        return records
+            return cleaned
+        return self.store_and_upload(cleaned)
 
     def has_changed(self, initial: Any, data: Any) -> bool:
         if self.disabled:
@@ -369,12 +405,15 @@ class FeedbackImagesField(FeedbackImageField):
 
 
 class FeedbackImageFormMixin:
-    """Pass ``user=`` to a form and record it as ``uploaded_by`` of its images.
+    """Pass ``user=`` to a form (recorded as ``uploaded_by``) and learn how its uploads went.
 
     Mix in before :class:`~django.forms.Form` or :class:`~django.forms.ModelForm`::
 
         class ReplyForm(FeedbackImageFormMixin, forms.ModelForm): ...
-        ReplyForm(request.POST, request.FILES, user=request.user)
+        form = ReplyForm(request.POST, request.FILES, user=request.user)
+        if form.is_valid():
+            form.save()
+            form.on_uploads_done(lambda outcomes: ...)  # after the commit, or now
 
     Where the form is built for you (the admin), set the class attribute
     ``upload_user`` on a per-request subclass instead (see
@@ -391,6 +430,39 @@ class FeedbackImageFormMixin:
         uploader = user if user is not None else self.upload_user
         if uploader is not None and not getattr(uploader, "is_authenticated", True):
             uploader = None  # AnonymousUser cannot be stored in a foreign key
-        for field in self.fields.values():  # the form's own copies: safe per request
-            if isinstance(field, FeedbackImageField):
-                field.user = uploader
+        for field in self._image_fields():  # the form's own copies: safe per request
+            field.user = uploader
+
+    def _image_fields(self) -> list[FeedbackImageField]:
+        return [field for field in self.fields.values() if isinstance(field, FeedbackImageField)]
+
+    def upload_outcomes(self) -> list[UploadOutcome]:
+        """What happened to every file of the form's image fields so far (``QUEUED`` until uploaded)."""
+        return [outcome for field in self._image_fields() for outcome in field.outcomes]
+
+    @property
+    def uploads_done(self) -> bool:
+        """True once every upload the form started has finished."""
+        return all(field.uploads_done for field in self._image_fields())
+
+    def on_uploads_done(self, callback: UploadsCallback) -> None:
+        """Call ``callback(outcomes)`` once every upload the form started has finished.
+
+        Right away when they have (no transaction, or nothing to upload); else
+        after the surrounding transaction commits - still within the request, so
+        ``django.contrib.messages`` added there reach the next page. Not called
+        if the transaction is rolled back.
+        """
+        fields = self._image_fields()
+        waiting = [field for field in fields if not field.uploads_done]
+
+        def one_done(_: list[UploadOutcome]) -> None:
+            if all(field.uploads_done for field in fields):
+                callback(self.upload_outcomes())
+
+        if not waiting:
+            callback(self.upload_outcomes())
+            return
+        for field in waiting:
+            field.when_done(one_done)
+

@@ -43,15 +43,18 @@ from django.utils import timezone
 
 from . import conf, signals
 from .exceptions import (
+    FileUnreadableError,
     MerchantMismatchError,
     RecordedError,
     StoredFileChangedError,
     StoredFileError,
     StoredFileMissingError,
+    StorageError,
     UploadFailed,
     UploadInProgressError,
 )
 from .models import FeedbackImage
+from .outcome import UploadOutcome, UploadState
 from .wechatpay import MAX_IMAGE_SIZE, PreparedImage, WeChatPayClient, errors, prepare_image
 from .wechatpay.validation import check_size
 
@@ -74,43 +77,10 @@ _POLL_MAX = 0.5
 _MAX_ROUNDS = 3
 
 
-@dataclass
-class BatchResult:
-    """What a batch of uploads did.
-
-    ``uploaded``: records this batch uploaded; ``skipped``: records that needed no
-    request (already uploaded, or finished by another process meanwhile);
-    ``failed``: ``(record, error)`` pairs, the error a ``WeChatPayError``.
-    """
-
-    uploaded: list[FeedbackImage] = field(default_factory=list)
-    skipped: list[FeedbackImage] = field(default_factory=list)
-    failed: list[tuple[FeedbackImage, errors.WeChatPayError]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing failed."""
-        return not self.failed
-
-
-@dataclass(frozen=True)
-class UploadOutcome:
-    """The result of one file in :func:`upload_files`: a record or the error."""
-
-    file: Any
-    image: FeedbackImage | None = None
-    #: An ImageValidationError (nothing stored), UploadFailed (record kept) or OSError (unreadable path).
-    error: Exception | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
 # -- public API -----------------------------------------------------------------------
 
 
-def upload_image(file: FileInput, *, filename: str | None = None, user: Any = None) -> FeedbackImage:
+def upload(file: FileInput, *, filename: str | None = None, user: Any = None) -> UploadOutcome:
     """Upload one image to WeChat Pay, or reuse the record of the same bytes.
 
     ``file`` is a path (``str`` or ``Path``), the bytes, or an open binary file
@@ -118,63 +88,170 @@ def upload_image(file: FileInput, *, filename: str | None = None, user: Any = No
     path or file (it is normalised to what WeChat Pay accepts); ``user`` is
     recorded as ``uploaded_by`` on a new record.
 
-    Raises :class:`~django_wxpay_media.wechatpay.errors.ImageValidationError`
-    for a file WeChat Pay would refuse (nothing stored, nothing sent),
-    :class:`OSError` for a path that cannot be read,
+    Returns an :class:`~django_wxpay_media.outcome.UploadOutcome`: ``SENT`` or
+    ``REUSED`` (the record has its ``media_id``), ``FAILED`` (the record keeps the
+    error and the file; :func:`retry` finishes it later), ``REJECTED`` (invalid
+    image, unreadable path or storage failure: nothing stored, nothing sent) or
+    ``BUSY``. Never raises for those; raises
     :class:`~django.core.exceptions.ImproperlyConfigured` for bad settings (before
-    anything is stored), and :class:`~django_wxpay_media.exceptions.UploadFailed`
-    when the upload fails (the record keeps the failure and the file; ``retry()``
-    finishes it later). Returns the record, status ``uploaded`` with ``media_id``.
+    anything is stored) and ``TypeError`` for input of the wrong type.
     """
-    data, name = _read_input(file, filename)
-    prepared = prepare_image(data, name)
-    client = conf.get_client()
-    image = _find_or_create(prepared, conf.get_mchid(), user)
-    if image.status != Status.UPLOADED:
-        _restore_file(image, prepared)
-    image, _ = _finish(image, prepared, client)
-    return image
+    stored = _store(file, filename, user)
+    if isinstance(stored, UploadOutcome):
+        return stored
+    image, prepared = stored
+    return _finish(image, prepared, conf.get_client(), source=file)
 
 
-def retry(image: FeedbackImage) -> FeedbackImage:
+def store(file: FileInput, *, filename: str | None = None, user: Any = None) -> UploadOutcome:
+    """Validate and store ``file`` like :func:`upload`, but send nothing.
+
+    Returns ``REJECTED`` (nothing stored), ``REUSED`` (these bytes are uploaded
+    already) or ``QUEUED``: the record exists (pending, or failed from an earlier
+    attempt) and :func:`upload_stored` (or :func:`retry`) will upload it. Raises
+    like :func:`upload`. The form fields use it so that no upload runs inside the
+    caller's transaction.
+    """
+    stored = _store(file, filename, user)
+    if isinstance(stored, UploadOutcome):
+        return stored
+    image, _ = stored
+    state = UploadState.REUSED if image.status == Status.UPLOADED else UploadState.QUEUED
+    return UploadOutcome(state, image, source=file)
+
+
+def upload_stored(
+    outcomes: Sequence[UploadOutcome],
+    *,
+    on_done: Callable[[list[UploadOutcome]], None] | None = None,
+) -> list[UploadOutcome]:
+    """Upload the ``QUEUED`` records of ``outcomes`` (from :func:`store`) at the right time.
+
+    This is the one place that decides *when* an upload runs:
+
+    * no transaction open: right now, ``WXPAY_MEDIA['CONCURRENCY']`` at a time;
+    * inside a transaction (``ATOMIC_REQUESTS``, the admin's views): once it has
+      committed (``transaction.on_commit``), so that no transaction or lock is held
+      during the HTTP call, and other processes can see the records;
+    * (a later version adds: on a background task worker where one is configured.)
+
+    Returns the outcomes known now, in the order given: the final ones when the
+    uploads ran right away, else ``QUEUED`` for those still to run. ``on_done`` is
+    called with the final outcomes (same order) when the uploads have finished -
+    right away, or after the commit - and
+    :data:`~django_wxpay_media.signals.uploads_finished` is sent with them. If the
+    transaction is rolled back, nothing is uploaded and ``on_done`` is not called.
+    """
+    items = list(outcomes)
+
+    def run() -> list[UploadOutcome]:
+        queued = [o.record for o in items if o.state is UploadState.QUEUED and o.record is not None]
+        try:
+            finished = iter(upload_records(queued))
+        except Exception as exc:  # after a commit there is no one to raise to: log, and say so
+            logger.error("Deferred upload of %d feedback image(s) failed to run: %s", len(queued), exc, exc_info=exc)
+            failed = [UploadOutcome(UploadState.FAILED, record, exc) for record in queued]
+            finished = iter(failed)
+        final = [
+            _with_source(next(finished), o.source) if o.state is UploadState.QUEUED and o.record is not None else o
+            for o in items
+        ]
+        if on_done is not None:
+            on_done(final)
+        _send(signals.uploads_finished, outcomes=final)
+        return final
+
+    if not any(o.state is UploadState.QUEUED for o in items):
+        return run()
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        return run()
+    # robust: a failing receiver or upload must not turn the committed request into an error page.
+    transaction.on_commit(run, robust=True)
+    return items
+
+
+def _with_source(outcome: UploadOutcome, source: Any) -> UploadOutcome:
+    return UploadOutcome(outcome.state, outcome.record, outcome.error, source=source)
+
+
+def _store(
+    file: FileInput, filename: str | None, user: Any
+) -> UploadOutcome | tuple[FeedbackImage, PreparedImage]:
+    """Validate and store: the record and content, or a ``REJECTED`` outcome."""
+    try:
+        data, name = _read_input(file, filename)
+        prepared = prepare_image(data, name)
+    except errors.ImageValidationError as exc:
+        return UploadOutcome(UploadState.REJECTED, None, exc, source=file)
+    except OSError as exc:
+        unreadable = FileUnreadableError(f"Cannot read {file!r}: {exc}", reason=exc.strerror or str(exc))
+        unreadable.__cause__ = exc
+        return UploadOutcome(UploadState.REJECTED, None, unreadable, source=file)
+    conf.get_client()  # bad settings raise here, before anything is stored
+    try:
+        image = _find_or_create(prepared, conf.get_mchid(), user)
+        if image.status != Status.UPLOADED:
+            _restore_file(image, prepared)
+    except OSError as exc:
+        logger.error("Cannot store %r for upload to WeChat Pay: %s", prepared.filename, exc, exc_info=exc)
+        failure = StorageError(f"Cannot store {prepared.filename!r}: {exc}")
+        failure.__cause__ = exc
+        return UploadOutcome(UploadState.REJECTED, None, failure, source=file)
+    return image, prepared
+
+
+def upload_image(file: FileInput, *, filename: str | None = None, user: Any = None) -> FeedbackImage:
+    """:func:`upload`, for code that wants the record or an exception.
+
+    Returns the record (status ``uploaded``, with ``media_id``). Raises
+    :class:`~django_wxpay_media.exceptions.UploadFailed` for any outcome that is
+    not ok: ``exc.outcome`` says what happened, ``exc.error`` why, ``exc.image``
+    is the record kept (``None`` when nothing was stored). Raises
+    :class:`~django.core.exceptions.ImproperlyConfigured` for bad settings.
+    """
+    return _record_or_raise(upload(file, filename=filename, user=user))
+
+
+def retry(image: FeedbackImage) -> UploadOutcome:
     """Finish a pending or failed record by uploading its stored file.
 
-    An uploaded record is returned as is (no request). A record another caller is
-    uploading is waited for; one whose upload was abandoned long ago is taken over.
-    ``image`` is refreshed in place and returned. Raises like :func:`upload_image`.
+    An uploaded record is ``REUSED`` (no request); a deleted one ``GONE``. A record
+    another caller is uploading is waited for (its outcome shared); one whose upload
+    was abandoned long ago is taken over. ``image`` is refreshed in place.
+    Raises only :class:`~django.core.exceptions.ImproperlyConfigured`.
     """
-    image.refresh_from_db()
-    if image.status == Status.UPLOADED:
-        return image
-    client = conf.get_client()
-    _check_merchant(image)
-    image, _ = _finish(image, None, client)
-    return image
+    return _retry_one(image, conf.get_client())
 
 
-def upload_images(images: Iterable[FeedbackImage]) -> BatchResult:
-    """:func:`retry` each record, ``WXPAY_MEDIA['CONCURRENCY']`` at a time.
+def upload_many(files: Iterable[FileInput], *, user: Any = None) -> list[UploadOutcome]:
+    """:func:`upload` each of ``files``, ``WXPAY_MEDIA['CONCURRENCY']`` at a time.
 
-    Failures are collected, not raised; configuration problems raise
-    :class:`~django.core.exceptions.ImproperlyConfigured` before anything is sent.
+    Returns one outcome per file, in the order given (``outcome.source`` is the
+    file); a file that fails does not stop the others. Configuration problems
+    raise before anything is stored.
+    """
+    items = list(files)
+    if not items:
+        return []
+    conf.get_client()  # a settings problem stops the batch here, not once per file
+    return _run_all(lambda item: upload(item, user=user), items)
+
+
+def upload_records(images: Iterable[FeedbackImage]) -> list[UploadOutcome]:
+    """:func:`retry` each record, ``WXPAY_MEDIA['CONCURRENCY']`` at a time; one outcome each, in order.
+
+    Configuration problems raise :class:`~django.core.exceptions.ImproperlyConfigured`
+    before anything is sent.
     """
     todo = list(images)
-    result = BatchResult()
     if not todo:
-        return result
+        return []
     client = conf.get_client()
-    for kind, image, error in _run_all(lambda image: _retry_one(image, client), todo):
-        if kind == "uploaded":
-            result.uploaded.append(image)
-        elif kind == "skipped":
-            result.skipped.append(image)
-        elif kind == "failed":
-            assert error is not None
-            result.failed.append((image, error))
-    return result
+    return _run_all(lambda image: _retry_one(image, client), todo)
 
 
-def upload_pending(*, include_failed: bool = True) -> BatchResult:
+def upload_pending(*, include_failed: bool = True) -> list[UploadOutcome]:
     """Upload every record of the configured merchant that is not uploaded yet.
 
     Takes pending records, failed ones unless ``include_failed`` is false, and
@@ -186,28 +263,47 @@ def upload_pending(*, include_failed: bool = True) -> BatchResult:
     queryset = FeedbackImage.objects.filter(mchid=conf.get_mchid()).filter(
         Q(status__in=statuses) | Q(status=Status.UPLOADING, upload_started_at__lt=cutoff)
     )
-    return upload_images(queryset.order_by("created_at", "pk"))
+    return upload_records(queryset.order_by("created_at", "pk"))
 
 
-def upload_files(files: Sequence[FileInput], *, user: Any = None) -> list[UploadOutcome]:
-    """:func:`upload_image` each of ``files``, ``WXPAY_MEDIA['CONCURRENCY']`` at a time.
+def _record_or_raise(outcome: UploadOutcome) -> FeedbackImage:
+    if outcome.ok and outcome.record is not None:
+        return outcome.record
+    error = outcome.error or UploadInProgressError("The upload did not finish.")
+    raise UploadFailed(outcome.record, error, outcome=outcome) from error
 
-    Returns one :class:`UploadOutcome` per file, in the order given; a file that
-    fails does not stop the others. Configuration problems raise before anything
-    is stored.
-    """
-    items = list(files)
-    if not items:
-        return []
-    conf.get_client()  # a settings problem stops the batch here, not once per file
 
-    def one(item: Any) -> UploadOutcome:
-        try:
-            return UploadOutcome(item, image=upload_image(item, user=user))
-        except (errors.ImageValidationError, UploadFailed, OSError) as exc:
-            return UploadOutcome(item, image=getattr(exc, "image", None), error=exc)
+# -- deprecated: the admin's action still uses these until it moves to upload_records() -----
 
-    return _run_all(one, items)
+
+@dataclass
+class BatchResult:
+    """Deprecated: use :func:`upload_records`, which returns one outcome per record."""
+
+    uploaded: list[FeedbackImage] = field(default_factory=list)
+    skipped: list[FeedbackImage] = field(default_factory=list)
+    failed: list[tuple[FeedbackImage, BaseException]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return not self.failed
+
+
+def upload_images(images: Iterable[FeedbackImage]) -> BatchResult:
+    """Deprecated: :func:`upload_records` folded into a :class:`BatchResult`."""
+    result = BatchResult()
+    for outcome in upload_records(images):
+        record = outcome.record
+        if record is None:
+            continue
+        if outcome.state is UploadState.SENT:
+            result.uploaded.append(record)
+        elif outcome.state is UploadState.REUSED:
+            result.skipped.append(record)
+        elif outcome.state in (UploadState.FAILED, UploadState.BUSY) and outcome.error is not None:
+            result.failed.append((record, outcome.error))
+    return result
 
 
 # -- reading input ----------------------------------------------------------------------
@@ -307,18 +403,16 @@ def _delete_stored(name: str | None) -> None:
         logger.warning("Could not delete the unused stored file %r.", name, exc_info=True)
 
 
-def _check_merchant(image: FeedbackImage) -> None:
+def _merchant_mismatch(image: FeedbackImage) -> MerchantMismatchError | None:
     current = conf.get_mchid()
-    if image.mchid != current:
-        # Signing another merchant's record with this merchant's key would mix up media_ids.
-        raise UploadFailed(
-            image,
-            MerchantMismatchError(
-                f"FeedbackImage {image.pk} belongs to merchant {image.mchid}, but WXPAY_MEDIA['MCHID'] is {current}.",
-                mchid=image.mchid,
-                current=current,
-            ),
-        )
+    if image.mchid == current:
+        return None
+    # Signing another merchant's record with this merchant's key would mix up media_ids.
+    return MerchantMismatchError(
+        f"FeedbackImage {image.pk} belongs to merchant {image.mchid}, but WXPAY_MEDIA['MCHID'] is {current}.",
+        mchid=image.mchid,
+        current=current,
+    )
 
 
 # -- claiming and uploading -------------------------------------------------------------
@@ -355,9 +449,9 @@ def _wait_for_other(image: FeedbackImage, stale_after: Any) -> FeedbackImage:
 
 
 def _finish(
-    image: FeedbackImage, prepared: PreparedImage | None, client: WeChatPayClient
-) -> tuple[FeedbackImage, bool]:
-    """Make sure ``image`` gets uploaded; returns it and whether *we* sent it.
+    image: FeedbackImage, prepared: PreparedImage | None, client: WeChatPayClient, *, source: Any
+) -> UploadOutcome:
+    """Make sure ``image`` gets uploaded; the outcome says whether *this* call sent it.
 
     ``prepared`` is the validated content when the caller has it; otherwise the
     stored file is read (after the claim, so a waiting caller never reads it).
@@ -365,31 +459,31 @@ def _finish(
     stale_after = conf.upload_timeout()
     for _ in range(_MAX_ROUNDS):
         if image.status == Status.UPLOADED:
-            return image, False
+            return UploadOutcome(UploadState.REUSED, image, source=source)
         if _claim(image, stale_after):
-            return _perform(image, prepared, client), True
+            return _perform(image, prepared, client, source=source)
         image = _wait_for_other(image, stale_after)
         if image.status == Status.FAILED:
             # We waited on another caller's attempt: share its outcome rather than
             # repeat a request that just failed.
-            raise UploadFailed(image, RecordedError.from_image(image))
-    raise UploadFailed(
-        image,
-        UploadInProgressError(f"FeedbackImage {image.pk} is still being uploaded by another process."),
-    )
+            return UploadOutcome(UploadState.FAILED, image, RecordedError.from_image(image), source=source)
+    busy = UploadInProgressError(f"FeedbackImage {image.pk} is still being uploaded by another process.")
+    return UploadOutcome(UploadState.BUSY, image, busy, source=source)
 
 
-def _perform(image: FeedbackImage, prepared: PreparedImage | None, client: WeChatPayClient) -> FeedbackImage:
+def _perform(
+    image: FeedbackImage, prepared: PreparedImage | None, client: WeChatPayClient, *, source: Any
+) -> UploadOutcome:
     """Upload ``image`` (claimed by us) and record the outcome."""
     try:
         if prepared is None:
             prepared = _load_stored(image)
         result = client.upload_image(prepared)
-    except errors.WeChatPayError as exc:
+    except (errors.WeChatPayError, StoredFileError) as exc:
         _record_failure(image, exc.code, str(exc), getattr(exc, "request_id", None))
         logger.warning("Upload of FeedbackImage %s (%s) failed: %s", image.pk, image.filename, exc)
         _send(signals.image_upload_failed, image=image, error=exc)
-        raise UploadFailed(image, exc) from exc
+        return UploadOutcome(UploadState.FAILED, image, exc, source=source)
     except BaseException as exc:
         # A bug or an interrupt: release the claim so the image is not blocked until it goes stale.
         try:
@@ -414,7 +508,7 @@ def _perform(image: FeedbackImage, prepared: PreparedImage | None, client: WeCha
         image.request_id or "-",
     )
     _send(signals.image_uploaded, image=image)
-    return image
+    return UploadOutcome(UploadState.SENT, image, source=source)
 
 
 def _record_failure(image: FeedbackImage, code: str, message: str, request_id: str | None) -> None:
@@ -449,22 +543,18 @@ def _load_stored(image: FeedbackImage) -> PreparedImage:
     return prepared
 
 
-def _retry_one(
-    image: FeedbackImage, client: WeChatPayClient
-) -> tuple[str, FeedbackImage, errors.WeChatPayError | None]:
+def _retry_one(image: FeedbackImage, client: WeChatPayClient) -> UploadOutcome:
     try:
         image.refresh_from_db()
     except FeedbackImage.DoesNotExist:
         logger.info("FeedbackImage %s was deleted before it could be uploaded.", image.pk)
-        return "gone", image, None
-    try:
-        if image.status == Status.UPLOADED:
-            return "skipped", image, None
-        _check_merchant(image)
-        image, performed = _finish(image, None, client)
-    except UploadFailed as exc:
-        return "failed", exc.image, exc.error
-    return ("uploaded" if performed else "skipped"), image, None
+        return UploadOutcome(UploadState.GONE, image, source=image)
+    if image.status == Status.UPLOADED:
+        return UploadOutcome(UploadState.REUSED, image, source=image)
+    mismatch = _merchant_mismatch(image)
+    if mismatch is not None:
+        return UploadOutcome(UploadState.FAILED, image, mismatch, source=image)
+    return _finish(image, None, client, source=image)
 
 
 # -- plumbing ----------------------------------------------------------------------------

@@ -22,3 +22,13 @@ def wxpay_settings(wxpay_sandbox, settings):
     """
     settings.WXPAY_MEDIA = {**wxpay_sandbox.settings(), "MAX_RETRIES": 2, "RETRY_BACKOFF": 0.01}
     return wxpay_sandbox
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    """Each test stores files in its own directory, so what is stored can be counted."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = str(root)
+    return root
+

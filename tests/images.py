@@ -1,9 +1,13 @@
-"""Tiny, valid images made in code: distinct bytes per ``seed`` (so distinct sha256)."""
+"""Tiny, valid images made in code: distinct bytes per ``seed`` or ``tag`` (so distinct sha256).
+
+The only place tests get image bytes from (with ``media_root`` in conftest.py for storage).
+"""
 
 from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
 
 def png_bytes(seed: int = 0, size: int = 4) -> bytes:
@@ -20,6 +24,20 @@ def png_bytes(seed: int = 0, size: int = 4) -> bytes:
         + chunk(b"IDAT", zlib.compress(raw))
         + chunk(b"IEND", b"")
     )
+
+
+def png(tag: str = "") -> bytes:
+    """A valid 4×4 PNG whose bytes depend on ``tag`` (carried in a ``tEXt`` chunk)."""
+    base = png_bytes(0)
+    text = b"Comment\x00" + tag.encode()
+    chunk = struct.pack(">I", len(text)) + b"tEXt" + text + struct.pack(">I", zlib.crc32(b"tEXt" + text) & 0xFFFFFFFF)
+    return base[:-12] + chunk + base[-12:]  # before IEND
+
+
+def jpeg(tag: str = "") -> bytes:
+    """A valid 1×1 JPEG whose bytes depend on ``tag`` (carried in a COM segment)."""
+    comment = tag.encode() or b"-"
+    return _JPEG_HEAD + b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment + _JPEG_TAIL
 
 
 def bmp_bytes(seed: int = 0, size: int = 2) -> bytes:
@@ -69,3 +87,8 @@ def big_png(total_size: int) -> bytes:
     data = b"\x00" * pad
     chunk = struct.pack(">I", pad) + b"prVt" + data + struct.pack(">I", zlib.crc32(b"prVt" + data) & 0xFFFFFFFF)
     return base[:-12] + chunk + base[-12:]
+
+
+def stored_files(root: Path) -> list[Path]:
+    """Every file under ``root`` (the ``media_root`` fixture), sorted."""
+    return sorted(p for p in root.rglob("*") if p.is_file())

@@ -18,19 +18,12 @@ from django.utils import translation
 
 from django_wxpay_media.models import FeedbackImage
 
+from .images import png
+
 REPO = Path(__file__).resolve().parent.parent
 
 
-def png(tag: str) -> bytes:
-    return b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + hashlib.sha256(tag.encode()).digest() * 8
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.MEDIA_ROOT = str(root)
-    return root
+pytestmark = pytest.mark.usefixtures("media_root")
 
 
 @pytest.fixture

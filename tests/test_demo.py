@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -12,7 +13,8 @@ from django_wxpay_media.models import FeedbackImage
 
 from .images import bmp_bytes, jpeg_bytes, png_bytes
 
-pytestmark = pytest.mark.django_db
+# The admin saves inside a transaction and uploads after it commits: real commits needed.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_root")]
 
 ADD = "admin:wxpay_demo_complaintreply_add"
 
@@ -38,10 +40,14 @@ def test_add_reply_with_three_images(admin_client, admin_user, wxpay_settings):
     assert response.status_code == 302, response.context["adminform"].form.errors
     reply = ComplaintReply.objects.get()
     assert reply.images.count() == 3
-    sent = wxpay_settings.uploads
-    assert [upload.filename for upload in sent] == ["收据.png", "delivery.jpg", "scan.bmp"]
-    assert reply.media_ids == [upload.media_id for upload in sent]
+    sent = {upload.filename: upload.media_id for upload in wxpay_settings.uploads}  # CONCURRENCY at a time
+    assert len(wxpay_settings.uploads) == 3
+    assert reply.media_ids == [sent["收据.png"], sent["delivery.jpg"], sent["scan.bmp"]]
     assert {image.uploaded_by for image in reply.images.all()} == {admin_user}
+    # Staff are told each result on the next page.
+    shown = [str(m) for m in get_messages(response.wsgi_request)]
+    for name in ("收据.png", "delivery.jpg", "scan.bmp"):
+        assert f"“{name}” was uploaded to WeChat Pay. Its media_id is {sent[name]}." in shown
 
 
 def test_add_reply_without_images(admin_client, wxpay_settings):
@@ -75,28 +81,40 @@ def test_add_reply_with_a_bad_file_is_refused_before_sending(admin_client, wxpay
     assert not ComplaintReply.objects.exists()
 
 
-def test_add_reply_with_a_wechat_error_shows_it_and_keeps_the_image(admin_client, wxpay_settings):
+def test_add_reply_with_a_wechat_error_saves_the_reply_and_reports_the_failure(admin_client, wxpay_settings):
     wxpay_settings.add_fault("status", status=400, code="PARAM_ERROR", message="文件名不合法")
 
     response = admin_client.post(
-        reverse(ADD), {"complaint_id": "1", "content": "x", "new_images": [SimpleUploadedFile("a.png", png_bytes(21))]}
+        reverse(ADD),
+        {"complaint_id": "1", "content": "x", "new_images": [SimpleUploadedFile("a.png", png_bytes(21))]},
+        follow=True,
     )
 
+    # The reply and the image were committed before the upload ran; the failure is a message.
     assert response.status_code == 200
-    html = response.content.decode()
-    assert "“a.png” could not be uploaded to WeChat Pay" in html and "文件名不合法" in html
-    assert not ComplaintReply.objects.exists()
+    [message] = [m for m in response.context["messages"] if "a.png" in str(m)]
+    assert message.level_tag == "error"
+    assert "“a.png” could not be uploaded to WeChat Pay" in str(message) and "文件名不合法" in str(message)
+    assert "“a.png” could not be uploaded to WeChat Pay" in response.content.decode()
+    reply = ComplaintReply.objects.get()
     image = FeedbackImage.objects.get()
     assert image.status == FeedbackImage.Status.FAILED and image.file.read() == png_bytes(21)
+    assert list(reply.images.all()) == [image] and reply.media_ids == []
 
-    # Submitting again retries the kept record: one record, now uploaded and attached.
+    # Adding the same bytes again (here: to the same reply) retries the kept record.
     again = admin_client.post(
-        reverse(ADD), {"complaint_id": "1", "content": "x", "new_images": [SimpleUploadedFile("a.png", png_bytes(21))]}
+        change_url(reply),
+        {
+            "complaint_id": "1",
+            "content": "x",
+            "images": [image.pk],
+            "new_images": [SimpleUploadedFile("a.png", png_bytes(21))],
+        },
     )
     assert again.status_code == 302
     image.refresh_from_db()
     assert image.status == FeedbackImage.Status.UPLOADED
-    assert ComplaintReply.objects.get().media_ids == [image.media_id]
+    assert reply.media_ids == [image.media_id]
 
 
 def test_change_page_shows_attached_images_and_media_ids(admin_client, wxpay_settings):

@@ -10,11 +10,16 @@ from django.utils import translation
 
 from django_wxpay_media.exceptions import (
     MESSAGES,
+    FileUnreadableError,
     MerchantMismatchError,
     RecordedError,
+    StorageError,
+    StoredFileChangedError,
+    StoredFileError,
     StoredFileMissingError,
     UploadFailed,
     UploadInProgressError,
+    WxpayMediaError,
     user_message,
 )
 from django_wxpay_media.models import FeedbackImage
@@ -50,6 +55,9 @@ CASES = {
     "FILE_MISSING": lambda: StoredFileMissingError("gone"),
     "UPLOAD_IN_PROGRESS": lambda: UploadInProgressError("busy"),
     "MERCHANT_MISMATCH": lambda: MerchantMismatchError("other", mchid="1900000002", current="1900000001"),
+    "FILE_UNREADABLE": lambda: FileUnreadableError("cannot read", reason="Permission denied"),
+    "STORAGE_ERROR": lambda: StorageError("disk full"),
+    "FILE_CHANGED": lambda: StoredFileChangedError("changed"),
 }
 
 
@@ -125,3 +133,43 @@ def test_messages_never_show_key_material():
         exc = factory()
         assert "BEGIN" not in user_message(exc)
     assert secret not in user_message(errors.ConfigurationError(secret))
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        FileUnreadableError,
+        StorageError,
+        StoredFileError,
+        StoredFileMissingError,
+        StoredFileChangedError,
+        UploadInProgressError,
+        MerchantMismatchError,
+        RecordedError,
+        UploadFailed,
+    ],
+)
+def test_the_django_layers_errors_have_their_own_root(cls):
+    # Protocol errors come from wechatpay/; these are the Django layer's and do not pretend otherwise.
+    assert issubclass(cls, WxpayMediaError)
+    assert not issubclass(cls, errors.WeChatPayError)
+
+
+def test_upload_failed_without_a_record():
+    cause = errors.UnsupportedImageFormatError("gif")
+    exc = UploadFailed(None, cause)
+    assert exc.image is None and exc.code == "UNSUPPORTED_FORMAT" and exc.outcome is None
+    assert str(exc) == "Upload failed: gif"
+    assert user_message(exc) == user_message(cause)
+
+
+def test_unreadable_file_quotes_the_reason():
+    assert user_message(CASES["FILE_UNREADABLE"]()) == "cannot read the file: Permission denied"
+    with translation.override("zh-hans"):
+        assert "Permission denied" in user_message(CASES["FILE_UNREADABLE"]())
+
+
+def test_messages_live_in_texts():
+    from django_wxpay_media import texts
+
+    assert MESSAGES is texts.MESSAGES

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import pytest
 from django import forms
+from django.db import transaction
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
@@ -15,12 +20,14 @@ from django_wxpay_media.forms import (
     FeedbackImagesField,
     MultipleFeedbackImageInput,
 )
+from django_wxpay_media import services, signals
 from django_wxpay_media.models import FeedbackImage
+from django_wxpay_media.outcome import UploadState
 from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE
 
-from .images import big_png, bmp_bytes, jpeg_bytes, png_bytes
+from .images import big_png, bmp_bytes, jpeg_bytes, png_bytes, stored_files
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_root")]
 
 
 class OneImageForm(FeedbackImageFormMixin, forms.Form):
@@ -76,10 +83,7 @@ def test_valid_png_is_uploaded_and_cleaned_to_the_record(wxpay_settings, django_
     assert image.uploaded_by == user
 
 
-@pytest.mark.parametrize(
-    ("name", "data"),
-    [("photo.jpeg", jpeg_bytes(2)), ("scan.BMP", bmp_bytes(3))],
-)
+@pytest.mark.parametrize(("name", "data"), [("photo.jpeg", jpeg_bytes(2)), ("scan.BMP", bmp_bytes(3))])
 def test_jpeg_and_bmp_are_accepted(wxpay_settings, name, data):
     form = OneImageForm(data={}, files={"image": upload(name, data)})
 
@@ -283,7 +287,10 @@ def test_several_images_are_uploaded_in_order(wxpay_settings, django_user_model)
     assert form.is_valid(), form.errors
     images = form.cleaned_data["images"]
     assert [image.filename for image in images] == ["1.png", "2.jpg", "3.bmp"]
-    assert [image.media_id for image in images] == [sent.media_id for sent in wxpay_settings.uploads]
+    # Sent CONCURRENCY at a time, so in any order; each record has its own answer.
+    sent = {upload.sha256: upload.media_id for upload in wxpay_settings.uploads}
+    assert [image.media_id for image in images] == [sent[image.sha256] for image in images]
+    assert len(sent) == 3
     assert all(image.uploaded_by == user for image in images)
 
 
@@ -373,7 +380,8 @@ def test_too_large_one_of_several(wxpay_settings):
     assert wxpay_settings.requests == []
 
 
-def test_wechat_error_on_one_of_several(wxpay_settings):
+def test_wechat_error_on_one_of_several(wxpay_settings, settings):
+    settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "CONCURRENCY": 1}  # the fault hits the first upload
     wxpay_settings.add_fault("status", status=400, code="PARAM_ERROR", message="文件名不合法")
     chosen = [upload("first.png", png_bytes(62)), upload("second.png", png_bytes(63))]
     form = ImagesForm(data={}, files=files("images", *chosen))
@@ -394,3 +402,113 @@ def test_multiple_widget():
     assert "multiple" in html
     assert field.has_changed([], []) is False
     assert field.has_changed([], [upload("a.png", png_bytes(1))]) is True
+
+
+# -- inside a transaction: stored while cleaning, uploaded after the commit -------------------
+
+
+def test_inside_a_transaction_the_upload_waits_for_the_commit(wxpay_settings):
+    seen: list = []
+    finished: list = []
+
+    def on_finished(sender, outcomes, **kwargs):
+        finished.append(outcomes)
+
+    signals.uploads_finished.connect(on_finished)
+    try:
+        with transaction.atomic():
+            form = ImagesForm(
+                data={}, files=files("images", upload("a.png", png_bytes(70)), upload("b.png", png_bytes(71)))
+            )
+            assert form.is_valid(), form.errors
+            records = form.cleaned_data["images"]
+            assert [r.status for r in records] == [FeedbackImage.Status.PENDING] * 2
+            assert [o.state for o in form.upload_outcomes()] == [UploadState.QUEUED] * 2
+            assert not form.uploads_done
+            form.on_uploads_done(seen.append)
+            assert wxpay_settings.requests == [] and seen == []  # nothing sent inside the transaction
+    finally:
+        signals.uploads_finished.disconnect(on_finished)
+    [outcomes] = seen
+    assert [(o.state, o.record.pk) for o in outcomes] == [(UploadState.SENT, r.pk) for r in records]
+    assert finished == [outcomes]
+    assert form.uploads_done and form.upload_outcomes() == outcomes
+    assert [r.status for r in records] == [FeedbackImage.Status.UPLOADED] * 2  # the records, updated in place
+    assert len(wxpay_settings.uploads) == 2
+
+
+def test_a_rollback_sends_nothing(wxpay_settings):
+    seen: list = []
+    with pytest.raises(RuntimeError), transaction.atomic():
+        form = OneImageForm(data={}, files={"image": upload("r.png", png_bytes(72))})
+        assert form.is_valid()
+        form.on_uploads_done(seen.append)
+        raise RuntimeError("the view failed")
+    assert seen == [] and wxpay_settings.requests == []
+    assert not FeedbackImage.objects.exists()
+
+
+def test_a_failure_after_the_commit_is_an_outcome_not_a_field_error(wxpay_settings):
+    wxpay_settings.add_fault("status", status=400, code="PARAM_ERROR", message="文件名不合法")
+    seen: list = []
+    with transaction.atomic():
+        form = OneImageForm(data={}, files={"image": upload("late.png", png_bytes(73))})
+        assert form.is_valid(), form.errors
+        form.on_uploads_done(seen.append)
+    [[outcome]] = seen
+    assert (outcome.state, outcome.code) == (UploadState.FAILED, "PARAM_ERROR")
+    assert outcome.filename == "late.png"
+    assert "文件名不合法" in outcome.message()
+    assert FeedbackImage.objects.get().status == FeedbackImage.Status.FAILED
+
+
+def test_already_uploaded_bytes_are_reused_at_once_inside_a_transaction(wxpay_settings):
+    services.upload_image(png_bytes(74))
+    seen: list = []
+    with transaction.atomic():
+        form = OneImageForm(data={}, files={"image": upload("again.png", png_bytes(74))})
+        assert form.is_valid()
+        form.on_uploads_done(seen.append)
+        [[outcome]] = seen  # nothing to wait for
+    assert outcome.state is UploadState.REUSED
+    assert len(wxpay_settings.uploads) == 1
+
+
+def test_a_bad_file_inside_a_transaction_stores_nothing(wxpay_settings, media_root):
+    with transaction.atomic():
+        form = ImagesForm(data={}, files=files("images", upload("ok.png", png_bytes(75)), upload("x.png", b"text")))
+        assert not form.is_valid()
+    assert error_codes(form, "images") == ["unsupported_format"]
+    assert not FeedbackImage.objects.exists() and stored_files(media_root) == []
+    assert wxpay_settings.requests == []
+
+
+# -- hostile input ---------------------------------------------------------------------------
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.text(min_size=0, max_size=300),
+    data=st.one_of(
+        st.binary(max_size=64),
+        st.builds(
+            lambda head, tail: head + tail,
+            st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM"]),
+            st.binary(max_size=64),
+        ),
+    ),
+)
+def test_any_name_and_bytes_give_a_field_error_or_a_valid_file(wxpay_settings, name, data):
+    field = FeedbackImageField(upload=False)
+    try:
+        file = SimpleUploadedFile(name, data) if name else None
+    except SuspiciousFileOperation:
+        assume(False)  # such a name never gets past Django's upload handling
+    try:
+        cleaned = field.clean(file)
+    except forms.ValidationError as exc:
+        assert all(error.code for error in exc.error_list)
+        assert all("%(" not in message for message in exc.messages)
+    else:
+        assert cleaned is not None and cleaned.read() == data
+    assert wxpay_settings.requests == []

@@ -34,10 +34,7 @@ def make(**fields) -> FeedbackImage:
     return image
 
 
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    return tmp_path / "media"
+pytestmark = pytest.mark.usefixtures("media_root")
 
 
 def test_app_config():

@@ -18,43 +18,31 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from django_wxpay_media import conf, services, signals
-from django_wxpay_media.exceptions import UploadFailed, user_message
+from django_wxpay_media.exceptions import (
+    FileUnreadableError,
+    MerchantMismatchError,
+    StoredFileChangedError,
+    UploadFailed,
+    user_message,
+)
 from django_wxpay_media.models import FeedbackImage
+from django_wxpay_media.outcome import UploadState, count_states
 from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE, errors
 
+from .images import jpeg, png, stored_files
 from .race_child import upload_in_child
 
 Status = FeedbackImage.Status
 
-
-def png(tag: str = "") -> bytes:
-    """A small file with PNG magic bytes; ``tag`` makes its content (and sha256) unique."""
-    return b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + hashlib.sha256(tag.encode()).digest() * 8
+pytestmark = pytest.mark.usefixtures("media_root")
 
 
 def failed_upload(sandbox, data: bytes) -> FeedbackImage:
     """The record of an upload that failed: 500 on the first try and both retries."""
     sandbox.add_fault("status", status=500, count=3)
-    with pytest.raises(UploadFailed) as excinfo:
-        services.upload_image(data)
-    return excinfo.value.image
-
-
-def jpeg(tag: str = "") -> bytes:
-    return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + hashlib.sha256(tag.encode()).digest() * 8
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    """Each test stores files in its own directory, so what is stored can be counted."""
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.MEDIA_ROOT = str(root)
-    return root
-
-
-def stored_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
+    outcome = services.upload(data)
+    assert outcome.state is UploadState.FAILED
+    return outcome.record
 
 
 def upload_requests(sandbox) -> list:
@@ -146,8 +134,14 @@ def test_uploaded_by_is_recorded(wxpay_settings, django_user_model):
     ids=["empty", "gif", "pdf", "too-large"],
 )
 def test_invalid_input_is_neither_stored_nor_sent(wxpay_settings, media_root, data, error):
-    with pytest.raises(error):
+    outcome = services.upload(data, filename="x.png")
+    assert (outcome.state, outcome.record, outcome.ok) == (UploadState.REJECTED, None, False)
+    assert isinstance(outcome.error, error)
+    assert outcome.code == error.code
+    with pytest.raises(UploadFailed) as excinfo:
         services.upload_image(data, filename="x.png")
+    assert excinfo.value.image is None and isinstance(excinfo.value.error, error)
+    assert excinfo.value.outcome.state is UploadState.REJECTED
     assert wxpay_settings.requests == []
     assert FeedbackImage.objects.count() == 0
     assert stored_files(media_root) == []
@@ -158,20 +152,25 @@ def test_too_large_path_and_file_are_refused_with_their_size(wxpay_settings, tmp
     big = b"\xff\xd8\xff" + b"\x00" * (MAX_IMAGE_SIZE + 10)
     path = tmp_path / "big.jpg"
     path.write_bytes(big)
-    with pytest.raises(errors.ImageTooLargeError) as excinfo:
-        services.upload_image(path)
-    assert excinfo.value.params == {"size": len(big), "max_size": MAX_IMAGE_SIZE}
-    with pytest.raises(errors.ImageTooLargeError) as excinfo:
-        services.upload_image(io.BytesIO(big))
-    assert excinfo.value.params["size"] == len(big)
+    outcome = services.upload(path)
+    assert isinstance(outcome.error, errors.ImageTooLargeError)
+    assert outcome.error.params == {"size": len(big), "max_size": MAX_IMAGE_SIZE}
+    outcome = services.upload(io.BytesIO(big))
+    assert isinstance(outcome.error, errors.ImageTooLargeError)
+    assert outcome.error.params["size"] == len(big)
     assert wxpay_settings.requests == []
     assert stored_files(media_root) == []
 
 
 @pytest.mark.django_db
-def test_unreadable_path_raises_oserror(wxpay_settings, tmp_path):
-    with pytest.raises(FileNotFoundError):
-        services.upload_image(tmp_path / "missing.png")
+def test_unreadable_path_is_rejected(wxpay_settings, tmp_path):
+    outcome = services.upload(tmp_path / "missing.png")
+    assert outcome.state is UploadState.REJECTED
+    assert isinstance(outcome.error, FileUnreadableError)
+    assert isinstance(outcome.error.__cause__, FileNotFoundError)
+    assert outcome.code == "FILE_UNREADABLE"
+    assert outcome.filename == str(tmp_path / "missing.png")
+    assert "cannot read the file" in outcome.message()
     assert wxpay_settings.requests == []
 
 
@@ -221,6 +220,8 @@ def test_api_error_is_recorded_and_retry_finishes(wxpay_settings, media_root):
         services.upload_image(png("param error"), filename="bad.png")
 
     failed = excinfo.value.image
+    assert excinfo.value.outcome.state is UploadState.FAILED
+    assert excinfo.value.outcome.record is failed
     assert isinstance(excinfo.value.error, errors.ParamError)
     [request] = wxpay_settings.requests
     saved = FeedbackImage.objects.get(pk=failed.pk)
@@ -233,7 +234,9 @@ def test_api_error_is_recorded_and_retry_finishes(wxpay_settings, media_root):
     assert saved.media_id == "" and saved.uploaded_at is None
     assert stored_files(media_root) == [Path(saved.file.path)]  # the file is kept
 
-    image = services.retry(saved)
+    outcome = services.retry(saved)
+    assert outcome.state is UploadState.SENT and outcome.sent and outcome.ok
+    image = outcome.record
     assert image is saved
     assert image.status == Status.UPLOADED
     assert image.media_id == wxpay_settings.uploads[0].media_id
@@ -296,9 +299,8 @@ def test_missing_stored_file_fails_the_retry(wxpay_settings):
     record = failed_upload(wxpay_settings, png("lost file"))
     record.file.storage.delete(record.file.name)
     wxpay_settings.reset()
-    with pytest.raises(UploadFailed) as excinfo:
-        services.retry(record)
-    assert excinfo.value.code == "FILE_MISSING"
+    outcome = services.retry(record)
+    assert (outcome.state, outcome.code) == (UploadState.FAILED, "FILE_MISSING")
     record.refresh_from_db()
     assert (record.status, record.error_code, record.attempts) == (Status.FAILED, "FILE_MISSING", 2)
     assert wxpay_settings.requests == []
@@ -319,8 +321,9 @@ def test_uploading_the_bytes_again_restores_a_lost_file(wxpay_settings):
 def test_deleted_records_are_left_out_of_a_batch(wxpay_settings):
     record = failed_upload(wxpay_settings, png("deleted"))
     FeedbackImage.objects.filter(pk=record.pk).delete()
-    result = services.upload_images([record])
-    assert (result.uploaded, result.skipped, result.failed) == ([], [], [])
+    [outcome] = services.upload_records([record])
+    assert (outcome.state, outcome.error) == (UploadState.GONE, None)
+    assert services.retry(record).state is UploadState.GONE
 
 
 @pytest.mark.django_db
@@ -328,9 +331,9 @@ def test_changed_stored_file_is_not_uploaded(wxpay_settings):
     record = failed_upload(wxpay_settings, png("changed file"))
     Path(record.file.path).write_bytes(png("something else"))
     wxpay_settings.reset()
-    with pytest.raises(UploadFailed) as excinfo:
-        services.retry(record)
-    assert excinfo.value.code == "FILE_CHANGED"
+    outcome = services.retry(record)
+    assert isinstance(outcome.error, StoredFileChangedError)
+    assert (outcome.state, outcome.code) == (UploadState.FAILED, "FILE_CHANGED")
     assert wxpay_settings.requests == []
 
 
@@ -338,7 +341,8 @@ def test_changed_stored_file_is_not_uploaded(wxpay_settings):
 def test_retry_of_an_uploaded_record_sends_nothing(wxpay_settings):
     image = services.upload_image(png("done"))
     wxpay_settings.reset()
-    assert services.retry(image).media_id == image.media_id
+    outcome = services.retry(image)
+    assert (outcome.state, outcome.sent, outcome.media_id) == (UploadState.REUSED, False, image.media_id)
     assert wxpay_settings.requests == []
 
 
@@ -347,10 +351,10 @@ def test_retry_refuses_another_merchants_record(wxpay_settings):
     record = failed_upload(wxpay_settings, png("other merchant"))
     FeedbackImage.objects.filter(pk=record.pk).update(mchid="1900000777")
     wxpay_settings.reset()
-    with pytest.raises(UploadFailed) as excinfo:
-        services.retry(record)
-    assert excinfo.value.code == "MERCHANT_MISMATCH"
-    assert services.upload_pending().uploaded == []
+    outcome = services.retry(record)
+    assert isinstance(outcome.error, MerchantMismatchError)
+    assert (outcome.state, outcome.code) == (UploadState.FAILED, "MERCHANT_MISMATCH")
+    assert services.upload_pending() == []
     assert wxpay_settings.requests == []
 
 
@@ -360,7 +364,9 @@ def test_abandoned_upload_is_taken_over_by_retry(wxpay_settings):
     # As left by a process that died mid-upload, long ago.
     long_ago = timezone.now() - conf.upload_timeout() - timedelta(seconds=1)
     FeedbackImage.objects.filter(pk=record.pk).update(status=Status.UPLOADING, upload_started_at=long_ago)
-    image = services.retry(record)
+    outcome = services.retry(record)
+    image = outcome.record
+    assert outcome.state is UploadState.SENT
     assert image.status == Status.UPLOADED
     assert image.attempts == 2
     assert len(wxpay_settings.uploads) == 1
@@ -371,11 +377,8 @@ def test_abandoned_upload_is_taken_over_by_retry(wxpay_settings):
 
 def _claimed_elsewhere(tag: str, sandbox) -> FeedbackImage:
     """A record of ``tag``'s bytes that another process is uploading right now."""
-    sandbox.add_fault("status", status=500, count=3)
-    with pytest.raises(UploadFailed) as excinfo:
-        services.upload_image(png(tag))
+    record = failed_upload(sandbox, png(tag))
     sandbox.reset()
-    record = excinfo.value.image
     FeedbackImage.objects.filter(pk=record.pk).update(status=Status.UPLOADING, upload_started_at=timezone.now())
     return record
 
@@ -398,13 +401,15 @@ def _in_thread(func, *args):
 @pytest.mark.django_db(transaction=True)
 def test_waits_for_another_upload_and_takes_its_result(wxpay_settings):
     record = _claimed_elsewhere("waiting", wxpay_settings)
-    future = _in_thread(services.upload_image, png("waiting"))
+    future = _in_thread(services.upload, png("waiting"))
     threading.Event().wait(0.3)  # let the caller find the claim and start waiting
     assert not future.done()
     FeedbackImage.objects.filter(pk=record.pk).update(
         status=Status.UPLOADED, media_id="OTHER-PROCESS.png", uploaded_at=timezone.now()
     )
-    image = future.result(timeout=30)
+    outcome = future.result(timeout=30)
+    assert outcome.state is UploadState.REUSED  # someone else sent it: not ours
+    image = outcome.record
     assert (image.pk, image.media_id) == (record.pk, "OTHER-PROCESS.png")
     assert wxpay_settings.requests == []
 
@@ -417,11 +422,9 @@ def test_waiter_shares_the_failure_it_waited_for(wxpay_settings):
     FeedbackImage.objects.filter(pk=record.pk).update(
         status=Status.FAILED, error_code="FREQUENCY_LIMITED", error_message="slow down", request_id="REQ-1"
     )
-    with pytest.raises(UploadFailed) as excinfo:
-        future.result(timeout=30)
-    assert excinfo.value.code == "FREQUENCY_LIMITED"
-    assert excinfo.value.request_id == "REQ-1"
-    assert user_message(excinfo.value) == user_message(errors.FrequencyLimitedError("x"))
+    outcome = future.result(timeout=30)
+    assert (outcome.state, outcome.code, outcome.request_id) == (UploadState.FAILED, "FREQUENCY_LIMITED", "REQ-1")
+    assert user_message(outcome.error) == user_message(errors.FrequencyLimitedError("x"))
     assert wxpay_settings.requests == []
 
 
@@ -432,76 +435,68 @@ def test_waiter_shares_the_failure_it_waited_for(wxpay_settings):
 def test_upload_pending_finishes_pending_and_failed(wxpay_settings, settings):
     settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "CONCURRENCY": 3}
     wxpay_settings.add_fault("status", status=500, count=3 * 4)
-    failed = []
-    for n in range(4):
-        with pytest.raises(UploadFailed) as excinfo:
-            services.upload_image(png(f"pending {n}"))
-        failed.append(excinfo.value.image)
+    failed = [services.upload(png(f"pending {n}")).record for n in range(4)]
     FeedbackImage.objects.filter(pk=failed[0].pk).update(status=Status.PENDING)
     done = services.upload_image(png("already done"))
     wxpay_settings.reset()
 
     only_pending = services.upload_pending(include_failed=False)
-    assert [i.pk for i in only_pending.uploaded] == [failed[0].pk]
-    assert only_pending.failed == [] and only_pending.ok
+    assert [(o.state, o.record.pk) for o in only_pending] == [(UploadState.SENT, failed[0].pk)]
 
     result = services.upload_pending()
-    assert sorted(i.pk for i in result.uploaded) == sorted(i.pk for i in failed[1:])
-    assert result.failed == []
+    assert [o.record.pk for o in result] == [i.pk for i in failed[1:]]  # oldest first, in order
+    assert count_states(result) == {UploadState.SENT: 3}
     assert len(wxpay_settings.uploads) == 4
     assert set(FeedbackImage.objects.values_list("status", flat=True)) == {Status.UPLOADED}
-    assert done.pk not in [i.pk for i in result.uploaded + result.skipped]
+    assert done.pk not in [o.record.pk for o in result]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_upload_images_reports_each_outcome(wxpay_settings):
+def test_upload_records_reports_each_outcome_in_order(wxpay_settings):
     wxpay_settings.add_fault("status", status=500, count=3 * 3)
-    records = []
-    for n in range(3):
-        with pytest.raises(UploadFailed) as excinfo:
-            services.upload_image(png(f"batch {n}"))
-        records.append(excinfo.value.image)
+    records = [services.upload(png(f"batch {n}")).record for n in range(3)]
     wxpay_settings.reset()
     FeedbackImage.objects.filter(pk=records[2].pk).update(status=Status.UPLOADED, media_id="DONE")
     wxpay_settings.add_fault("status", status=400, code="INVALID_REQUEST", message="rule")
 
-    result = services.upload_images(records)
-    assert len(result.uploaded) == 1
-    assert [i.pk for i in result.skipped] == [records[2].pk]
-    [(failed_image, error)] = result.failed
-    assert error.code == "INVALID_REQUEST"
-    assert failed_image.error_code == "INVALID_REQUEST"
-    assert {failed_image.pk, result.uploaded[0].pk} == {records[0].pk, records[1].pk}
-    assert not result.ok
+    result = services.upload_records(records)
+    assert [o.source for o in result] == records
+    assert [o.record.pk for o in result] == [r.pk for r in records]
+    assert result[2].state is UploadState.REUSED
+    assert sorted(o.state for o in result[:2]) == [UploadState.FAILED, UploadState.SENT]
+    [failed] = [o for o in result if o.state is UploadState.FAILED]
+    assert failed.code == "INVALID_REQUEST" == failed.record.error_code
+    assert count_states(result) == {UploadState.SENT: 1, UploadState.REUSED: 1, UploadState.FAILED: 1}
 
 
 @pytest.mark.django_db
 def test_batch_inside_a_transaction_runs_in_this_thread(wxpay_settings):
     # Worker threads could not see rows of this open transaction; the batch must still work.
     wxpay_settings.add_fault("status", status=500, count=3 * 2)
-    records = []
-    for n in range(2):
-        with pytest.raises(UploadFailed) as excinfo:
-            services.upload_image(png(f"in transaction {n}"))
-        records.append(excinfo.value.image)
+    records = [services.upload(png(f"in transaction {n}")).record for n in range(2)]
     wxpay_settings.reset()
     with transaction.atomic():
-        result = services.upload_images(records)
-    assert len(result.uploaded) == 2
+        result = services.upload_records(records)
+    assert [o.state for o in result] == [UploadState.SENT, UploadState.SENT]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_upload_files_keeps_going_and_keeps_order(wxpay_settings, tmp_path):
+def test_upload_many_keeps_going_and_keeps_order(wxpay_settings, tmp_path):
     good = tmp_path / "good.png"
     good.write_bytes(png("files good"))
     text = tmp_path / "notes.txt"
     text.write_bytes(b"just text")
-    outcomes = services.upload_files([good, text, tmp_path / "missing.png", png("files bytes")])
-    assert [o.ok for o in outcomes] == [True, False, False, True]
-    assert outcomes[0].file == good
+    outcomes = services.upload_many([good, text, tmp_path / "missing.png", png("files bytes")])
+    assert [o.state for o in outcomes] == [
+        UploadState.SENT,
+        UploadState.REJECTED,
+        UploadState.REJECTED,
+        UploadState.SENT,
+    ]
+    assert outcomes[0].source == good
     assert isinstance(outcomes[1].error, errors.UnsupportedImageFormatError)
-    assert outcomes[1].image is None
-    assert isinstance(outcomes[2].error, FileNotFoundError)
+    assert outcomes[1].record is None
+    assert isinstance(outcomes[2].error.__cause__, FileNotFoundError)
     assert len(wxpay_settings.uploads) == 2
 
 
@@ -526,10 +521,9 @@ def test_signals_fire_once_per_attempt(wxpay_settings):
     signals.image_uploaded.connect(broken)
     try:
         wxpay_settings.add_fault("status", status=429, code="FREQUENCY_LIMITED", count=3)
-        with pytest.raises(UploadFailed) as excinfo:
-            services.upload_image(png("signals"))
-        pk = excinfo.value.image.pk
-        image = services.retry(excinfo.value.image)
+        failed = services.upload(png("signals"))
+        pk = failed.record.pk
+        image = services.retry(failed.record).record
         services.upload_image(png("signals"))  # reused: no attempt, no signal
     finally:
         signals.image_uploaded.disconnect(on_uploaded)
@@ -576,7 +570,7 @@ def test_threads_racing_for_the_same_bytes(wxpay_settings, media_root, slow_serv
 @pytest.mark.django_db(transaction=True)
 def test_threads_with_different_bytes_all_upload(wxpay_settings, settings):
     settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "CONCURRENCY": 4}
-    outcomes = services.upload_files([png(f"many {n}") for n in range(10)])
+    outcomes = services.upload_many([png(f"many {n}") for n in range(10)])
     assert all(o.ok for o in outcomes)
     assert len(wxpay_settings.uploads) == 10
     assert FeedbackImage.objects.uploaded().count() == 10

@@ -13,6 +13,8 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from django_wxpay_media.admin import file_url
+from django_wxpay_media.outcome import UploadOutcome
+from django_wxpay_media.texts import message_level
 
 from .forms import ComplaintReplyForm
 from .models import ComplaintReply
@@ -27,6 +29,10 @@ class ComplaintReplyAdmin(admin.ModelAdmin):
     search_fields = ("complaint_id", "content")
     readonly_fields = ("attached_images", "media_id_list", "created_at")
 
+    class Media:
+        # The app's admin styles (classes, no inline style=): fine under a strict CSP.
+        css = {"all": ("django_wxpay_media/admin.css",)}
+
     def get_fieldsets(self, request: HttpRequest, obj: ComplaintReply | None = None) -> Any:
         if obj is None:
             return ((None, {"fields": ("complaint_id", "content", "new_images")}),)
@@ -40,6 +46,18 @@ class ComplaintReplyAdmin(admin.ModelAdmin):
         # The images' uploaded_by: a class per request, as modelform_factory makes anyway.
         user = request.user if request.user.is_authenticated else None
         return type(form.__name__, (form,), {"upload_user": user})
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+
+        # The admin saves inside a transaction; the new images are uploaded once it has
+        # committed (no transaction held while WeChat Pay answers). Staff still read how
+        # each went: the messages are added then, before the redirect is sent.
+        def report(outcomes: list[UploadOutcome]) -> None:
+            for outcome in outcomes:
+                self.message_user(request, outcome.message(), message_level(outcome))
+
+        form.on_uploads_done(report)
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -71,8 +89,7 @@ class ComplaintReplyAdmin(admin.ModelAdmin):
             return self.get_empty_value_display()
         return format_html_join(
             "",
-            '<figure style="display:inline-block;margin:0 12px 8px 0;text-align:center">'
-            '<img src="{}" alt="{}" style="max-width:160px;max-height:120px;display:block">'
+            '<figure class="wxpay-figure"><img src="{}" alt="{}">'
             "<figcaption>{}</figcaption></figure>",
             ((file_url(image) or "", image.filename, image.filename) for image in images),
         )

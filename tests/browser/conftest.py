@@ -4,6 +4,12 @@ One browser for the whole session; a fresh context (cookies, locale) per test.
 The browser is ``/usr/bin/chromium`` from the distribution; a browser is never
 downloaded (``playwright install`` is not used). Without it these tests skip.
 
+Every page is served under a strict Content Security Policy (no ``'unsafe-inline'``),
+added to the live server's HTML answers on the way to the browser (Django 5.2 has
+no CSP middleware; under Django 6 the policy is the same either way), and any
+violation the browser reports fails the test: the admin must need no inline style
+or script.
+
 Screenshots for the documentation are written to ``docs/screenshots/`` only when
 ``WXPAY_SCREENSHOTS=1``, so that ordinary runs leave the tree clean.
 """
@@ -36,6 +42,19 @@ SCREENSHOTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 #: How long a step may wait for the page (a hang guard, not a timing assertion).
 STEP_TIMEOUT_MS = 20_000
 USERNAME = "admin"
+#: What a careful site sends: everything from itself, nothing inline.
+STRICT_CSP = (
+    "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+    "form-action 'self'; frame-ancestors 'self'; base-uri 'none'; object-src 'none'"
+)
+# Reports each violation to Python (the binding survives navigations).
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+    window.reportCspViolation(
+        `${event.effectiveDirective} blocked ${event.blockedURI || "inline"} at ${event.sourceFile}:${event.lineNumber}`
+    );
+});
+"""
 PASSWORD = "browser-test-password"
 
 
@@ -74,17 +93,39 @@ def log_in(page: Any) -> None:
     page.wait_for_url("**/admin/")
 
 
+def with_strict_csp(route: Any) -> None:
+    """Pass a page request to the live server and add the strict policy to its answer."""
+    if route.request.resource_type != "document":
+        route.continue_()
+        return
+    response = route.fetch(max_redirects=0)  # the browser follows redirects itself
+    route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+
 @pytest.fixture
-def new_page(browser: Any, live_server: Any, superuser: Any) -> Iterator[Callable[..., Any]]:
+def csp_violations() -> list[str]:
+    """What the browser refused under the policy; ``new_page`` fails the test if any."""
+    return []
+
+
+@pytest.fixture
+def new_page(
+    browser: Any, live_server: Any, superuser: Any, csp_violations: list[str]
+) -> Iterator[Callable[..., Any]]:
     """``new_page(locale="en-US", logged_in=True)``: a page in a fresh context.
 
-    Relative URLs go to the live server; ``logged_in`` logs the superuser in
-    through the login form first.
+    Relative URLs go to the live server, served under ``STRICT_CSP``; ``logged_in``
+    logs the superuser in through the login form first.
     """
     from playwright.sync_api import expect
 
     expect.set_options(timeout=STEP_TIMEOUT_MS)
     contexts: list[Any] = []
+
+    def on_console(message: Any) -> None:
+        # Chromium also logs each refusal ("Refused to apply inline style ...").
+        if "Content Security Policy" in message.text:
+            csp_violations.append(message.text)
 
     def make(locale: str = "en-US", *, logged_in: bool = True) -> Any:
         context = browser.new_context(
@@ -94,7 +135,11 @@ def new_page(browser: Any, live_server: Any, superuser: Any) -> Iterator[Callabl
         )
         context.set_default_timeout(STEP_TIMEOUT_MS)
         contexts.append(context)
+        context.expose_function("reportCspViolation", lambda violation: csp_violations.append(violation))
+        context.add_init_script(_REPORT_CSP_VIOLATIONS)
+        context.route(f"{live_server.url}/**", with_strict_csp)
         page = context.new_page()
+        page.on("console", on_console)
         if logged_in:
             log_in(page)
         return page
@@ -102,6 +147,7 @@ def new_page(browser: Any, live_server: Any, superuser: Any) -> Iterator[Callabl
     yield make
     for context in contexts:
         context.close()
+    assert csp_violations == [], "the browser refused parts of the admin under a strict Content Security Policy"
 
 
 @pytest.fixture

@@ -167,9 +167,16 @@ def test_complaint_reply_attaches_three_images(admin_page, wxpay_settings, scree
     )
     page.click("input[name=_save]")
 
-    expect(page.locator(".messagelist .success")).to_contain_text("was added successfully")
+    # The reply is saved, then each image is uploaded (after the commit) and reported.
+    success = page.locator(".messagelist .success")
+    expect(success).to_have_count(4)
+    expect(success.first).to_contain_text("was added successfully")
     sent = wxpay_settings.uploads
     assert [upload.filename for upload in sent] == ["快递单.png", "签收照片.png", "退款凭证.png"]
+    for message, upload in zip(success.all()[1:], sent):
+        expect(message).to_have_text(
+            f"“{upload.filename}” was uploaded to WeChat Pay. Its media_id is {upload.media_id}."
+        )
     page.get_by_role("link", name="200000020240101000042", exact=True).click()
     figures = page.locator(".field-attached_images figure")
     expect(figures).to_have_count(3)
@@ -209,3 +216,17 @@ def test_admin_speaks_chinese_to_a_chinese_browser(new_page, wxpay_settings, scr
 
     page.locator("#result_list a", has_text="聊天记录.png").click()
     expect(page.get_by_role("button", name="重试上传")).to_be_visible()
+
+
+def test_pages_are_served_under_a_strict_csp_and_violations_are_caught(admin_page, csp_violations):
+    page = admin_page
+    response = page.goto(FEEDBACK_IMAGES)
+    policy = response.headers["content-security-policy"]  # as the browser got it
+    assert "style-src 'self'" in policy and "unsafe-inline" not in policy
+
+    # An inline style is refused and reported: the recorder that guards every test works.
+    page.evaluate("document.body.setAttribute('style', 'background: red')")
+    page.wait_for_function("getComputedStyle(document.body).backgroundColor !== 'rgb(255, 0, 0)'")
+    page.reload()  # a round trip to Python, so the report has arrived
+    assert any("style-src" in violation for violation in csp_violations)
+    csp_violations.clear()  # expected here; any other test fails on one

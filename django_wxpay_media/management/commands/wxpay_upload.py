@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from django_wxpay_media import services
-from django_wxpay_media.exceptions import UploadFailed, user_message
+from django_wxpay_media.exceptions import user_message
+from django_wxpay_media.outcome import UploadOutcome, UploadState
 
 
 class Command(BaseCommand):
@@ -42,12 +43,14 @@ class Command(BaseCommand):
         total = 0
         try:
             if paths:
-                total += len(paths)
-                failures += self._upload_paths(paths)
+                outcomes = services.upload_many(paths)
+                total += len(outcomes)
+                failures += self._report(outcomes, by_path=True)
             if retry_failed:
-                done, failed = self._retry_failed()
-                total += done + failed
-                failures += failed
+                # A record deleted meanwhile is nobody's failure and nothing to print.
+                outcomes = [o for o in services.upload_pending(include_failed=True) if o.state is not UploadState.GONE]
+                total += len(outcomes)
+                failures += self._report(outcomes, by_path=False)
         except ImproperlyConfigured as exc:
             # A settings problem is for the developer: say which, without a traceback.
             raise CommandError(_("WeChat Pay is not configured: %(error)s") % {"error": exc}) from exc
@@ -61,40 +64,21 @@ class Command(BaseCommand):
                 % {"failed": failures, "total": total}
             )
 
-    def _upload_paths(self, paths: list[str]) -> int:
+    def _report(self, outcomes: list[UploadOutcome], *, by_path: bool) -> int:
+        """Print each outcome; return how many failed."""
         failures = 0
-        for path, outcome in zip(paths, services.upload_files(paths)):
-            if outcome.ok and outcome.image is not None:
-                self._print_success(path, outcome.image.media_id)
+        for outcome in outcomes:
+            name = outcome.filename if by_path or outcome.record is None else outcome.record.filename
+            if outcome.ok:
+                self.stdout.write(f"{name}\t{outcome.media_id}")
             else:
                 failures += 1
-                assert outcome.error is not None
-                self._print_failure(path, outcome.error)
+                self._print_failure(name, outcome)
         return failures
 
-    def _retry_failed(self) -> tuple[int, int]:
-        result = services.upload_pending(include_failed=True)
-        for image in result.uploaded + result.skipped:
-            if image.media_id:
-                self._print_success(image.filename, image.media_id)
-        for image, error in result.failed:
-            self._print_failure(image.filename, UploadFailed(image, error))
-        return len(result.uploaded) + len(result.skipped), len(result.failed)
-
-    def _print_success(self, name: str, media_id: str) -> None:
-        self.stdout.write(f"{name}\t{media_id}")
-
-    def _print_failure(self, name: str, error: Exception) -> None:
-        if isinstance(error, OSError) and not hasattr(error, "code"):
-            # A path that cannot be read: the operating system's reason says it best.
-            reason = _("cannot read the file: %(reason)s") % {"reason": error.strerror or error}
-            code = "FILE_UNREADABLE"
-            request_id = None
-        else:
-            reason = user_message(error)
-            code = getattr(error, "code", None) or type(error).__name__
-            request_id = getattr(error, "request_id", None)
-        details = [_("code %(code)s") % {"code": code}]
-        if request_id:
-            details.append(_("Request-ID %(request_id)s") % {"request_id": request_id})
+    def _print_failure(self, name: str, outcome: UploadOutcome) -> None:
+        reason = user_message(outcome.error) if outcome.error is not None else outcome.message()
+        details = [_("code %(code)s") % {"code": outcome.code or outcome.state.value.upper()}]
+        if outcome.request_id:
+            details.append(_("Request-ID %(request_id)s") % {"request_id": outcome.request_id})
         self.stderr.write(f"{os.fspath(name)}: {reason} ({', '.join(details)})")

@@ -1,0 +1,272 @@
+"""Every staff-facing sentence about uploads, in one place.
+
+Screens, form fields and the command take their words from here, so that
+"could not be uploaded" or "not set up correctly" is written (and translated)
+once:
+
+* :data:`MESSAGES` and :func:`error_message`: why an upload failed, per error code;
+* :data:`OUTCOME_MESSAGES` and :func:`outcome_message`: what happened to one
+  upload (:meth:`UploadOutcome.message <django_wxpay_media.outcome.UploadOutcome.message>`);
+* :data:`SUMMARY_MESSAGES` and :func:`summary_messages`: the counts of a batch;
+* :data:`FIELD_ERRORS`: the form fields' default ``error_messages``;
+* :data:`NOT_CONFIGURED`: settings are wrong (details go to the log, not to staff).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+from django.utils.formats import date_format, number_format
+from django.utils.functional import Promise
+from django.utils.translation import gettext, ngettext, ngettext_lazy, pgettext
+from django.utils.translation import gettext_lazy as _
+
+from .exceptions import RecordedError, UploadFailed, WxpayMediaError
+from .outcome import UploadState
+from .wechatpay import MAX_IMAGE_SIZE, errors
+
+if TYPE_CHECKING:
+    from .outcome import UploadOutcome
+
+#: Settings are wrong: staff are told only this (``manage.py check`` and the log say which).
+NOT_CONFIGURED = _("Uploading to WeChat Pay is not set up correctly on this site. Please contact your administrator.")
+
+#: Staff-facing text per error code. Codes are those of the protocol layer, WeChat
+#: Pay's documented codes for the upload API, and this package's own.
+MESSAGES: dict[str, Promise] = {
+    # Rejected before anything was sent.
+    "EMPTY_FILE": _("The file is empty."),
+    "FILE_TOO_LARGE": _("The file is %(size)s; WeChat Pay accepts images of at most %(max_size)s."),
+    "UNSUPPORTED_FORMAT": _("The file is not a JPEG, PNG or BMP image."),
+    "INVALID_IMAGE": _("WeChat Pay would not accept this file as an image."),
+    # WeChat Pay's answers (the upload API's documented codes).
+    "SYSTEM_ERROR": _("WeChat Pay had a temporary system error. Try again later."),
+    "PARAM_ERROR": _("WeChat Pay rejected a parameter of the upload: %(message)s"),
+    "FREQUENCY_LIMITED": _("Too many uploads to WeChat Pay in a short time. Wait a moment and try again."),
+    "INVALID_REQUEST": _("WeChat Pay refused the upload under its business rules: %(message)s"),
+    "SIGN_ERROR": _(
+        "WeChat Pay could not verify the request's signature. Ask the site administrator to check "
+        "the merchant private key and certificate serial number."
+    ),
+    "NO_AUTH": _(
+        "This merchant account is not allowed to upload feedback images. "
+        "The permission has to be enabled by WeChat Pay."
+    ),
+    "API_ERROR": _("WeChat Pay answered with an error (%(code)s): %(message)s"),
+    # The exchange did not complete.
+    "TIMEOUT": _("WeChat Pay did not answer in time. Try again later."),
+    "CONNECTION_ERROR": _("Could not connect to WeChat Pay. Check the network and try again later."),
+    "TRANSPORT_ERROR": _("The connection to WeChat Pay failed. Try again later."),
+    # Answers that cannot be believed or read.
+    "SIGNATURE_INVALID": _(
+        "An answer claiming to come from WeChat Pay failed signature verification and was not "
+        "trusted. Try again later; if it keeps happening, ask the site administrator to check the "
+        "WeChat Pay public key or APIv3 key."
+    ),
+    "INVALID_RESPONSE": _("WeChat Pay's answer could not be understood. Try again later."),
+    "RESPONSE_ERROR": _("WeChat Pay's answer could not be used. Try again later."),
+    # This package's own.
+    "CONFIGURATION": _(
+        "Uploads to WeChat Pay are not configured correctly. Ask the site administrator to check "
+        "the WXPAY_MEDIA setting."
+    ),
+    "FILE_UNREADABLE": _("cannot read the file: %(reason)s"),
+    "STORAGE_ERROR": _("The file could not be stored on this site. Please try again, or contact your administrator."),
+    "FILE_MISSING": _("The stored copy of this image is missing, so it cannot be uploaded again."),
+    "FILE_CHANGED": _("The stored copy of this image has changed since it was received, so it is not uploaded."),
+    "STORED_FILE_ERROR": _("The stored copy of this image cannot be read."),
+    "MERCHANT_MISMATCH": _(
+        "This image was received for merchant %(mchid)s, but the site now uploads for merchant %(current)s."
+    ),
+    "UPLOAD_IN_PROGRESS": _("This image is being uploaded by another request. Try again in a moment."),
+    "UNEXPECTED_ERROR": _("An unexpected error interrupted the upload. Try again later."),
+}
+
+_FALLBACK = _("The upload to WeChat Pay failed.")
+
+#: What happened to one upload, per state. Parameters: filename, media_id, date
+#: (when it was uploaded), name (the name it was uploaded under), reason.
+OUTCOME_MESSAGES: dict[UploadState, Promise] = {
+    UploadState.SENT: _("“%(filename)s” was uploaded to WeChat Pay. Its media_id is %(media_id)s."),
+    UploadState.REUSED: _(
+        "“%(filename)s” was already uploaded to WeChat Pay on %(date)s as “%(name)s”; "
+        "its media_id %(media_id)s is used again and nothing was sent."
+    ),
+    UploadState.FAILED: _(
+        "“%(filename)s” could not be uploaded to WeChat Pay: %(reason)s "
+        "The image has been kept and can be uploaded again later."
+    ),
+    UploadState.REJECTED: _("“%(filename)s” could not be uploaded to WeChat Pay: %(reason)s"),
+    UploadState.GONE: _("“%(filename)s” was deleted before it could be uploaded."),
+    UploadState.QUEUED: _("“%(filename)s” has been saved and will be uploaded to WeChat Pay in a moment."),
+    UploadState.BUSY: _("“%(filename)s” is being uploaded right now; reload this page in a moment."),
+}
+
+#: A batch's counts, per state (parameter: count).
+SUMMARY_MESSAGES: dict[UploadState, Promise] = {
+    UploadState.SENT: ngettext_lazy(
+        "%(count)d image was uploaded to WeChat Pay.", "%(count)d images were uploaded to WeChat Pay.", "count"
+    ),
+    UploadState.REUSED: ngettext_lazy(
+        "%(count)d image was skipped: it is already uploaded.",
+        "%(count)d images were skipped: they are already uploaded.",
+        "count",
+    ),
+    UploadState.BUSY: ngettext_lazy(
+        "%(count)d image was skipped: it is being uploaded right now.",
+        "%(count)d images were skipped: they are being uploaded right now.",
+        "count",
+    ),
+    UploadState.QUEUED: ngettext_lazy(
+        "%(count)d image will be uploaded to WeChat Pay in a moment.",
+        "%(count)d images will be uploaded to WeChat Pay in a moment.",
+        "count",
+    ),
+    UploadState.GONE: ngettext_lazy(
+        "%(count)d image was deleted before it could be uploaded.",
+        "%(count)d images were deleted before they could be uploaded.",
+        "count",
+    ),
+    UploadState.FAILED: ngettext_lazy(
+        "%(count)d image could not be uploaded to WeChat Pay.",
+        "%(count)d images could not be uploaded to WeChat Pay.",
+        "count",
+    ),
+    UploadState.REJECTED: ngettext_lazy(
+        "%(count)d file was not accepted.",
+        "%(count)d files were not accepted.",
+        "count",
+    ),
+}
+
+#: The form fields' default ``error_messages`` (see :mod:`django_wxpay_media.forms`).
+FIELD_ERRORS: dict[str, Any] = {
+    "empty": _("“%(filename)s” is empty."),
+    "file_too_large": _("“%(filename)s” is %(size)s; WeChat Pay accepts images of at most %(max_size)s."),
+    "unsupported_format": _("“%(filename)s” is not a JPEG, PNG or BMP image; WeChat Pay accepts only these formats."),
+    "invalid_image": _("“%(filename)s” cannot be sent to WeChat Pay: %(reason)s"),
+    "upload_failed": _(
+        "“%(filename)s” could not be uploaded to WeChat Pay: %(reason)s "
+        "The image has been saved; submit it again later to retry."
+    ),
+    "upload_error": OUTCOME_MESSAGES[UploadState.REJECTED],
+    "storage_error": _(
+        "“%(filename)s” could not be stored on this site. Please try again, or contact your administrator."
+    ),
+    "not_configured": NOT_CONFIGURED,
+    "too_many_files": ngettext_lazy(
+        "Select at most %(max)d image (you selected %(count)d).",
+        "Select at most %(max)d images (you selected %(count)d).",
+        "max",
+    ),
+}
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def _bytes(count: int) -> str:
+    return ngettext("%(count)s byte", "%(count)s bytes", count) % {"count": number_format(count, force_grouping=True)}
+
+
+def _params(exc: BaseException, code: str) -> dict[str, Any]:
+    params: dict[str, Any] = dict(getattr(exc, "params", None) or {})
+    size, max_size = params.get("size"), params.get("max_size", MAX_IMAGE_SIZE)
+    if isinstance(size, int) and isinstance(max_size, int):
+        params["size"], params["max_size"] = filesizeformat(size), filesizeformat(max_size)
+        if params["size"] == params["max_size"]:
+            # "2.0 MB; at most 2.0 MB" explains nothing: show the bytes.
+            params["size"] = _bytes(size)
+            params["max_size"] = _bytes(max_size)
+    else:
+        params["size"] = gettext("too large")
+        params["max_size"] = filesizeformat(MAX_IMAGE_SIZE)
+    message = getattr(exc, "message", "") or ""
+    params["message"] = message or code
+    params["code"] = code
+    params.setdefault("reason", message or code)
+    params.setdefault("mchid", "")
+    params.setdefault("current", "")
+    return params
+
+
+def error_message(exc: BaseException) -> str:
+    """The translated sentence for ``exc`` (see :func:`django_wxpay_media.exceptions.user_message`)."""
+    if isinstance(exc, UploadFailed):
+        return error_message(exc.error)
+    if isinstance(exc, (ImproperlyConfigured, errors.ConfigurationError)):
+        return str(MESSAGES["CONFIGURATION"])
+    if isinstance(exc, OSError) and not isinstance(exc, (errors.WeChatPayError, WxpayMediaError)):
+        return str(MESSAGES["FILE_UNREADABLE"]) % {"reason": exc.strerror or exc}
+    if not isinstance(exc, (errors.WeChatPayError, WxpayMediaError)):
+        return str(_FALLBACK)
+    code = exc.code
+    template = MESSAGES.get(code)
+    if template is None:
+        # A code we do not know: an API error from WeChat Pay (quote it), else the family's text.
+        if isinstance(exc, (errors.WeChatPayAPIError, RecordedError)):
+            template = MESSAGES["API_ERROR"]
+        elif isinstance(exc, errors.ImageValidationError):
+            template = MESSAGES["INVALID_IMAGE"]
+        elif isinstance(exc, errors.TransportError):
+            template = MESSAGES["TRANSPORT_ERROR"]
+        elif isinstance(exc, errors.ResponseError):
+            template = MESSAGES["RESPONSE_ERROR"]
+        else:
+            template = _FALLBACK
+    return str(template) % _params(exc, code)
+
+
+# -- outcomes -----------------------------------------------------------------------------
+
+
+def outcome_message(outcome: UploadOutcome, *, filename: str | None = None) -> str:
+    """The translated sentence for one upload's outcome (success ones too)."""
+    record = outcome.record
+    name = filename or outcome.filename
+    uploaded_at = record.uploaded_at if record is not None else None
+    params = {
+        "filename": name,
+        "name": record.filename if record is not None else name,
+        "media_id": record.media_id if record is not None else "",
+        "date": date_format(timezone.localtime(uploaded_at), "DATETIME_FORMAT") if uploaded_at else "",
+        "reason": error_message(outcome.error) if outcome.error is not None else "",
+    }
+    return str(OUTCOME_MESSAGES[outcome.state]) % params
+
+
+def summary_messages(outcomes: Iterable[UploadOutcome]) -> list[tuple[UploadState, str]]:
+    """One translated count sentence per state present, in :class:`UploadState` order."""
+    from .outcome import count_states
+
+    counts = count_states(outcomes)
+    return [
+        (state, SUMMARY_MESSAGES[state] % {"count": counts[state]}) for state in UploadState if counts[state]
+    ]
+
+
+def join_names(names: list[str], limit: int = 10) -> str:
+    """``a.png, b.png and 3 more``: a list of file names for one message."""
+    separator = pgettext("list separator", ", ")
+    shown = separator.join(names[:limit])
+    rest = len(names) - limit
+    if rest > 0:
+        shown += " " + ngettext("and %(count)d more", "and %(count)d more", rest) % {"count": rest}
+    return shown
+
+
+def message_level(outcome: UploadOutcome) -> int:
+    """The ``django.contrib.messages`` level that fits an outcome (success, info, warning, error)."""
+    from django.contrib import messages
+
+    if outcome.state is UploadState.SENT:
+        return messages.SUCCESS
+    if outcome.state in (UploadState.REUSED, UploadState.QUEUED):
+        return messages.INFO
+    if outcome.state in (UploadState.BUSY, UploadState.GONE):
+        return messages.WARNING
+    return messages.ERROR
