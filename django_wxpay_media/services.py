@@ -10,6 +10,13 @@ The database and the WeChat Pay client meet here. The rules users rely on:
   error code, message and Request-ID; :func:`retry` or :func:`upload_pending`
   finish the job later.
 
+Every entry point returns :class:`~django_wxpay_media.outcome.UploadOutcome`
+values (one per item, in input order, for batches) rather than raising: what
+happened (sent, reused, failed, rejected, gone, queued, busy), the record and the
+error. Only bad settings (``ImproperlyConfigured``) and programming errors raise;
+:func:`upload_image` is the one wrapper that raises
+:class:`~django_wxpay_media.exceptions.UploadFailed` for an outcome that is not ok.
+
 How races are settled: the record is created inside its own small transaction and
 the unique constraint picks the winner; the right to upload is then *claimed* by a
 conditional ``UPDATE`` (pending/failed -> uploading) that only one caller can win.
@@ -17,7 +24,9 @@ Whoever loses waits, polling, for the outcome. No transaction is held open acros
 the HTTP call. A claim older than :func:`~django_wxpay_media.conf.upload_timeout`
 was abandoned (its process died) and may be taken over.
 
-When these functions run inside the caller's own transaction (``ATOMIC_REQUESTS``,
+:func:`upload_stored` is the one place that decides when a stored image is
+uploaded: now, or after the caller's transaction commits (the form fields use it).
+When the other functions run inside the caller's own transaction (``ATOMIC_REQUESTS``,
 admin change views), their writes commit with it: other processes see them only
 then, and a rollback also undoes the record (the stored file remains).
 """

@@ -166,6 +166,16 @@ FIELD_ERRORS: dict[str, Any] = {
 }
 
 
+#: ``manage.py wxpay_upload``'s own sentences.
+COMMAND_NO_INPUT = _("Give at least one PATH to upload, or --retry-failed.")
+COMMAND_NOT_CONFIGURED = _("WeChat Pay is not configured: %(error)s")
+COMMAND_FAILED = ngettext_lazy(
+    "%(failed)d of %(total)d upload failed.", "%(failed)d of %(total)d uploads failed.", "total"
+)
+COMMAND_CODE = _("code %(code)s")
+COMMAND_REQUEST_ID = _("Request-ID %(request_id)s")
+
+
 # -- errors -------------------------------------------------------------------------------
 
 

@@ -12,6 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections, transaction
@@ -613,3 +616,29 @@ def test_processes_racing_for_the_same_bytes(wxpay_settings, settings, media_roo
     assert len(upload_requests(wxpay_settings)) == 1
     assert record.attempts == 1
     assert stored_files(media_root) == [Path(record.file.path)]
+
+
+# -- hostile input -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@hypothesis_settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.one_of(
+        st.binary(max_size=80),
+        st.builds(
+            lambda head, tail: head + tail,
+            st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF89a"]),
+            st.binary(max_size=80),
+        ),
+    ),
+    name=st.one_of(st.none(), st.text(max_size=200)),
+)
+def test_upload_never_raises_for_any_bytes_and_name(wxpay_settings, data, name):
+    before = len(wxpay_settings.requests)
+    outcome = services.upload(data, filename=name)
+    assert outcome.state in (UploadState.SENT, UploadState.REUSED, UploadState.FAILED, UploadState.REJECTED)
+    assert outcome.message() and "%(" not in outcome.message()
+    if outcome.state is UploadState.REJECTED:
+        assert outcome.record is None and outcome.code
+        assert len(wxpay_settings.requests) == before  # nothing invalid is sent

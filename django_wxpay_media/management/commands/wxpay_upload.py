@@ -14,10 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
-
-from django_wxpay_media import services
+from django_wxpay_media import services, texts
 from django_wxpay_media.exceptions import user_message
 from django_wxpay_media.outcome import UploadOutcome, UploadState
 
@@ -38,7 +35,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, paths: list[str], retry_failed: bool, **options: Any) -> None:
         if not paths and not retry_failed:
-            raise CommandError(_("Give at least one PATH to upload, or --retry-failed."))
+            raise CommandError(str(texts.COMMAND_NO_INPUT))
         failures = 0
         total = 0
         try:
@@ -53,16 +50,9 @@ class Command(BaseCommand):
                 failures += self._report(outcomes, by_path=False)
         except ImproperlyConfigured as exc:
             # A settings problem is for the developer: say which, without a traceback.
-            raise CommandError(_("WeChat Pay is not configured: %(error)s") % {"error": exc}) from exc
+            raise CommandError(str(texts.COMMAND_NOT_CONFIGURED) % {"error": exc}) from exc
         if failures:
-            raise CommandError(
-                ngettext(
-                    "%(failed)d of %(total)d upload failed.",
-                    "%(failed)d of %(total)d uploads failed.",
-                    total,
-                )
-                % {"failed": failures, "total": total}
-            )
+            raise CommandError(texts.COMMAND_FAILED % {"failed": failures, "total": total})
 
     def _report(self, outcomes: list[UploadOutcome], *, by_path: bool) -> int:
         """Print each outcome; return how many failed."""
@@ -78,7 +68,7 @@ class Command(BaseCommand):
 
     def _print_failure(self, name: str, outcome: UploadOutcome) -> None:
         reason = user_message(outcome.error) if outcome.error is not None else outcome.message()
-        details = [_("code %(code)s") % {"code": outcome.code or outcome.state.value.upper()}]
+        details = [str(texts.COMMAND_CODE) % {"code": outcome.code or outcome.state.value.upper()}]
         if outcome.request_id:
-            details.append(_("Request-ID %(request_id)s") % {"request_id": outcome.request_id})
+            details.append(str(texts.COMMAND_REQUEST_ID) % {"request_id": outcome.request_id})
         self.stderr.write(f"{os.fspath(name)}: {reason} ({', '.join(details)})")
