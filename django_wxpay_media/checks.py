@@ -14,12 +14,16 @@ file unreadable, E015 public key not an RSA PEM public key, E016 no way to verif
 answers (neither public key nor APIV3_KEY), E017 APIV3_KEY not 32 bytes,
 E018 API_BASE_URL neither https nor loopback, E019 TIMEOUT, E020 MAX_RETRIES,
 E021 RETRY_BACKOFF, E022 CONCURRENCY, E023 MAX_FILES, E024 UPLOAD_TO,
-E025 STORAGE, E026 a text setting of the wrong type; W001 API_BASE_URL is a local
-sandbox while DEBUG is off, W002 MAX_FILES above WeChat Pay's 4 images per reply.
+E025 STORAGE, E026 a text setting of the wrong type, E027 BACKGROUND_UPLOADS not
+True, False or a TASKS alias, E028 BACKGROUND_UPLOADS on without a usable task
+backend; W001 API_BASE_URL is a local sandbox while DEBUG is off, W002 MAX_FILES
+above WeChat Pay's 4 images per reply, W003 BACKGROUND_UPLOADS on a backend that
+runs tasks in the request (immediate) or never (dummy).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 from typing import Any
@@ -46,6 +50,7 @@ _OPTION_IDS = {
     "MAX_FILES": "E023",
     "UPLOAD_TO": "E024",
     "STORAGE": "E025",
+    "BACKGROUND_UPLOADS": "E027",
 }
 _OPTION_EXAMPLES = {
     "TIMEOUT": "10",
@@ -55,6 +60,7 @@ _OPTION_EXAMPLES = {
     "MAX_FILES": "4",
     "UPLOAD_TO": "'wxpay_media/%Y/%m/'",
     "STORAGE": "'default'",
+    "BACKGROUND_UPLOADS": "True",
 }
 #: Keys whose value is text (or PEM bytes, or a path); anything else is a typo.
 _TEXT_TYPES: dict[str, tuple[type, ...]] = {
@@ -371,3 +377,59 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     found.extend(_check_base_url(options))
     found.extend(_check_options(options))
     return found
+
+
+#: Task backends that do not run uploads on a worker: in the request, or never.
+_NOT_A_WORKER = {
+    "ImmediateBackend": "runs each task at once, in the request, as if BACKGROUND_UPLOADS were off",
+    "DummyBackend": "never runs a task, so images would stay pending",
+}
+
+
+@checks.register(TAG)
+def check_background_uploads(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``WXPAY_MEDIA['BACKGROUND_UPLOADS']`` on needs a task framework and a backend that runs tasks."""
+    options = conf.user_settings()
+    if not isinstance(options, dict):
+        return []
+    value = options.get("BACKGROUND_UPLOADS")
+    if value in (None, False) or conf.option_problem("BACKGROUND_UPLOADS", value):
+        return []  # off, or a wrong value (E027)
+    alias = "default" if value is True else value
+    hint = (
+        "Install a task framework (Django 6's django.tasks, or pip install 'django-wxpay-media[tasks]' on "
+        "Django 5.2), add a worker backend to TASKS (e.g. django_tasks_db.DatabaseBackend) and run its worker; "
+        f"or set {S}['BACKGROUND_UPLOADS'] = False to upload in the request."
+    )
+    if importlib.util.find_spec("django.tasks") is not None:
+        from django.tasks import task_backends
+    elif importlib.util.find_spec("django_tasks") is not None:
+        from django_tasks import task_backends  # type: ignore[no-redef,assignment,unused-ignore]
+    else:
+        return [_error(f"{S}['BACKGROUND_UPLOADS'] is on, but no task framework is installed.", hint, "E028")]
+    tasks_setting = getattr(settings, "TASKS", None)
+    if not isinstance(tasks_setting, dict) or alias not in tasks_setting:
+        return [
+            _error(
+                f"{S}['BACKGROUND_UPLOADS'] = {value!r} enqueues uploads on the task backend {alias!r}, "
+                "but TASKS has no such entry.",
+                hint,
+                "E028",
+            )
+        ]
+    try:
+        backend = task_backends[alias]
+    except Exception as exc:  # noqa: BLE001 - ImproperlyConfigured, or an import error from the backend module
+        return [
+            _error(f"The task backend {alias!r} for {S}['BACKGROUND_UPLOADS'] cannot be loaded: {exc}", hint, "E028")
+        ]
+    problem = _NOT_A_WORKER.get(type(backend).__name__)
+    if problem:
+        return [
+            checks.Warning(
+                f"{S}['BACKGROUND_UPLOADS'] uses the task backend {alias!r} ({type(backend).__name__}), which {problem}.",
+                hint=hint,
+                id=_id("W003"),
+            )
+        ]
+    return []

@@ -53,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
     "UPLOAD_TO": "wxpay_media/%Y/%m/",
     "STORAGE": "default",
     "MAX_FILES": 4,
+    # False: upload in the request (after its transaction commits). True or a TASKS
+    # alias: enqueue the upload on that task backend (see django_wxpay_media.tasks).
+    "BACKGROUND_UPLOADS": False,
 }
 VALID_KEYS: tuple[str, ...] = tuple(DEFAULTS)
 
@@ -83,6 +86,10 @@ OPTION_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "UPLOAD_TO": (lambda v: isinstance(v, str), "a string such as 'wxpay_media/%Y/%m/'"),
     "STORAGE": (lambda v: isinstance(v, str) and bool(v), "the name of an entry in STORAGES"),
     "API_BASE_URL": (lambda v: isinstance(v, str) and bool(v), "a URL such as 'https://api.mch.weixin.qq.com'"),
+    "BACKGROUND_UPLOADS": (
+        lambda v: isinstance(v, bool) or (isinstance(v, str) and bool(v)),
+        "True, False or the alias of an entry in TASKS",
+    ),
 }
 
 
@@ -165,6 +172,18 @@ def get_setting(name: str) -> Any:
             f"{SETTING_NAME}['{name}'] is missing. Add it to {SETTING_NAME} in settings.py: {REQUIRED_EXAMPLES[name]}"
         )
     return value
+
+
+def background_uploads_backend() -> str | None:
+    """The ``TASKS`` alias uploads are enqueued on, or ``None`` to upload in the request.
+
+    From ``WXPAY_MEDIA['BACKGROUND_UPLOADS']``: ``False`` (the default) gives ``None``,
+    ``True`` the default task backend (``"default"``), a string that alias.
+    """
+    value = get_setting("BACKGROUND_UPLOADS")
+    if value is False:
+        return None
+    return "default" if value is True else str(value)
 
 
 def get_mchid() -> str:

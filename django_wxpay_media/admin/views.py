@@ -123,7 +123,9 @@ class FeedbackImageViews(admin.ModelAdmin):
     def _upload_added(self, request: HttpRequest, form: Any, file: Any, user: Any) -> HttpResponse | None:
         """Upload the validated file; the response, or ``None`` after adding a form error."""
         try:
-            outcome = services.upload(file, filename=file.name, user=user)
+            # Stored, then uploaded now or handed to a task worker (BACKGROUND_UPLOADS).
+            stored = services.store(file, filename=file.name, user=user)
+            [outcome] = services.upload_stored([stored], wait_for_commit=False)  # this view is non-atomic
         except ImproperlyConfigured as exc:  # the details go to the log; staff get a polite sentence
             logger.error("Cannot upload %r to WeChat Pay: %s", file.name, exc)
             form.add_error("upload", str(texts.NOT_CONFIGURED))
@@ -132,10 +134,11 @@ class FeedbackImageViews(admin.ModelAdmin):
         if obj is None:  # rejected: nothing stored, so the form says why
             form.add_error("upload", outcome.message())
             return None
-        if outcome.state in (UploadState.SENT, UploadState.FAILED):  # a record this request added
+        if outcome.state in (UploadState.SENT, UploadState.FAILED, UploadState.QUEUED):  # a record this request added
             self.log_addition(request, obj, [{"added": {}}])
         self._report(request, outcome)
-        return self._response_after_add(request, obj, failed=not outcome.ok)
+        # Queued for a worker: the usual next page, where the record shows "pending".
+        return self._response_after_add(request, obj, failed=not outcome.ok and outcome.state is not UploadState.QUEUED)
 
     def _response_after_add(self, request: HttpRequest, obj: FeedbackImage, *, failed: bool) -> HttpResponse:
         """Where staff go next: the buttons of Django's ``response_add``, filters kept."""
