@@ -39,7 +39,7 @@ else:  # pragma: no cover - CI installs the tasks extra
 
 from django_wxpay_media import tasks
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
+pytestmark = pytest.mark.django_db
 
 Status = FeedbackImage.Status
 DUMMY = f"{FRAMEWORK}.backends.dummy.DummyBackend"
