@@ -1,4 +1,14 @@
-from django_wxpay_media.wechatpay.multipart import build_body, content_type
+import hashlib
+
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from django_wxpay_media.sandbox.multipart import parse_boundary, parse_multipart
+from django_wxpay_media.wechatpay.multipart import MultipartBody, body_parts, build_body, content_type, new_boundary
+from django_wxpay_media.wechatpay.signing import Signer, meta_json
+from django_wxpay_media.wechatpay.validation import PNG, normalize_filename
+from tests.images import png_bytes
 
 
 def test_body_is_exactly_meta_part_then_file_part_with_crlf():
@@ -23,16 +33,6 @@ def test_content_type_names_the_boundary():
 
 
 # -- the body in pieces: the same bytes, the image never copied ------------------------
-
-import requests  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from django_wxpay_media.sandbox.multipart import parse_boundary, parse_multipart  # noqa: E402
-from django_wxpay_media.wechatpay.multipart import MultipartBody, body_parts, new_boundary  # noqa: E402
-from django_wxpay_media.wechatpay.signing import Signer, meta_json  # noqa: E402
-from django_wxpay_media.wechatpay.validation import PNG, normalize_filename  # noqa: E402
-from tests.images import png_bytes  # noqa: E402
 
 
 def test_body_parts_keep_the_image_object_and_join_to_build_body():
@@ -68,7 +68,7 @@ def test_requests_sends_the_pieces_with_content_length_not_chunked(wxpay_sandbox
     keys = wxpay_sandbox.keys
     signer = Signer.from_pem(wxpay_sandbox.mchid, keys.merchant_serial_no, keys.merchant_private_key_pem)
     data = png_bytes(7)
-    meta = meta_json("a.png", __import__("hashlib").sha256(data).hexdigest())
+    meta = meta_json("a.png", hashlib.sha256(data).hexdigest())
     boundary = new_boundary()
     body = body_parts(meta, "a.png", data, "image/png", boundary)
     assert isinstance(body, MultipartBody)
