@@ -1,6 +1,6 @@
 """Child process of the benchmark: peak memory of ``wxpay_upload`` over many 2 MiB images.
 
-Reads ``{"settings": WXPAY_MEDIA, "paths": [...], "warmup": path}`` as JSON on
+Reads ``{"settings": WXPAY_MEDIA, "paths": [...], "warmup": path, "database": kind}`` as JSON on
 stdin and prints ``{"peak": bytes, "rss_growth": bytes, "uploaded": n}``: the
 peak traced by :mod:`tracemalloc` above the baseline after one warm-up upload
 (imports, client, connection and database made), and how much the peak RSS grew.
@@ -15,6 +15,7 @@ import sys
 import tempfile
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 
 def main() -> None:
@@ -22,7 +23,15 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="wxpay-bench-memory-"))
     from benchmarks import django_env
 
-    django_env.configure(workdir, job["settings"])
+    django_env.configure(workdir, job["settings"], job["database"])
+    try:
+        result = _measure(job)
+    finally:
+        django_env.drop_databases()
+    print(json.dumps(result))
+
+
+def _measure(job: dict[str, Any]) -> dict[str, int]:
     from django.core.management import call_command
 
     from django_wxpay_media.models import FeedbackImage
@@ -37,7 +46,7 @@ def main() -> None:
     tracemalloc.stop()
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     uploaded = FeedbackImage.objects.filter(status="uploaded").count() - 1  # minus the warm-up
-    print(json.dumps({"peak": peak - base, "rss_growth": rss_after - rss_before, "uploaded": uploaded}))
+    return {"peak": peak - base, "rss_growth": rss_after - rss_before, "uploaded": uploaded}
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # ``python benchmarks/run.py`` works too
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import django_env  # noqa: E402
+from benchmarks.django_env import DATABASES  # noqa: E402
 from benchmarks.images import FULL_SIZE, MIB, write_pngs  # noqa: E402
 from benchmarks.sandbox_process import SandboxProcess  # noqa: E402
 
@@ -266,12 +268,15 @@ def batch_paths(admin_client: Any) -> dict[str, tuple[Callable[[list[Path]], Any
         if response.status_code != 302:
             raise RuntimeError(f"the admin action answered {response.status_code}")
 
+    def pending_run(_records: list[Any]) -> None:
+        services.upload_pending()
+
     def command_run(paths: list[Path]) -> None:
         call_command("wxpay_upload", *map(str, paths), stdout=io.StringIO(), stderr=io.StringIO())
 
     return {
         "batch_admin": (create_pending, admin_run),
-        "batch_pending": (create_pending, lambda _: services.upload_pending()),
+        "batch_pending": (create_pending, pending_run),
         "batch_command": (lambda paths: paths, command_run),
     }
 
@@ -304,9 +309,11 @@ def time_batch(
 # -- memory ---------------------------------------------------------------------------------
 
 
-def measure_memory(settings: dict[str, Any], paths: list[Path], warmup: Path) -> dict[str, Any]:
+def measure_memory(settings: dict[str, Any], paths: list[Path], warmup: Path, database: str) -> dict[str, Any]:
     """Run :mod:`benchmarks.memory` in a child process; its JSON answer."""
-    job = json.dumps({"settings": settings, "paths": [str(p) for p in paths], "warmup": str(warmup)})
+    job = json.dumps(
+        {"settings": settings, "paths": [str(p) for p in paths], "warmup": str(warmup), "database": database}
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.memory"],
@@ -350,6 +357,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run with few images (under 30 s)")
+    parser.add_argument(
+        "--db",
+        choices=DATABASES,
+        default="sqlite",
+        help="a fresh SQLite file (default), or a database created on the local PostgreSQL or MariaDB server",
+    )
     args = parser.parse_args(argv)
     sizes = Sizes.for_mode(args.quick)
     began = time.perf_counter()
@@ -358,16 +371,17 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     try:
         with SandboxProcess() as sandbox:
-            return _run(sandbox, workdir, sizes, notes, began, quick=args.quick)
+            return _run(sandbox, workdir, sizes, notes, began, quick=args.quick, database=args.db)
     finally:
+        django_env.drop_databases()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run(sandbox: SandboxProcess, workdir: Path, sizes: Sizes, notes: list[str], began: float, *, quick: bool) -> int:
-    from benchmarks import django_env
-
+def _run(
+    sandbox: SandboxProcess, workdir: Path, sizes: Sizes, notes: list[str], began: float, *, quick: bool, database: str
+) -> int:
     settings = {**sandbox.settings, "CONCURRENCY": CONCURRENCY}
-    django_env.configure(workdir, settings)
+    django_env.configure(workdir, settings, database)
 
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -446,7 +460,7 @@ def _run(sandbox: SandboxProcess, workdir: Path, sizes: Sizes, notes: list[str],
     results["queries"] = Row("", f"{per:.1f}", f"{per / 3:.2f}x", "<= 3", per <= 3)
     kinds = Counter(query["sql"].split(None, 1)[0].upper() for query in queries.captured_queries)
     notes.append(
-        "queries per upload_image, as CaptureQueriesContext counts them (SQLite): "
+        f"queries per upload_image, as CaptureQueriesContext counts them ({database}): "
         + ", ".join(f"{kind} {count / len(files):g}" for kind, count in kinds.most_common())
     )
 
@@ -471,13 +485,13 @@ def _run(sandbox: SandboxProcess, workdir: Path, sizes: Sizes, notes: list[str],
 
     # Peak memory, in a child process.
     many = write_pngs(workdir / "many", sizes.memory_images, FULL_SIZE, first_seed=30_000)
-    memory = measure_memory(settings, many, warm)
+    memory = measure_memory(settings, many, warm, database)
     sandbox.reset()
     if memory["uploaded"] != len(many):
         raise RuntimeError(f"the memory run uploaded {memory['uploaded']} of {len(many)} images")
     peak = memory["peak"] / MIB
-    ratio = memory["peak"] / FULL_SIZE
-    results["memory"] = Row("", f"{peak:.1f} MiB", f"{ratio:.2f}x", "<= 3.00x", ratio <= 3)
+    images = memory["peak"] / FULL_SIZE
+    results["memory"] = Row("", f"{peak:.1f} MiB", f"{images:.2f}x", "<= 3.00x", images <= 3)
     notes.append(
         f"memory: {len(many)} images of 2 MiB through wxpay_upload (CONCURRENCY {CONCURRENCY}) in a child process; "
         f"peak traced by tracemalloc above the warmed-up baseline, ratio to one image; "
@@ -491,7 +505,7 @@ def _run(sandbox: SandboxProcess, workdir: Path, sizes: Sizes, notes: list[str],
         rows.append(row)
     title = (
         f"django-wxpay-media benchmark ({'quick' if quick else 'full'} run): Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs, {reference_name}, sandbox in a child process over loopback"
+        f"{os.cpu_count()} CPUs, {reference_name}, database {database}, sandbox in a child process over loopback"
     )
     notes.insert(
         0,
