@@ -26,9 +26,10 @@ def test_quick_benchmark_prints_one_table_with_every_row():
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert sum(line.startswith("figure") for line in lines) == 1  # one table
-    for label, _key in ROWS:
-        row = [line for line in lines if line.startswith(label)]
-        assert len(row) == 1, f"row {label!r} missing:\n{done.stdout}"
-        value = row[0][len(label) :].split()
-        assert value and value[0] != "", f"row {label!r} has no value"
+    rule = next(i for i, line in enumerate(lines) if set(line) == {"-"})
+    rows = lines[rule + 1 : rule + 1 + len(ROWS)]
+    for (label, _key), row in zip(ROWS, rows, strict=True):
+        assert row.startswith(label), f"row {label!r} missing:\n{done.stdout}"
+        value = row[len(label) :].split()
+        assert value, f"row {label!r} has no value"
     assert "Traceback" not in done.stderr
