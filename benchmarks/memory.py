@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import resource
+import shutil
 import sys
 import tempfile
 import tracemalloc
@@ -23,11 +24,14 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="wxpay-bench-memory-"))
     from benchmarks import django_env
 
-    django_env.configure(workdir, job["settings"], job["database"])
     try:
-        result = _measure(job)
+        django_env.configure(workdir, job["settings"], job["database"])
+        try:
+            result = _measure(job)
+        finally:
+            django_env.drop_databases()
     finally:
-        django_env.drop_databases()
+        shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps(result))
 
 
