@@ -114,6 +114,19 @@ def check_size(size: int) -> None:
         )
 
 
+def check_image(data: bytes) -> ImageFormat:
+    """The format of ``data`` if it is a JPEG, PNG or BMP image, else :class:`~.errors.ImageValidationError`.
+
+    No size limit is applied here (see :func:`check_size`).
+    """
+    image_format = detect_format(data)
+    if image_format is None:
+        raise UnsupportedImageFormatError(
+            "The file is not a JPEG, PNG or BMP image (checked by its content, not its name)."
+        )
+    return image_format
+
+
 def prepare_image(data: bytes, filename: str | None = None) -> PreparedImage:
     """Validate ``data`` and return it with its normalised name and sha256.
 
