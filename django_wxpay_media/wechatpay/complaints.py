@@ -37,7 +37,7 @@ from .keys import check_apiv3_key
 from .verification import SIGNATURE_HEADERS, KeyStore
 
 if TYPE_CHECKING:
-    from .client import WeChatPayClient
+    from .client import Download, WeChatPayClient
 
 COMPLAINTS_PATH = "/v3/merchant-service/complaints-v2"
 NOTIFICATION_URL_PATH = "/v3/merchant-service/complaint-notifications"
@@ -542,7 +542,7 @@ def update_refund_progress(
     return client.request_json("POST", _path(complaint_id, "/update-refund-progress"), json=body).request_id
 
 
-def download_image(client: WeChatPayClient, media_url: str) -> Any:
+def download_image(client: WeChatPayClient, media_url: str) -> Download:
     """A consumer image from its ``media_url`` (``client.download``: unsigned, checked to be an image)."""
     if not isinstance(media_url, str) or not media_url:
         raise ComplaintRequestError("INVALID_MEDIA_URL", "The image has no URL.")
