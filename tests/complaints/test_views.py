@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from django.urls import reverse
 
 from django_wxpay_media.complaints.models import Complaint, Notification
@@ -68,3 +71,28 @@ def test_csrf_is_not_required(desk):
     headers, body = notification(desk, timestamp=int(time.time()) - 600)
     # Refused for its timestamp (401), not by the CSRF middleware (403).
     assert post(strict, headers, body).status_code == 401
+
+
+def test_a_repeated_notification_id_changes_nothing_and_calls_nothing(client, desk):
+    Notification.objects.create(notification_id="N-1", complaint_id="2002", event_type="COMPLAINT.CREATE")
+    headers, body = notification(desk, notification_id="N-1")
+    assert post(client, headers, body).status_code == 204
+    assert Notification.objects.count() == 1
+    assert not Complaint.objects.exists()
+    assert not [r for r in desk.requests if "complaints-v2" in r.path]
+
+
+@given(body=st.binary(max_size=600), tamper=st.sampled_from(["body", "signature", "serial", "timestamp"]))
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+def test_hostile_notifications_never_write(client, desk, body, tamper):
+    headers, genuine = notification(desk)
+    if tamper == "body":
+        genuine = body
+    elif tamper == "signature":
+        headers["Wechatpay-Signature"] = base64.b64encode(body[:256] or b"x").decode()
+    elif tamper == "serial":
+        headers["Wechatpay-Serial"] = body.hex()[:40] or "0"
+    else:
+        headers["Wechatpay-Timestamp"] = str(int(time.time()) + 400)
+    assert post(client, headers, genuine).status_code in (401, 413)
+    assert not Notification.objects.exists() and not Complaint.objects.exists()
