@@ -38,7 +38,6 @@ class ComplaintAdmin(admin.ModelAdmin):
     list_display = ["complaint_id", "state", "problem_type", "complainted_mchid", "complaint_time", "out_trade_no", "amount_yuan"]
     list_filter = ["state", "problem_type", "complainted_mchid", "complaint_time"]
     search_fields = ["=complaint_id", "=out_trade_no", "=transaction_id"]
-    date_hierarchy = "complaint_time"
     change_form_template = "admin/wxpay_complaints/complaint/change_form.html"
     fieldsets = [
         (None, {"fields": ["complaint_id", "state", "problem_type", "description", "detail", "complaint_time"]}),
