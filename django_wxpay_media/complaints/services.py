@@ -421,7 +421,7 @@ def handle_notification(headers: Mapping[str, str], body: bytes) -> Notification
         record = Notification.objects.get(notification_id=notification.id)
         if not record.refresh_error:
             return NotificationOutcome("duplicate", notification=record)
-    outcome = refresh(notification.complaint_id, history=False)
+    outcome = refresh(notification.complaint_id)
     record.refresh_error = "" if outcome.ok else (outcome.code or "ERROR")
     record.save(update_fields=["refresh_error"])
     return NotificationOutcome("accepted" if outcome.ok else "refresh_failed", outcome.code, record)
