@@ -23,9 +23,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from .answers import MODES
 from .keys import DEFAULT_MCHID, STATE_FILE, SandboxKeys
 from .records import ReceivedRequest
-from .server import MODES, Sandbox
+from .server import Sandbox
 
 
 def settings_snippet(settings: dict[str, Any]) -> str:
@@ -38,11 +39,13 @@ def settings_snippet(settings: dict[str, Any]) -> str:
 
 
 def log_line(record: ReceivedRequest) -> str:
-    """``METHOD PATH STATUS CODE [fault=KIND]`` for one request (no headers, no body)."""
+    """``METHOD PATH STATUS CODE [fault=KIND] [note="…"]`` for one request (no headers, no body)."""
     status = "-" if record.response_status is None else str(record.response_status)
     line = f"{record.method or '-'} {record.path or '-'} {status} {record.response_code or '-'}"
     if record.fault:
         line += f" fault={record.fault}"
+    for note in record.notes:
+        line += f" note={json.dumps(note, ensure_ascii=False)}"
     return line
 
 

@@ -6,6 +6,10 @@ closing boundary (at most a CRLF after it), part headers are UTF-8 and a file na
 is UTF-8 inside ``filename="…"`` (RFC 7578) — the RFC 2231 ``filename*=`` form is
 refused. Linear white space after a boundary (RFC 2046 "transport padding") and a
 trailing ``;`` in ``Content-Disposition`` (the official example has one) are accepted.
+
+A ``multipart/form-data`` Content-Type without a ``boundary`` parameter is accepted
+too, as WeChat Pay accepts it (WxJava issue 3280; wechatpayv3 2.0.4 sends exactly
+that): the boundary is read from the body's first line (:func:`find_boundary`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["MultipartError", "Part", "parse_boundary", "parse_multipart", "parse_params"]
+__all__ = [
+    "BOUNDARY_FROM_BODY",
+    "MultipartError",
+    "Part",
+    "find_boundary",
+    "parse_boundary",
+    "parse_multipart",
+    "parse_params",
+]
 
 CRLF = b"\r\n"
 _BOUNDARY_CHARS = re.compile(r"^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$")
@@ -21,6 +33,11 @@ _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HEADER_NAME = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _PADDING = b" \t"
 _ALLOWED_TRANSFER_ENCODINGS = {"7bit", "8bit", "binary"}
+#: The request log's note when the boundary came from the body, not the header.
+BOUNDARY_FROM_BODY = (
+    "Content-Type multipart/form-data has no boundary parameter; "
+    "the boundary was read from the body's first line (WeChat Pay accepts this)"
+)
 
 
 class MultipartError(ValueError):
@@ -91,19 +108,52 @@ def parse_params(value: str, *, what: str) -> tuple[str, dict[str, str]]:
     return main, params
 
 
-def parse_boundary(content_type: str | None) -> str:
-    """The boundary of a ``multipart/form-data`` Content-Type header value."""
+def _form_data_params(content_type: str | None) -> dict[str, str]:
     if not content_type:
         raise MultipartError("Content-Type header is required (multipart/form-data; boundary=...)")
     main, params = parse_params(content_type, what="Content-Type")
     if main.lower() != "multipart/form-data":
         raise MultipartError(f"Content-Type must be multipart/form-data, not {main!r}")
-    boundary = params.get("boundary")
-    if not boundary:
-        raise MultipartError("Content-Type multipart/form-data has no boundary parameter")
+    return params
+
+
+def _checked(boundary: str) -> str:
     if not _BOUNDARY_CHARS.match(boundary):
         raise MultipartError("multipart boundary must be 1 to 70 characters allowed by RFC 2046")
     return boundary
+
+
+def parse_boundary(content_type: str | None) -> str:
+    """The boundary of a ``multipart/form-data`` Content-Type header value (required there)."""
+    boundary = _form_data_params(content_type).get("boundary")
+    if not boundary:
+        raise MultipartError("Content-Type multipart/form-data has no boundary parameter")
+    return _checked(boundary)
+
+
+def find_boundary(content_type: str | None, body: bytes) -> tuple[str, str | None]:
+    """The boundary of a multipart/form-data request, and a note if it came from the body.
+
+    Without a ``boundary`` parameter the body's first line must be ``--boundary``
+    (transport padding allowed): that boundary is used and :data:`BOUNDARY_FROM_BODY`
+    is returned as the note; otherwise the note is ``None``.
+    """
+    params = _form_data_params(content_type)
+    if "boundary" in params:
+        if not params["boundary"]:
+            raise MultipartError("Content-Type multipart/form-data has an empty boundary parameter")
+        return _checked(params["boundary"]), None
+    first, sep, _rest = body.partition(CRLF)
+    if not sep or not first.startswith(b"--"):
+        raise MultipartError(
+            "Content-Type multipart/form-data has no boundary parameter, "
+            "and the body's first line is not a --boundary line"
+        )
+    try:
+        boundary = first[2:].rstrip(_PADDING).decode("ascii")
+    except UnicodeDecodeError:
+        raise MultipartError("multipart boundary must be 1 to 70 characters allowed by RFC 2046") from None
+    return _checked(boundary), BOUNDARY_FROM_BODY
 
 
 def _parse_headers(block: bytes, index: int) -> dict[str, str]:

@@ -54,7 +54,8 @@ class ReceivedRequest:
 
     ``response_status`` is ``None`` when the connection was dropped without an
     answer; ``response_code`` is WeChat's error code (``"SIGN_ERROR"`` …) or ``None``
-    for a success. ``fault`` names the injected fault applied, if any.
+    for a success. ``fault`` names the injected fault applied, if any; ``notes`` say
+    how the sandbox read a request it accepted although it deviates from the standard.
     """
 
     method: str
@@ -70,6 +71,7 @@ class ReceivedRequest:
     fault: str | None = None
     #: The client's TCP port: one port for several requests means keep-alive.
     client_port: int | None = None
+    notes: tuple[str, ...] = ()
     received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC), repr=False)
 
     @property

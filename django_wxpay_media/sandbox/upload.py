@@ -111,7 +111,7 @@ def validate_upload(form: UploadForm, text: str) -> ValidUpload:
     """Apply the documented rules to the meta JSON and the file; 400 on the first violation."""
     try:
         meta = json.loads(text, object_pairs_hook=_no_duplicates)
-    except ValueError as exc:  # JSONDecodeError, or an absurdly long number
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, an absurdly long number or deep nesting
         raise param_error(f"meta is not valid JSON: {getattr(exc, 'msg', exc)}") from None
     if not isinstance(meta, dict):
         raise param_error("meta must be a JSON object")

@@ -1,0 +1,710 @@
+"""The consumer complaint APIs (消费者投诉2.0), emulated as strictly as the upload.
+
+Written from ``spec/complaints.md``: list, detail, negotiation history, reply,
+complete, refund progress, the consumer's image download and the notification URL,
+plus signed, encrypted notifications sent to that URL. A complaint moves PENDING →
+PROCESSING (first reply) → PROCESSED (complete, only from PROCESSING). Rule
+violations answer 400 PARAM_ERROR, a state that forbids the call 400
+INVALID_REQUEST, an unknown complaint 404 RESOURCE_NOT_EXISTS.
+
+:class:`ComplaintDesk` holds the complaints and serves the routes the
+:class:`~.api.Api` is given (:meth:`ComplaintDesk.routes`).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import json
+import secrets
+import string
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .answers import Answer, AnswerSigner, json_bytes, rfc3339
+from .api import ApiRequest, Route
+from .images import consumer_image
+from .keys import SandboxKeys
+from .protocol import ApiError, Authorization, param_error
+
+__all__ = [
+    "ACTION_TYPES",
+    "COMPLAINTS_PATH",
+    "IMAGES_PATH",
+    "NOTIFICATIONS_PATH",
+    "STATES",
+    "ComplaintDesk",
+]
+
+COMPLAINTS_PATH = "/v3/merchant-service/complaints-v2"
+IMAGES_PATH = "/v3/merchant-service/images"
+NOTIFICATIONS_PATH = "/v3/merchant-service/complaint-notifications"
+STATES = ("PENDING", "PROCESSING", "PROCESSED")
+PROBLEM_TYPES = ("REFUND", "SERVICE_NOT_WORK", "OTHERS")
+ACTION_TYPES = (
+    "CREATE_COMPLAINT",
+    "CONTINUE_COMPLAINT",
+    "USER_RESPONSE",
+    "RESPONSE_BY_PLATFORM",
+    "SELLER_REFUND",
+    "MERCHANT_RESPONSE",
+    "MERCHANT_CONFIRM_COMPLETE",
+    "USER_APPLY_PLATFORM_SERVICE",
+    "USER_CANCEL_PLATFORM_SERVICE",
+    "PLATFORM_SERVICE_FINISHED",
+    "MERCHANT_APPROVE_REFUND",
+    "MERCHANT_REJECT_REFUND",
+    "REFUND_SUCCESS",
+)
+MAX_LIST_LIMIT = 50
+MAX_HISTORY_LIMIT = 300
+MAX_RANGE_DAYS = 30
+MAX_RESPONSE_CONTENT = 500
+MAX_IMAGES = 4
+MAX_JUMP_URL = 512
+MAX_JUMP_URL_TEXT = 10
+MAX_REASON = 200
+MAX_NOTIFY_URL = 255
+_CST = dt.timezone(dt.timedelta(hours=8))
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def invalid_request(message: str) -> ApiError:
+    """400 INVALID_REQUEST: the call is well-formed but the complaint's state forbids it."""
+    return ApiError(400, "INVALID_REQUEST", message)
+
+
+def not_exists(message: str) -> ApiError:
+    """404 RESOURCE_NOT_EXISTS."""
+    return ApiError(404, "RESOURCE_NOT_EXISTS", message)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise param_error(f"the JSON body gives {key!r} twice")
+        result[key] = value
+    return result
+
+
+def _json_object(request: ApiRequest, allowed: Sequence[str]) -> dict[str, Any]:
+    """The request's JSON object body; unknown fields are refused (they are typos)."""
+    content_type = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if content_type != "application/json":
+        raise param_error("Content-Type must be application/json")
+    try:
+        body = json.loads(request.body.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except UnicodeDecodeError:
+        raise param_error("the body is not UTF-8") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        raise param_error(f"the body is not valid JSON: {getattr(exc, 'msg', exc)}") from None
+    if not isinstance(body, dict):
+        raise param_error("the body must be a JSON object")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise param_error(f"unknown field(s): {', '.join(unknown)} (accepted: {', '.join(allowed)})")
+    return body
+
+
+def _string(body: Mapping[str, Any], name: str, *, required: bool = False, max_length: int | None = None) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise param_error(f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise param_error(f"{name} must be a string")
+    if required and not value.strip():
+        raise param_error(f"{name} must not be blank")
+    if max_length is not None and len(value) > max_length:
+        raise param_error(f"{name} is {len(value)} characters long; at most {max_length} are accepted")
+    return value
+
+
+def _query(request: ApiRequest, allowed: Sequence[str]) -> dict[str, str]:
+    pairs = request.query_pairs
+    names = [name for name, _ in pairs]
+    unknown = sorted(set(names) - set(allowed))
+    if unknown:
+        raise param_error(f"unknown query parameter(s): {', '.join(unknown)}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise param_error(f"query parameter(s) given more than once: {', '.join(repeated)}")
+    return dict(pairs)
+
+
+def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    text = query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not text.isascii():
+        raise param_error(f"{name} must be a non-negative integer, not {text!r}")
+    value = int(text)
+    if value < low or (high is not None and value > high):
+        upper = f" to {high}" if high is not None else " or more"
+        raise param_error(f"{name} must be {low}{upper}, not {value}")
+    return value
+
+
+def _date_param(query: Mapping[str, str], name: str) -> dt.date:
+    text = query.get(name)
+    if not text:
+        raise param_error(f"{name} is required (yyyy-MM-dd)")
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return dt.datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise param_error(f"{name} must be a date as yyyy-MM-dd, not {text!r}") from None
+
+
+def _page(items: list[dict[str, Any]], limit: int, offset: int) -> bytes:
+    return json_bytes(
+        {"data": items[offset : offset + limit], "limit": limit, "offset": offset, "total_count": len(items)}
+    )
+
+
+@dataclass
+class _HistoryEntry:
+    log_id: str
+    operator: str
+    operate_time: str
+    operate_type: str
+    operate_details: str
+    media_type: str = "USER_COMPLAINT_IMAGE"
+    media_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Complaint:
+    detail: dict[str, Any]
+    image_ids: list[str]
+    history: list[_HistoryEntry] = field(default_factory=list)
+    replies: list[dict[str, Any]] = field(default_factory=list)
+    refund_updates: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        return str(self.detail["complaint_state"])
+
+
+class ComplaintDesk:
+    """The complaints one merchant (or partner) has, and the APIs around them.
+
+    ``issued_media_ids`` tells which media_ids the upload API issued (only those may
+    appear in a reply or a refund rejection); ``base_url`` gives the running
+    sandbox's address for the consumer images' ``media_url``.
+    """
+
+    def __init__(
+        self,
+        *,
+        mchid: str,
+        keys: SandboxKeys,
+        signer: AnswerSigner,
+        issued_media_ids: Callable[[], Mapping[str, str]],
+        base_url: Callable[[], str],
+    ) -> None:
+        self.mchid = mchid
+        self.keys = keys
+        self.signer = signer
+        self._issued = issued_media_ids
+        self._base_url = base_url
+        self._lock = threading.RLock()
+        self._complaints: dict[str, _Complaint] = {}
+        self._images: dict[str, tuple[bytes, str]] = {}
+        self._notification_url: str | None = None
+
+    # Routes -------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        """The complaint APIs, for :meth:`.api.Api.add_routes`."""
+        one = COMPLAINTS_PATH + "/{complaint_id}"
+        return [
+            Route("GET", COMPLAINTS_PATH, self._list, preview=self._preview(self._list_body)),
+            Route("GET", one, self._detail, preview=self._preview(self._detail_body)),
+            Route("GET", one + "/negotiation-historys", self._history, preview=self._preview(self._history_body)),
+            Route("POST", one + "/response", self._reply, preview=_empty, success_status=204),
+            Route("POST", one + "/complete", self._complete, preview=_empty, success_status=204),
+            Route("POST", one + "/update-refund-progress", self._refund, preview=_empty, success_status=204),
+            Route("GET", IMAGES_PATH + "/{media_id}", self._download, accept=_check_image_accept),
+            Route("POST", NOTIFICATIONS_PATH, self._set_url, preview=self._url_preview),
+            Route("PUT", NOTIFICATIONS_PATH, self._update_url, preview=self._url_preview),
+            Route("GET", NOTIFICATIONS_PATH, self._get_url, preview=self._url_preview),
+            Route("DELETE", NOTIFICATIONS_PATH, self._delete_url, preview=_empty, success_status=204),
+        ]
+
+    def _preview(self, render: Callable[[ApiRequest], bytes]) -> Callable[[ApiRequest], bytes]:
+        """What a success would answer, for faults; ``{}`` where the request is not valid."""
+
+        def preview(request: ApiRequest) -> bytes:
+            try:
+                return render(request)
+            except ApiError:
+                return b"{}"
+
+        return preview
+
+    def _url_preview(self, request: ApiRequest) -> bytes:
+        with self._lock:
+            return json_bytes({"mchid": self.mchid, "url": self._notification_url or "https://example.com/notify"})
+
+    # Seeding and inspection (the facade's API) --------------------------------------
+
+    def seed(
+        self,
+        *,
+        complaint_id: str | None,
+        state: str,
+        problem_type: str,
+        problem_description: str,
+        complaint_detail: str,
+        complainted_mchid: str | None,
+        payer_phone: str,
+        amount: int,
+        out_trade_no: str | None,
+        transaction_id: str | None,
+        images: int | Sequence[bytes],
+        complaint_time: dt.datetime | str | None,
+    ) -> dict[str, Any]:
+        """Create one complaint; returns its detail JSON."""
+        if state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
+        if problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"problem_type must be one of {', '.join(PROBLEM_TYPES)}, not {problem_type!r}")
+        if isinstance(complaint_time, dt.datetime):
+            when = rfc3339(complaint_time)
+        elif complaint_time is None:
+            when = rfc3339(dt.datetime.now(dt.UTC))
+        else:
+            when = rfc3339(dt.datetime.fromisoformat(complaint_time))
+        complaint_id = complaint_id or "2002" + "".join(secrets.choice(string.digits) for _ in range(23))
+        image_data = self._seed_images(images)
+        detail: dict[str, Any] = {
+            "complaint_id": complaint_id,
+            "complaint_time": when,
+            "complaint_detail": complaint_detail,
+            "complaint_state": state,
+            "complainted_mchid": str(complainted_mchid or self.mchid),
+            "payer_phone": self.encrypt_for_merchant(payer_phone),
+            "payer_openid": "o" + base64.urlsafe_b64encode(secrets.token_bytes(20)).decode("ascii")[:27],
+            "problem_description": problem_description,
+            "problem_type": problem_type,
+            "complaint_order_info": [
+                {
+                    "transaction_id": transaction_id
+                    or "4200" + "".join(secrets.choice(string.digits) for _ in range(24)),
+                    "out_trade_no": out_trade_no or "SANDBOX" + secrets.token_hex(8).upper(),
+                    "amount": amount,
+                }
+            ],
+            "complaint_full_refunded": False,
+            "incoming_user_response": False,
+            "user_complaint_times": 1,
+            "user_tag_list": [],
+            "need_immediate_service": False,
+            "in_platform_service": False,
+            "is_agent_mode": False,
+        }
+        if problem_type == "REFUND":
+            detail["apply_refund_amount"] = amount
+        complaint = _Complaint(detail=detail, image_ids=[])
+        with self._lock:
+            if complaint_id in self._complaints:
+                raise ValueError(f"complaint {complaint_id!r} exists already")
+            for data, content_type in image_data:
+                media_id = self._new_image_id()
+                self._images[media_id] = (data, content_type)
+                complaint.image_ids.append(media_id)
+            complaint.history.append(
+                _HistoryEntry(
+                    log_id=self._log_id(),
+                    operator="投诉人",
+                    operate_time=when,
+                    operate_type="USER_CREATE_COMPLAINT",
+                    operate_details=complaint_detail,
+                    media_ids=list(complaint.image_ids),
+                )
+            )
+            self._complaints[complaint_id] = complaint
+            return self._render(complaint)
+
+    def _seed_images(self, images: int | Sequence[bytes]) -> list[tuple[bytes, str]]:
+        if isinstance(images, int):
+            if not 0 <= images <= 9:
+                raise ValueError("images must be 0 to 9 (or a list of PNG/JPEG bytes)")
+            return [consumer_image(i)[:2] for i in range(images)]
+        result = []
+        for data in images:
+            if data.startswith(b"\x89PNG\r\n\x1a\n"):
+                result.append((bytes(data), "image/png"))
+            elif data.startswith(b"\xff\xd8\xff"):
+                result.append((bytes(data), "image/jpeg"))
+            else:
+                raise ValueError("consumer images must be PNG or JPEG bytes")
+        return result
+
+    def _new_image_id(self) -> str:
+        # WeChat's ids are base64 text: "==" and sometimes "+" or "/" must be percent-encoded in URLs.
+        while True:
+            media_id = base64.b64encode(secrets.token_bytes(28)).decode("ascii")
+            if media_id not in self._images:
+                return media_id
+
+    @staticmethod
+    def _log_id() -> str:
+        return "".join(secrets.choice(string.digits) for _ in range(20))
+
+    def encrypt_for_merchant(self, text: str) -> str:
+        """RSA-OAEP (SHA-1, as WeChat Pay's sensitive fields) with the merchant's public key, base64."""
+        ciphertext = self.keys.merchant_public_key.encrypt(
+            text.encode("utf-8"),
+            padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None),
+        )
+        return base64.b64encode(ciphertext).decode("ascii")
+
+    @property
+    def complaints(self) -> dict[str, dict[str, Any]]:
+        """Every complaint's current detail JSON, by id (copies)."""
+        with self._lock:
+            return {cid: self._render(c) for cid, c in self._complaints.items()}
+
+    def replies(self, complaint_id: str) -> list[dict[str, Any]]:
+        """The reply bodies received for ``complaint_id``, in order (copies)."""
+        with self._lock:
+            return copy.deepcopy(self._get(complaint_id, error=KeyError).replies)
+
+    def refund_updates(self, complaint_id: str) -> list[dict[str, Any]]:
+        """The refund progress bodies received for ``complaint_id``, in order (copies)."""
+        with self._lock:
+            return copy.deepcopy(self._get(complaint_id, error=KeyError).refund_updates)
+
+    @property
+    def notification_url(self) -> str | None:
+        """The registered notification URL, or ``None``."""
+        with self._lock:
+            return self._notification_url
+
+    # Rendering ----------------------------------------------------------------------
+
+    def _get(self, complaint_id: str, *, error: type[Exception] | None = None) -> _Complaint:
+        complaint = self._complaints.get(complaint_id)
+        if complaint is None:
+            if error is not None:
+                raise error(complaint_id)
+            raise not_exists(f"no complaint {complaint_id!r}")
+        return complaint
+
+    def _media_urls(self, media_ids: Sequence[str]) -> list[str]:
+        base = self._base_url()
+        return [f"{base}{IMAGES_PATH}/{quote(media_id, safe='')}" for media_id in media_ids]
+
+    def _render(self, complaint: _Complaint) -> dict[str, Any]:
+        detail = copy.deepcopy(complaint.detail)
+        detail["complaint_media_list"] = (
+            [{"media_type": "USER_COMPLAINT_IMAGE", "media_url": self._media_urls(complaint.image_ids)}]
+            if complaint.image_ids
+            else []
+        )
+        return detail
+
+    def _render_entry(self, entry: _HistoryEntry) -> dict[str, Any]:
+        # In the history, complaint_media_list is one object, not a list as in the detail.
+        return {
+            "log_id": entry.log_id,
+            "operator": entry.operator,
+            "operate_time": entry.operate_time,
+            "operate_type": entry.operate_type,
+            "operate_details": entry.operate_details,
+            "image_list": [],
+            "complaint_media_list": {"media_type": entry.media_type, "media_url": self._media_urls(entry.media_ids)},
+        }
+
+    # Reading ------------------------------------------------------------------------
+
+    def _list_body(self, request: ApiRequest) -> bytes:
+        query = _query(request, ("limit", "offset", "begin_date", "end_date", "complainted_mchid"))
+        limit = _int_param(query, "limit", 10, 1, MAX_LIST_LIMIT)
+        offset = _int_param(query, "offset", 0, 0, None)
+        begin, end = _date_param(query, "begin_date"), _date_param(query, "end_date")
+        if end < begin:
+            raise param_error("end_date is before begin_date")
+        if (end - begin).days > MAX_RANGE_DAYS:
+            raise param_error(f"begin_date to end_date spans {(end - begin).days} days; at most {MAX_RANGE_DAYS}")
+        wanted = query.get("complainted_mchid")
+        with self._lock:
+            chosen = [
+                self._render(c)
+                for c in self._complaints.values()
+                if begin <= dt.datetime.fromisoformat(c.detail["complaint_time"]).astimezone(_CST).date() <= end
+                and (not wanted or c.detail["complainted_mchid"] == wanted)
+            ]
+        chosen.sort(key=lambda d: (d["complaint_time"], d["complaint_id"]), reverse=True)  # newest first
+        return _page(chosen, limit, offset)
+
+    def _list(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
+        return self.signer.signed(self._list_body(request), request.headers)
+
+    def _detail_body(self, request: ApiRequest) -> bytes:
+        _query(request, ())
+        complaint_id = unquote(request.path.rsplit("/", 1)[1])
+        with self._lock:
+            return json_bytes(self._render(self._get(complaint_id)))
+
+    def _detail(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
+        return self.signer.signed(self._detail_body(request), request.headers)
+
+    def _history_body(self, request: ApiRequest) -> bytes:
+        query = _query(request, ("limit", "offset"))
+        limit = _int_param(query, "limit", 100, 1, MAX_HISTORY_LIMIT)
+        offset = _int_param(query, "offset", 0, 0, None)
+        complaint_id = unquote(request.path.split("/")[-2])
+        with self._lock:
+            entries = [self._render_entry(e) for e in self._get(complaint_id).history]
+        return _page(entries, limit, offset)
+
+    def _history(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
+        return self.signer.signed(self._history_body(request), request.headers)
+
+    def _download(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
+        media_id = unquote(params["media_id"])
+        if params["media_id"] == "upload":
+            raise ApiError(404, "NOT_FOUND", f"no API for GET {request.path}")
+        _query(request, ())
+        with self._lock:
+            image = self._images.get(media_id)
+        if image is None:
+            if media_id in self._issued():
+                raise param_error("a media_id from the upload API cannot be downloaded; keep your own copy")
+            raise not_exists(f"no image {media_id!r}")
+        data, content_type = image
+        return Answer(status=200, body=data, content_type=content_type)  # not signed, as WeChat's
+
+    # Acting on a complaint ----------------------------------------------------------
+
+    def _media_list(self, body: Mapping[str, Any], name: str) -> list[str]:
+        value = body.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise param_error(f"{name} must be a list of media_id strings")
+        if len(value) > MAX_IMAGES:
+            raise param_error(f"{name} has {len(value)} images; at most {MAX_IMAGES} are accepted")
+        issued = self._issued()
+        for media_id in value:
+            if media_id not in issued:
+                raise param_error(
+                    f"{name}: {media_id!r} is not a media_id issued by POST /v3/merchant-service/images/upload"
+                )
+        return list(value)
+
+    def _check_mchid(self, body: Mapping[str, Any], complaint: _Complaint) -> None:
+        mchid = _string(body, "complainted_mchid", required=True)
+        if mchid != complaint.detail["complainted_mchid"]:
+            raise param_error(f"complainted_mchid {mchid!r} is not the merchant this complaint is about")
+
+    def _reply(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
+        body = _json_object(
+            request,
+            (
+                "complainted_mchid",
+                "response_content",
+                "response_images",
+                "jump_url",
+                "jump_url_text",
+                "mini_program_jump_info",
+            ),
+        )
+        content = _string(body, "response_content", required=True, max_length=MAX_RESPONSE_CONTENT)
+        images = self._media_list(body, "response_images")
+        jump_url = _string(body, "jump_url", max_length=MAX_JUMP_URL)
+        jump_text = _string(body, "jump_url_text", max_length=MAX_JUMP_URL_TEXT)
+        if jump_url is not None:
+            if not jump_url.startswith("https://") or not urlsplit(jump_url).hostname:
+                raise param_error("jump_url must be an https:// URL")
+            if not jump_text:
+                raise param_error("jump_url_text is required with jump_url")
+        elif jump_text is not None:
+            raise param_error("jump_url_text is only accepted with jump_url")
+        mini = body.get("mini_program_jump_info")
+        if mini is not None and (
+            not isinstance(mini, dict)
+            or set(mini) - {"appid", "path", "text"}
+            or not all(isinstance(mini.get(k), str) and mini.get(k) for k in ("appid", "path", "text"))
+        ):
+            raise param_error("mini_program_jump_info must be an object with appid, path and text strings")
+        with self._lock:
+            complaint = self._get(unquote(params["complaint_id"]))
+            self._check_mchid(body, complaint)
+            if complaint.state == "PROCESSED":
+                raise invalid_request("the complaint is processed already; it takes no more replies")
+            if complaint.state == "PENDING":
+                complaint.detail["complaint_state"] = "PROCESSING"
+            complaint.replies.append(copy.deepcopy(body))
+            complaint.history.append(self._merchant_entry("MERCHANT_RESPONSE", content or "", images))
+        return self.signer.signed(b"", request.headers, status=204)
+
+    def _merchant_entry(self, operate_type: str, details: str, media_ids: list[str]) -> _HistoryEntry:
+        return _HistoryEntry(
+            log_id=self._log_id(),
+            operator="商户",
+            operate_time=rfc3339(dt.datetime.now(dt.UTC)),
+            operate_type=operate_type,
+            operate_details=details,
+            media_type="OPERATION_IMAGE",
+            media_ids=media_ids,
+        )
+
+    def _complete(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
+        body = _json_object(request, ("complainted_mchid",))
+        with self._lock:
+            complaint = self._get(unquote(params["complaint_id"]))
+            self._check_mchid(body, complaint)
+            if complaint.state != "PROCESSING":
+                raise invalid_request(
+                    f"the complaint is {complaint.state}; only a PROCESSING complaint (one replied to) can be completed"
+                )
+            complaint.detail["complaint_state"] = "PROCESSED"
+            complaint.history.append(self._merchant_entry("MERCHANT_CONFIRM_COMPLETE", "", []))
+        return self.signer.signed(b"", request.headers, status=204)
+
+    def _refund(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
+        body = _json_object(request, ("action", "launch_refund_day", "reject_reason", "reject_media_list", "remark"))
+        action = _string(body, "action", required=True)
+        if action not in ("APPROVE", "REJECT"):
+            raise param_error(f"action must be APPROVE or REJECT, not {action!r}")
+        day = body.get("launch_refund_day")
+        if day is not None and (not isinstance(day, int) or isinstance(day, bool) or day < 0):
+            raise param_error("launch_refund_day must be a non-negative integer (days from today)")
+        reason = _string(body, "reject_reason", max_length=MAX_REASON)
+        _string(body, "remark", max_length=MAX_REASON)
+        images = self._media_list(body, "reject_media_list")
+        if action == "REJECT" and not (reason or "").strip():
+            raise param_error("reject_reason is required to reject a refund")
+        with self._lock:
+            complaint = self._get(unquote(params["complaint_id"]))
+            if complaint.detail["problem_type"] != "REFUND":
+                raise invalid_request("only a complaint of problem_type REFUND takes a refund decision")
+            if complaint.state == "PROCESSED":
+                raise invalid_request("the complaint is processed already")
+            complaint.refund_updates.append(copy.deepcopy(body))
+            kind = "MERCHANT_APPROVE_REFUND" if action == "APPROVE" else "MERCHANT_REJECT_REFUND"
+            complaint.history.append(self._merchant_entry(kind, reason or "", images))
+        return self.signer.signed(b"", request.headers, status=204)
+
+    # The notification URL -----------------------------------------------------------
+
+    def _url_body(self, request: ApiRequest) -> str:
+        body = _json_object(request, ("url",))
+        url = _string(body, "url", required=True, max_length=MAX_NOTIFY_URL) or ""
+        parts = urlsplit(url)
+        local = parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+        if not (parts.scheme == "https" and parts.hostname) and not local:
+            raise param_error("url must be an https:// URL (http:// only for 127.0.0.1 or localhost in the sandbox)")
+        return url
+
+    def _url_answer(self, request: ApiRequest, url: str) -> Answer:
+        return self.signer.signed(json_bytes({"mchid": self.mchid, "url": url}), request.headers)
+
+    def _set_url(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
+        url = self._url_body(request)
+        with self._lock:
+            self._notification_url = url
+        return self._url_answer(request, url)
+
+    def _update_url(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
+        url = self._url_body(request)
+        with self._lock:
+            if self._notification_url is None:
+                raise ApiError(400, "RESOURCE_NOT_EXISTS", "no notification URL is set; create one with POST")
+            self._notification_url = url
+        return self._url_answer(request, url)
+
+    def _get_url(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
+        _query(request, ())
+        with self._lock:
+            url = self._notification_url
+        if url is None:
+            raise ApiError(400, "RESOURCE_NOT_EXISTS", "no notification URL is set")
+        return self._url_answer(request, url)
+
+    def _delete_url(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
+        with self._lock:
+            self._notification_url = None
+        return self.signer.signed(b"", request.headers, status=204)
+
+    # Notifications ------------------------------------------------------------------
+
+    def notification(
+        self,
+        complaint_id: str,
+        action_type: str = "CREATE_COMPLAINT",
+        *,
+        event_type: str | None = None,
+        notification_id: str | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[dict[str, str], bytes]:
+        """Signed headers and the JSON body of one complaint notification.
+
+        The resource ``{complaint_id, action_type}`` is encrypted with AEAD_AES_256_GCM
+        under the APIv3 key; the headers sign ``timestamp`` (default: now).
+        """
+        if action_type not in ACTION_TYPES:
+            raise ValueError(f"action_type must be one of {', '.join(ACTION_TYPES)}, not {action_type!r}")
+        if event_type is None:
+            event_type = "COMPLAINT.CREATE" if action_type == "CREATE_COMPLAINT" else "COMPLAINT.STATE_CHANGE"
+        nonce = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(12))
+        associated_data = "complaint"
+        plaintext = json_bytes({"complaint_id": complaint_id, "action_type": action_type})
+        ciphertext = AESGCM(self.keys.apiv3_key.encode("ascii")).encrypt(
+            nonce.encode("ascii"), plaintext, associated_data.encode("ascii")
+        )
+        body = json_bytes(
+            {
+                "id": notification_id or str(uuid.uuid4()),
+                "create_time": rfc3339(dt.datetime.now(dt.UTC)),
+                "event_type": event_type,
+                "resource_type": "encrypt-resource",
+                "summary": "投诉单新建通知" if event_type == "COMPLAINT.CREATE" else "投诉单状态变更通知",
+                "resource": {
+                    "algorithm": "AEAD_AES_256_GCM",
+                    "original_type": "complaint",
+                    "associated_data": associated_data,
+                    "nonce": nonce,
+                    "ciphertext": base64.b64encode(ciphertext).decode("ascii"),
+                },
+            }
+        )
+        serial, key = self.signer.key_for({})
+        headers = dict(
+            self.signer.signature_headers(
+                body, serial, key, timestamp=int(time.time()) if timestamp is None else timestamp
+            )
+        )
+        headers["Content-Type"] = "application/json"
+        return headers, body
+
+
+def _empty(request: ApiRequest) -> bytes:
+    return b""
+
+
+def _check_image_accept(headers: Mapping[str, str]) -> None:
+    """The download asks for ``Accept: */*`` (or an image type)."""
+    accept = headers.get("Accept")
+    if accept is None or not accept.strip():
+        raise param_error("Accept header is required (Accept: */*)")
+    types = {item.split(";", 1)[0].strip().lower() for item in accept.split(",")}
+    if not any(t in ("*/*", "image/*") or t.startswith("image/") for t in types):
+        raise param_error(f"Accept header must admit images, not {accept!r}")
