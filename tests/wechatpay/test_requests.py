@@ -8,6 +8,7 @@ the image download, signed and unsigned 204s, redirects.
 from __future__ import annotations
 
 import base64
+import json
 import re
 
 import pytest
@@ -132,8 +133,6 @@ def test_a_json_body_is_signed_as_the_exact_bytes_sent(wxpay_sandbox, wxpay_sand
     assert received.headers["accept"] == "application/json"
     assert received.headers["wechatpay-serial"] == wxpay_sandbox_keys.wechatpay_public_key_id
     assert request_signature_valid(wxpay_sandbox_keys, received)
-    import json
-
     assert json.loads(received.body) == payload
 
 
@@ -240,3 +239,65 @@ def test_download_size_is_capped(wxpay_sandbox):
                 with pytest.raises(errors.InvalidResponseError) as info:
                     client.download("/v3/merchant-service/images/1", max_bytes=4096)
         assert "larger than 4096 bytes" in str(info.value)
+
+
+# -- hostile answers: every one is an InvalidResponseError, and reading is capped -------------------
+
+
+def test_a_deeply_nested_error_body_is_an_invalid_response(wxpay_sandbox):
+    wxpay_sandbox.add_fault("non_json", status=400, body="[" * 100_000)
+    with make_client(wxpay_sandbox) as client, pytest.raises(errors.InvalidResponseError) as info:
+        client.upload_bytes(png_bytes(40), "a.png")
+    assert info.value.status == 400 and len(wxpay_sandbox.requests) == 1
+
+
+def test_a_deeply_nested_signed_answer_is_an_invalid_response(wxpay_sandbox, wxpay_sandbox_keys):
+    with Loopback(lambda r: signed(wxpay_sandbox_keys, b"[" * 100_000)) as loop:
+        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
+            with pytest.raises(errors.InvalidResponseError):
+                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+
+
+@pytest.mark.parametrize("content_length", [True, False])
+def test_a_json_answer_over_one_mib_is_not_read(wxpay_sandbox, wxpay_sandbox_keys, content_length):
+    body = b'{"data":"' + b"x" * (1024 * 1024) + b'"}'
+    reply = signed(wxpay_sandbox_keys, body)
+    reply.content_length = content_length
+    with Loopback(lambda r: reply) as loop:
+        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
+            with pytest.raises(errors.InvalidResponseError) as info:
+                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+    assert "larger than 1048576 bytes" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "media_id",
+    ["", " ", " ABC.png", "ABC.png\n", "AB\x00C", "AB\u202eC", "x" * 513, "x" * 600, 5, None, ["x"], {"a": 1}],
+)
+def test_an_invalid_media_id_is_an_invalid_response_not_a_success(wxpay_sandbox, wxpay_sandbox_keys, media_id):
+    body = json.dumps({"media_id": media_id}).encode()
+    with Loopback(lambda r: signed(wxpay_sandbox_keys, body)) as loop:
+        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
+            with pytest.raises(errors.InvalidResponseError) as info:
+                client.upload_bytes(png_bytes(41), "a.png")
+    assert "media_id" in str(info.value) and info.value.request_id.startswith("LOOPBACK-")
+
+
+def test_a_512_character_media_id_is_a_success(wxpay_sandbox, wxpay_sandbox_keys):
+    media_id = "媒" * 500 + "0123456.png"[:12]
+    body = json.dumps({"media_id": media_id[:512]}, ensure_ascii=False).encode()
+    with Loopback(lambda r: signed(wxpay_sandbox_keys, body)) as loop:
+        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
+            assert client.upload_bytes(png_bytes(42), "a.png").media_id == media_id[:512]
+
+
+def test_a_certificate_list_with_data_5_is_an_invalid_response(wxpay_sandbox_factory, wxpay_sandbox_keys):
+    sandbox = wxpay_sandbox_factory(mode="certificate")
+    cert = wxpay_sandbox_keys.platform_certificates[0]
+    body = b'{"data": 5}'
+    reply = Reply(headers=signature_headers(cert.private_key_pem, cert.serial_no, body), body=body)
+    with Loopback(lambda r: reply) as loop:
+        with make_client(sandbox, base_url=loop.base_url) as client:
+            with pytest.raises(errors.InvalidResponseError):
+                client.upload_bytes(png_bytes(43), "a.png")
+        assert [r.target for r in loop.received] == ["/v3/certificates"]  # nothing uploaded unverifiable
