@@ -301,3 +301,62 @@ def test_a_certificate_list_with_data_5_is_an_invalid_response(wxpay_sandbox_fac
             with pytest.raises(errors.InvalidResponseError):
                 client.upload_bytes(png_bytes(43), "a.png")
         assert [r.target for r in loop.received] == ["/v3/certificates"]  # nothing uploaded unverifiable
+
+
+def test_a_post_whose_connection_was_never_made_is_retried(wxpay_sandbox):
+    from tests.wechatpay.test_client import closed_port
+
+    sleeps = Sleeps()
+    with make_client(wxpay_sandbox, base_url=f"http://127.0.0.1:{closed_port()}", sleep=sleeps) as client:
+        with pytest.raises(errors.WeChatPayConnectionError) as info:
+            client.request_json("POST", "/v3/merchant-service/x/response", json={})
+    assert info.value.request_sent is False and info.value.attempts == 3 and len(sleeps) == 2
+
+
+# -- deadlines -----------------------------------------------------------------------------------
+
+
+def trickle(keys, pieces: int = 40, pause: float = 0.1) -> Reply:
+    """A signed answer sent a few bytes at a time: every read is well within TIMEOUT."""
+    reply = signed(keys, json.dumps({"data": "x" * 400}).encode())
+    reply.pieces, reply.pause = pieces, pause
+    return reply
+
+
+def test_a_trickling_answer_is_cut_at_the_deadline(wxpay_sandbox, wxpay_sandbox_keys):
+    with Loopback(lambda r: trickle(wxpay_sandbox_keys)) as loop:
+        # Without a deadline the answer would arrive whole after about 4 s (each read takes 0.1 s).
+        with make_client(wxpay_sandbox, base_url=loop.base_url, timeout=1, deadline=0.5, max_retries=0) as client:
+            with pytest.raises(errors.WeChatPayTimeout) as info:
+                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+    assert info.value.request_sent is True
+
+
+def test_the_deadline_covers_the_retries_too(wxpay_sandbox, wxpay_sandbox_keys):
+    sleeps = Sleeps()
+    with Loopback(lambda r: trickle(wxpay_sandbox_keys)) as loop:
+        with make_client(
+            wxpay_sandbox, base_url=loop.base_url, timeout=1, deadline=0.5, max_retries=5, sleep=sleeps
+        ) as client:
+            with pytest.raises(errors.WeChatPayTimeout):
+                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+        # A GET may be repeated, but not past the call's deadline.
+        assert len(loop.received) == 1 and sleeps == []
+
+
+def test_a_retry_after_beyond_the_deadline_gives_up_at_once(wxpay_sandbox):
+    wxpay_sandbox.add_fault("status", status=429, code="FREQUENCY_LIMITED", headers={"Retry-After": "30"})
+    sleeps = Sleeps()
+    with make_client(wxpay_sandbox, deadline=10, sleep=sleeps) as client, pytest.raises(errors.FrequencyLimitedError):
+        client.upload_bytes(png_bytes(44), "a.png")
+    assert sleeps == [] and len(wxpay_sandbox.requests) == 1
+
+
+def test_the_default_deadline_and_max_call_seconds(wxpay_sandbox):
+    client = make_client(wxpay_sandbox, timeout=10, max_retries=3, retry_backoff=0.5)
+    assert client.deadline == pytest.approx(40 + 1.5 * (0.5 + 1 + 2))
+    assert client.max_call_seconds == pytest.approx(client.deadline + 10)
+    assert make_client(wxpay_sandbox, deadline=7, timeout=2).max_call_seconds == 9
+    for bad in ({"deadline": 0}, {"deadline": -1}, {"timeout": 0}):
+        with pytest.raises(errors.ConfigurationError):
+            make_client(wxpay_sandbox, **bad)
