@@ -360,3 +360,36 @@ def test_the_default_deadline_and_max_call_seconds(wxpay_sandbox):
     for bad in ({"deadline": 0}, {"deadline": -1}, {"timeout": 0}):
         with pytest.raises(errors.ConfigurationError):
             make_client(wxpay_sandbox, **bad)
+
+
+# -- HTTPS and redirects --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["http://api.mch.weixin.qq.com", "http://10.0.0.1:8000", "ftp://api.mch.weixin.qq.com", "api.mch.weixin.qq.com", "https://", ""]
+)
+def test_the_client_refuses_a_base_url_that_is_not_https(wxpay_sandbox, url):
+    with pytest.raises(errors.ConfigurationError):
+        make_client(wxpay_sandbox, base_url=url)
+    with pytest.raises(errors.ConfigurationError):
+        make_client(wxpay_sandbox, backup_base_url=url or "http://x.example")
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://127.8.0.1:9/", "http://localhost:9", "http://[::1]:9", "https://api.example.com"])
+def test_plain_http_is_allowed_on_loopback_only(wxpay_sandbox, url):
+    assert make_client(wxpay_sandbox, base_url=url).base_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_followed(wxpay_sandbox, status):
+    with Loopback(lambda r: Reply(status=200, headers=[("Content-Type", "application/json")], body=b"{}")) as elsewhere:
+        location = elsewhere.base_url + "/v3/merchant-service/images/upload"
+        with Loopback(lambda r: Reply(status=status, headers=[("Location", location)])) as loop:
+            with make_client(wxpay_sandbox, base_url=loop.base_url, sleep=Sleeps()) as client:
+                with pytest.raises(errors.InvalidResponseError) as info:
+                    client.upload_bytes(png_bytes(45), "a.png")
+                with pytest.raises(errors.InvalidResponseError):
+                    client.download("/v3/merchant-service/images/1")
+            assert len(loop.received) == 2  # not retried either
+        assert elsewhere.received == []
+    assert info.value.status == status and "redirect" in str(info.value)
