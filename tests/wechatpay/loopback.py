@@ -10,6 +10,7 @@ client's code.
 from __future__ import annotations
 
 import base64
+import functools
 import secrets
 import socket
 import socketserver
@@ -17,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -117,13 +119,18 @@ class Loopback:
         self.server.server_close()
 
 
+@functools.lru_cache(maxsize=8)
+def _private_key(pem: str) -> Any:
+    return serialization.load_pem_private_key(pem.encode(), password=None)  # loading costs ~60 ms: once
+
+
 def signature_headers(private_key_pem: str, serial: str, body: bytes, timestamp: int | None = None) -> list[tuple[str, str]]:
     """WeChat Pay's signature headers over ``body``, made with the given key."""
-    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    key = _private_key(private_key_pem)
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = secrets.token_hex(16)
     message = f"{ts}\n{nonce}\n".encode() + body + b"\n"
-    signature = base64.b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()  # type: ignore[union-attr]
+    signature = base64.b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
     return [
         ("Request-ID", "LOOPBACK-" + secrets.token_hex(8)),
         ("Wechatpay-Timestamp", ts),

@@ -8,6 +8,7 @@ the image download, signed and unsigned 204s, redirects.
 from __future__ import annotations
 
 import base64
+import json
 import re
 
 import pytest
@@ -132,8 +133,6 @@ def test_a_json_body_is_signed_as_the_exact_bytes_sent(wxpay_sandbox, wxpay_sand
     assert received.headers["accept"] == "application/json"
     assert received.headers["wechatpay-serial"] == wxpay_sandbox_keys.wechatpay_public_key_id
     assert request_signature_valid(wxpay_sandbox_keys, received)
-    import json
-
     assert json.loads(received.body) == payload
 
 
@@ -240,3 +239,157 @@ def test_download_size_is_capped(wxpay_sandbox):
                 with pytest.raises(errors.InvalidResponseError) as info:
                     client.download("/v3/merchant-service/images/1", max_bytes=4096)
         assert "larger than 4096 bytes" in str(info.value)
+
+
+# -- hostile answers: every one is an InvalidResponseError, and reading is capped -------------------
+
+
+def test_a_deeply_nested_error_body_is_an_invalid_response(wxpay_sandbox):
+    wxpay_sandbox.add_fault("non_json", status=400, body="[" * 100_000)
+    with make_client(wxpay_sandbox) as client, pytest.raises(errors.InvalidResponseError) as info:
+        client.upload_bytes(png_bytes(40), "a.png")
+    assert info.value.status == 400 and len(wxpay_sandbox.requests) == 1
+
+
+def test_a_deeply_nested_signed_answer_is_an_invalid_response(wxpay_sandbox, wxpay_sandbox_keys):
+    with Loopback(lambda r: signed(wxpay_sandbox_keys, b"[" * 100_000)) as loop:
+        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
+            with pytest.raises(errors.InvalidResponseError):
+                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+
+
+@pytest.mark.parametrize("content_length", [True, False])
+def test_a_json_answer_over_one_mib_is_not_read(wxpay_sandbox, wxpay_sandbox_keys, content_length):
+    body = b'{"data":"' + b"x" * (1024 * 1024) + b'"}'
+    reply = signed(wxpay_sandbox_keys, body)
+    reply.content_length = content_length
+    with Loopback(lambda r: reply) as loop:
+        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
+            with pytest.raises(errors.InvalidResponseError) as info:
+                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+    assert "larger than 1048576 bytes" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "media_id",
+    ["", " ", " ABC.png", "ABC.png\n", "AB\x00C", "AB\u202eC", "x" * 513, "x" * 600, 5, None, ["x"], {"a": 1}],
+)
+def test_an_invalid_media_id_is_an_invalid_response_not_a_success(wxpay_sandbox, wxpay_sandbox_keys, media_id):
+    body = json.dumps({"media_id": media_id}).encode()
+    with Loopback(lambda r: signed(wxpay_sandbox_keys, body)) as loop:
+        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
+            with pytest.raises(errors.InvalidResponseError) as info:
+                client.upload_bytes(png_bytes(41), "a.png")
+    assert "media_id" in str(info.value) and info.value.request_id.startswith("LOOPBACK-")
+
+
+def test_a_512_character_media_id_is_a_success(wxpay_sandbox, wxpay_sandbox_keys):
+    media_id = "媒" * 500 + "0123456.png"[:12]
+    body = json.dumps({"media_id": media_id[:512]}, ensure_ascii=False).encode()
+    with Loopback(lambda r: signed(wxpay_sandbox_keys, body)) as loop:
+        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
+            assert client.upload_bytes(png_bytes(42), "a.png").media_id == media_id[:512]
+
+
+def test_a_certificate_list_with_data_5_is_an_invalid_response(wxpay_sandbox_factory, wxpay_sandbox_keys):
+    sandbox = wxpay_sandbox_factory(mode="certificate")
+    cert = wxpay_sandbox_keys.platform_certificates[0]
+    body = b'{"data": 5}'
+    reply = Reply(headers=signature_headers(cert.private_key_pem, cert.serial_no, body), body=body)
+    with Loopback(lambda r: reply) as loop:
+        with make_client(sandbox, base_url=loop.base_url) as client:
+            with pytest.raises(errors.InvalidResponseError):
+                client.upload_bytes(png_bytes(43), "a.png")
+        assert [r.target for r in loop.received] == ["/v3/certificates"]  # nothing uploaded unverifiable
+
+
+def test_a_post_whose_connection_was_never_made_is_retried(wxpay_sandbox):
+    from tests.wechatpay.test_client import closed_port
+
+    sleeps = Sleeps()
+    with make_client(wxpay_sandbox, base_url=f"http://127.0.0.1:{closed_port()}", sleep=sleeps) as client:
+        with pytest.raises(errors.WeChatPayConnectionError) as info:
+            client.request_json("POST", "/v3/merchant-service/x/response", json={})
+    assert info.value.request_sent is False and info.value.attempts == 3 and len(sleeps) == 2
+
+
+# -- deadlines -----------------------------------------------------------------------------------
+
+
+def trickle(keys, pieces: int = 40, pause: float = 0.1) -> Reply:
+    """A signed answer sent a few bytes at a time: every read is well within TIMEOUT."""
+    reply = signed(keys, json.dumps({"data": "x" * 400}).encode())
+    reply.pieces, reply.pause = pieces, pause
+    return reply
+
+
+def test_a_trickling_answer_is_cut_at_the_deadline(wxpay_sandbox, wxpay_sandbox_keys):
+    with Loopback(lambda r: trickle(wxpay_sandbox_keys)) as loop:
+        # Without a deadline the answer would arrive whole after about 4 s (each read takes 0.1 s).
+        with make_client(wxpay_sandbox, base_url=loop.base_url, timeout=1, deadline=0.5, max_retries=0) as client:
+            with pytest.raises(errors.WeChatPayTimeout) as info:
+                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+    assert info.value.request_sent is True
+
+
+def test_the_deadline_covers_the_retries_too(wxpay_sandbox, wxpay_sandbox_keys):
+    sleeps = Sleeps()
+    with Loopback(lambda r: trickle(wxpay_sandbox_keys)) as loop:
+        with make_client(
+            wxpay_sandbox, base_url=loop.base_url, timeout=1, deadline=0.5, max_retries=5, sleep=sleeps
+        ) as client:
+            with pytest.raises(errors.WeChatPayTimeout):
+                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+        # A GET may be repeated, but not past the call's deadline.
+        assert len(loop.received) == 1 and sleeps == []
+
+
+def test_a_retry_after_beyond_the_deadline_gives_up_at_once(wxpay_sandbox):
+    wxpay_sandbox.add_fault("status", status=429, code="FREQUENCY_LIMITED", headers={"Retry-After": "30"})
+    sleeps = Sleeps()
+    with make_client(wxpay_sandbox, deadline=10, sleep=sleeps) as client, pytest.raises(errors.FrequencyLimitedError):
+        client.upload_bytes(png_bytes(44), "a.png")
+    assert sleeps == [] and len(wxpay_sandbox.requests) == 1
+
+
+def test_the_default_deadline_and_max_call_seconds(wxpay_sandbox):
+    client = make_client(wxpay_sandbox, timeout=10, max_retries=3, retry_backoff=0.5)
+    assert client.deadline == pytest.approx(40 + 1.5 * (0.5 + 1 + 2))
+    assert client.max_call_seconds == pytest.approx(client.deadline + 10)
+    assert make_client(wxpay_sandbox, deadline=7, timeout=2).max_call_seconds == 9
+    for bad in ({"deadline": 0}, {"deadline": -1}, {"timeout": 0}):
+        with pytest.raises(errors.ConfigurationError):
+            make_client(wxpay_sandbox, **bad)
+
+
+# -- HTTPS and redirects --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["http://api.mch.weixin.qq.com", "http://10.0.0.1:8000", "ftp://api.mch.weixin.qq.com", "api.mch.weixin.qq.com", "https://", ""]
+)
+def test_the_client_refuses_a_base_url_that_is_not_https(wxpay_sandbox, url):
+    with pytest.raises(errors.ConfigurationError):
+        make_client(wxpay_sandbox, base_url=url)
+    with pytest.raises(errors.ConfigurationError):
+        make_client(wxpay_sandbox, backup_base_url=url or "http://x.example")
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://127.8.0.1:9/", "http://localhost:9", "http://[::1]:9", "https://api.example.com"])
+def test_plain_http_is_allowed_on_loopback_only(wxpay_sandbox, url):
+    assert make_client(wxpay_sandbox, base_url=url).base_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_followed(wxpay_sandbox, status):
+    with Loopback(lambda r: Reply(status=200, headers=[("Content-Type", "application/json")], body=b"{}")) as elsewhere:
+        location = elsewhere.base_url + "/v3/merchant-service/images/upload"
+        with Loopback(lambda r: Reply(status=status, headers=[("Location", location)])) as loop:
+            with make_client(wxpay_sandbox, base_url=loop.base_url, sleep=Sleeps()) as client:
+                with pytest.raises(errors.InvalidResponseError) as info:
+                    client.upload_bytes(png_bytes(45), "a.png")
+                with pytest.raises(errors.InvalidResponseError):
+                    client.download("/v3/merchant-service/images/1")
+            assert len(loop.received) == 2  # not retried either
+        assert elsewhere.received == []
+    assert info.value.status == status and "redirect" in str(info.value)
