@@ -33,7 +33,14 @@ from ..models import FeedbackImage
 from ..wechatpay import complaints as wc
 from ..wechatpay import errors
 from .messages import message_for, staff_message
-from .models import Complaint, ComplaintImage, HistoryEntry, Notification, Reply, parse_time
+from .models import (
+    Complaint,
+    ComplaintImage,
+    HistoryEntry,
+    Notification,
+    Reply,
+    parse_time,
+)
 
 logger = logging.getLogger("django_wxpay_media.complaints")
 

@@ -14,7 +14,12 @@ from django.db import connection, connections
 from django.urls import reverse
 
 from django_wxpay_media.complaints import services
-from django_wxpay_media.complaints.models import Complaint, HistoryEntry, Notification, Reply
+from django_wxpay_media.complaints.models import (
+    Complaint,
+    HistoryEntry,
+    Notification,
+    Reply,
+)
 from django_wxpay_media.models import FeedbackImage
 from tests.images import png_bytes
 

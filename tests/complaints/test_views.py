@@ -6,9 +6,9 @@ import base64
 import time
 
 import pytest
+from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from django.urls import reverse
 
 from django_wxpay_media.complaints.models import Complaint, Notification
 from django_wxpay_media.complaints.views import MAX_BODY
