@@ -371,11 +371,20 @@ def iter_complaints(
         offset = page.next_offset
 
 
+#: WeChat Pay's dates (``begin_date``, ``end_date``) are Beijing dates.
+BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+
+def beijing_today(now: dt.datetime | None = None) -> dt.date:
+    """Today in Beijing (at ``now``, an aware time; default: now), whatever this machine's time zone."""
+    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(BEIJING).date()
+
+
 def date_windows(days: int, *, today: dt.date | None = None) -> list[tuple[dt.date, dt.date]]:
-    """The last ``days`` days (today included) cut into windows the list accepts, newest first."""
+    """The last ``days`` days (today in Beijing included) cut into windows the list accepts, newest first."""
     if days < 1:
         raise ComplaintRequestError("INVALID_DAYS", "days must be at least 1.")
-    end = today or dt.date.today()
+    end = today or beijing_today()
     first = end - dt.timedelta(days=days - 1)
     windows = []
     while end >= first:

@@ -3,6 +3,7 @@ consumer images, a reply with two images, completion, refund decision, sync."""
 
 from __future__ import annotations
 
+import datetime
 import io
 import threading
 
@@ -12,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.urls import reverse
+from django.utils import timezone
 
 from django_wxpay_media.complaints import services
 from django_wxpay_media.complaints.models import (
@@ -230,3 +232,55 @@ def test_no_session_is_idle_in_transaction_while_the_reply_is_sent(desk):
     assert outcome.ok, outcome.message
     assert seen, "the watcher saw no session at all"
     assert "idle in transaction" not in seen
+
+
+def test_sync_reads_windows_beyond_thirty_days(desk):
+    old = desk.seed_complaint(complaint_time=timezone.now() - datetime.timedelta(days=40))["complaint_id"]
+    new = desk.seed_complaint()["complaint_id"]
+    out = io.StringIO()
+    call_command("wxpay_complaints", "sync", "--days", "45", stdout=out)
+    assert sorted(out.getvalue().split()) == sorted([old, "PENDING", new, "PENDING"])
+    out = io.StringIO()
+    call_command("wxpay_complaints", "sync", "--days", "30", stdout=out)
+    assert out.getvalue().split() == [new, "PENDING"]
+
+
+def test_a_notification_whose_refresh_failed_is_taken_again(client, desk):
+    cid = desk.seed_complaint()["complaint_id"]
+    desk.add_fault("status", count=20, path=f"/v3/merchant-service/complaints-v2/{cid}", status=500)
+    headers, body = desk.notification(cid)
+    assert post(client, headers, body).status_code == 500  # WeChat Pay will send it again
+    assert Notification.objects.get().refresh_error == "SYSTEM_ERROR"
+    assert not Complaint.objects.exists()
+    desk.clear_faults()
+    assert post(client, headers, body).status_code == 204
+    assert Complaint.objects.filter(complaint_id=cid).exists()
+    assert Notification.objects.get().refresh_error == ""
+
+
+def test_an_image_that_cannot_be_downloaded_is_a_502_with_a_sentence(client, desk, agent):
+    cid = desk.seed_complaint(images=1)["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    assert complaint is not None
+    image = complaint.images.get()
+    desk.add_fault("status", count=20, path=None, status=404, code="RESOURCE_NOT_EXISTS")
+    client.force_login(agent)
+    response = client.get(reverse("admin:wxpay_complaints_complaint_image", args=[image.pk]))
+    assert response.status_code == 502
+    assert "could not be downloaded" in response.content.decode()
+    image.refresh_from_db()
+    assert not image.file and image.error_code
+    page = client.get(reverse("admin:wxpay_complaints_complaint_change", args=[complaint.pk])).content.decode()
+    assert "Last download failed" in page
+
+
+def test_refresh_button(client, desk, agent):
+    cid = desk.seed_complaint()["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    assert complaint is not None
+    Complaint.objects.filter(pk=complaint.pk).update(state="PROCESSED")
+    client.force_login(agent)
+    response = client.post(reverse("admin:wxpay_complaints_complaint_refresh", args=[complaint.pk]), follow=True)
+    assert "refreshed from WeChat Pay" in response.content.decode()
+    complaint.refresh_from_db()
+    assert complaint.state == "PENDING"

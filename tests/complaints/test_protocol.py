@@ -250,3 +250,12 @@ def test_payer_phone_under_another_padding_is_an_error_not_garbage():
         wc.decrypt_payer_phone(KEYS.merchant_private_key, encrypt_phone("13800138000", hashes.SHA256()))
     with pytest.raises(errors.WeChatPayError):
         wc.decrypt_payer_phone(KEYS.merchant_private_key, "not base64!")
+
+
+def test_dates_are_beijing_dates():
+    # At 23:30 UTC it is already the next day in Beijing, where WeChat's dates live.
+    late = dt.datetime(2026, 11, 27, 23, 30, tzinfo=dt.timezone.utc)
+    assert wc.beijing_today(late) == dt.date(2026, 11, 28)
+    assert wc.beijing_today(late.replace(hour=15)) == dt.date(2026, 11, 27)
+    (begin, end), *_ = wc.date_windows(1)
+    assert begin == end == wc.beijing_today()
