@@ -284,3 +284,23 @@ def test_refresh_button(client, desk, agent):
     assert "refreshed from WeChat Pay" in response.content.decode()
     complaint.refresh_from_db()
     assert complaint.state == "PENDING"
+
+
+def test_refund_decision_screen(client, desk, agent):
+    cid = desk.seed_complaint(problem_type="REFUND")["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    assert complaint is not None
+    client.force_login(agent)
+    url = reverse("admin:wxpay_complaints_complaint_refund", args=[complaint.pk])
+    assert url in client.get(reverse("admin:wxpay_complaints_complaint_change", args=[complaint.pk])).content.decode()
+    # Rejecting needs a reason: refused on the form, nothing sent.
+    response = client.post(url, {"action": "REJECT", "reject_reason": ""})
+    assert response.status_code == 200 and "Say why the refund is rejected." in response.content.decode()
+    assert desk.complaint_refund_updates(cid) == []
+    files = [SimpleUploadedFile("delivered.png", png_bytes(77), "image/png")]
+    response = client.post(url, {"action": "REJECT", "reject_reason": "快递显示已签收", "images": files})
+    assert response.status_code == 302
+    (update,) = desk.complaint_refund_updates(cid)
+    assert update["action"] == "REJECT" and update["reject_reason"] == "快递显示已签收"
+    assert update["reject_media_list"] == [FeedbackImage.objects.get().media_id]
+    assert "complainted_mchid" not in update
