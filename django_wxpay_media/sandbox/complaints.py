@@ -3,7 +3,8 @@
 Written from ``spec/complaints.md``: list, detail, negotiation history, reply,
 complete, refund progress, the consumer's image download and the notification URL,
 plus signed, encrypted notifications sent to that URL. A complaint moves PENDING →
-PROCESSING (first reply) → PROCESSED (complete, only from PROCESSING). Rule
+PROCESSING (first reply) → PROCESSED (complete, only from PROCESSING; or a refund
+rejection, as WeChat Pay documents). Rule
 violations answer 400 PARAM_ERROR, a state that forbids the call 400
 INVALID_REQUEST, an unknown complaint 404 RESOURCE_NOT_EXISTS.
 
@@ -590,8 +591,6 @@ class ComplaintDesk:
         reason = _string(body, "reject_reason", max_length=MAX_REASON)
         _string(body, "remark", max_length=MAX_REASON)
         images = self._media_list(body, "reject_media_list")
-        if action == "REJECT" and not (reason or "").strip():
-            raise param_error("reject_reason is required to reject a refund")
         with self._lock:
             complaint = self._get(unquote(params["complaint_id"]))
             if complaint.detail["problem_type"] != "REFUND":
@@ -601,6 +600,9 @@ class ComplaintDesk:
             complaint.refund_updates.append(copy.deepcopy(body))
             kind = "MERCHANT_APPROVE_REFUND" if action == "APPROVE" else "MERCHANT_REJECT_REFUND"
             complaint.history.append(self._merchant_entry(kind, reason or "", images))
+            if action == "REJECT":
+                # WeChat closes a complaint whose refund is refused; an approval waits for the refund API.
+                complaint.detail["complaint_state"] = "PROCESSED"
         return self.signer.signed(b"", request.headers, status=204)
 
     # The notification URL -----------------------------------------------------------

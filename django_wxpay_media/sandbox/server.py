@@ -81,11 +81,12 @@ class Sandbox:
             keys=self.keys,
             signer=self._signer,
             issued_media_ids=lambda: self._api.issued_media_ids,
-            base_url=lambda: self.base_url,
+            base_url=lambda: self._served_url,
         )
         self._api.add_routes(self._desk.routes())
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._served_url = ""  # the base_url of the last start: media_url keeps naming it after stop()
 
     def __repr__(self) -> str:
         where = self.base_url if self._server else "not running"
@@ -119,6 +120,7 @@ class Sandbox:
             daemon=True,
         )
         self._server, self._thread = server, thread
+        self._served_url = self.base_url
         thread.start()
         return self
 

@@ -14,6 +14,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -44,7 +45,7 @@ def _b64sign(key: rsa.RSAPrivateKey, message: bytes) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_private(pem: str) -> rsa.RSAPrivateKey:  # cached: loading checks the key (~60 ms)
+def load_private(pem: str) -> rsa.RSAPrivateKey:  # cached: loading checks the key (~60 ms)
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     assert isinstance(key, rsa.RSAPrivateKey)
     return key
@@ -64,7 +65,7 @@ def authorization(
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or secrets.token_hex(16).upper()
     message = f"{method}\n{url}\n{ts}\n{nonce}\n".encode() + signed_body + b"\n"
-    signature = _b64sign(_load_private(keys.merchant_private_key_pem), message)
+    signature = _b64sign(load_private(keys.merchant_private_key_pem), message)
     return (
         f'WECHATPAY2-SHA256-RSA2048 mchid="{mchid}",nonce_str="{nonce}",timestamp="{ts}",'
         f'serial_no="{serial or keys.merchant_serial_no}",signature="{signature}"'
@@ -171,16 +172,19 @@ class Caller:
 
 def verifies(response: requests.Response, public_key: rsa.RSAPublicKey) -> bool:
     """APIv3 answer verification: RSA-SHA256 over ``ts\\nnonce\\nbody\\n``."""
-    ts = response.headers["Wechatpay-Timestamp"]
-    nonce = response.headers["Wechatpay-Nonce"]
+    return verifies_message(response.headers, response.content, public_key)
+
+
+def verifies_message(headers: Mapping[str, str], body: bytes, public_key: rsa.RSAPublicKey) -> bool:
+    """Verification of any signed message (an answer, a notification) from its headers and body."""
+    ts = headers["Wechatpay-Timestamp"]
+    nonce = headers["Wechatpay-Nonce"]
     try:
-        signature = base64.b64decode(response.headers["Wechatpay-Signature"], validate=True)
+        signature = base64.b64decode(headers["Wechatpay-Signature"], validate=True)
     except ValueError:
         return False
     try:
-        public_key.verify(
-            signature, f"{ts}\n{nonce}\n".encode() + response.content + b"\n", padding.PKCS1v15(), hashes.SHA256()
-        )
+        public_key.verify(signature, f"{ts}\n{nonce}\n".encode() + body + b"\n", padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
         return False
     return True

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from django_wxpay_media.sandbox import Sandbox, SandboxKeys
 
-from .apiv3 import JPEG, PNG, Caller, _load_private, authorization, error_of, pem_public_key, verifies
+from .apiv3 import JPEG, PNG, Caller, authorization, error_of, load_private, pem_public_key, verifies, verifies_message
 
 LIST = "/v3/merchant-service/complaints-v2"
 NOTIFY = "/v3/merchant-service/complaint-notifications"
@@ -82,7 +82,7 @@ def test_seeded_complaint_detail_is_signed_and_complete(sandbox: Sandbox, caller
 def test_payer_phone_is_encrypted_for_the_merchant_key(sandbox: Sandbox) -> None:
     detail = sandbox.seed_complaint(payer_phone="13912345678")
     assert "13912345678" not in json.dumps(detail)
-    key = _load_private(sandbox.keys.merchant_private_key_pem)
+    key = load_private(sandbox.keys.merchant_private_key_pem)
     oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
     assert key.decrypt(base64.b64decode(detail["payer_phone"]), oaep) == b"13912345678"
 
@@ -139,7 +139,11 @@ def test_detail_of_an_unknown_complaint(caller: Caller) -> None:
 
 def test_seeding_is_checked(wxpay_sandbox_keys: SandboxKeys, sandbox: Sandbox) -> None:
     with pytest.raises(RuntimeError):
-        Sandbox(keys=wxpay_sandbox_keys).seed_complaint()
+        Sandbox(keys=wxpay_sandbox_keys).seed_complaint()  # media_url needs the address
+    with Sandbox(keys=wxpay_sandbox_keys) as stopped:
+        complaint_id = stopped.seed_complaint()["complaint_id"]
+        url = stopped.base_url
+    assert stopped.complaints[complaint_id]["complaint_media_list"][0]["media_url"][0].startswith(url)
     with pytest.raises(ValueError, match="state"):
         sandbox.seed_complaint(state="OPEN")
     with pytest.raises(ValueError, match="PNG or JPEG"):
@@ -337,6 +341,7 @@ def test_refund_progress(sandbox: Sandbox, caller: Caller) -> None:
     target = f"{LIST}/{complaint_id}/update-refund-progress"
     approved = caller.call("POST", target, {"action": "APPROVE", "launch_refund_day": 0, "remark": "今天退款"})
     assert approved.status_code == 204 and signed_by_wechatpay(sandbox, approved)
+    assert sandbox.complaints[complaint_id]["complaint_state"] == "PENDING"  # the refund API refunds, not this
     evidence = [uploaded_media_id(caller, n) for n in range(4)]
     rejected = caller.call(
         "POST", target, {"action": "REJECT", "reject_reason": "已发货，物流在途", "reject_media_list": evidence}
@@ -345,7 +350,15 @@ def test_refund_progress(sandbox: Sandbox, caller: Caller) -> None:
     assert [u["action"] for u in sandbox.complaint_refund_updates(complaint_id)] == ["APPROVE", "REJECT"]
     history = caller.call("GET", f"{LIST}/{complaint_id}/negotiation-historys").json()
     assert [e["operate_type"] for e in history["data"]][1:] == ["MERCHANT_APPROVE_REFUND", "MERCHANT_REJECT_REFUND"]
-    assert sandbox.complaints[complaint_id]["complaint_state"] == "PENDING"  # a decision is not a reply
+    assert sandbox.complaints[complaint_id]["complaint_state"] == "PROCESSED"  # a rejection closes it
+    again = caller.call("POST", target, {"action": "APPROVE"})
+    assert error_of(again)[:2] == (400, "INVALID_REQUEST")
+
+
+def test_a_refund_rejection_needs_no_reason(sandbox: Sandbox, caller: Caller) -> None:
+    complaint_id = sandbox.seed_complaint()["complaint_id"]
+    target = f"{LIST}/{complaint_id}/update-refund-progress"
+    assert caller.call("POST", target, {"action": "REJECT"}).status_code == 204
 
 
 @pytest.mark.parametrize(
@@ -353,7 +366,6 @@ def test_refund_progress(sandbox: Sandbox, caller: Caller) -> None:
     [
         ({}, "action is required"),
         ({"action": "MAYBE"}, "APPROVE or REJECT"),
-        ({"action": "REJECT"}, "reject_reason is required"),
         ({"action": "REJECT", "reject_reason": "因" * 201}, "at most 200"),
         ({"action": "REJECT", "reject_reason": "x", "reject_media_list": ["NEVER.png"]}, "not a media_id issued"),
         ({"action": "APPROVE", "remark": "因" * 201}, "at most 200"),
@@ -428,10 +440,7 @@ def _decrypt(resource: dict[str, str], apiv3_key: str) -> dict[str, Any]:
 
 
 def _verify_notification(sandbox: Sandbox, headers: dict[str, str], body: bytes) -> bool:
-    response = requests.Response()
-    response._content = body
-    response.headers.update(headers)
-    return verifies(response, pem_public_key(sandbox.keys.wechatpay_public_key_pem))
+    return verifies_message(headers, body, pem_public_key(sandbox.keys.wechatpay_public_key_pem))
 
 
 def test_notification_is_signed_and_its_resource_encrypted(sandbox: Sandbox) -> None:
