@@ -63,7 +63,10 @@ def detect_format(data: bytes) -> ImageFormat | None:
 def _allowed_char(ch: str) -> bool:
     if ord(ch) > 0xFFFF:  # APIv3 text takes only 1-3 byte UTF-8 (no emoji)
         return False
-    if unicodedata.category(ch) in ("Cc", "Cs"):  # control characters, lone surrogates
+    # Control characters, lone surrogates, and invisible formatting (Cf: bidi overrides
+    # such as U+202E that make "gpj.exe" read as "exe.jpg", zero-width spaces and
+    # joiners, BOM; Zl/Zp: line and paragraph separators) that would hide what a name says.
+    if unicodedata.category(ch) in ("Cc", "Cs", "Cf", "Zl", "Zp"):
         return False
     return ch not in '"\\/'  # quotes break the multipart header; slashes are paths
 
@@ -71,8 +74,9 @@ def _allowed_char(ch: str) -> bool:
 def normalize_filename(filename: str | None, image_format: ImageFormat) -> str:
     """A name the upload API accepts, with the suffix of ``image_format``.
 
-    Directory parts, control characters, quotes and characters outside the Basic
-    Multilingual Plane are removed; an image suffix is replaced by the real one
+    Directory parts, control characters, invisible formatting characters (Unicode
+    categories Cf, Zl, Zp), quotes and characters outside the Basic Multilingual
+    Plane are removed; an image suffix is replaced by the real one
     (``photo.jpeg`` -> ``photo.jpg``, PNG bytes named ``x.jpg`` -> ``x.png``); the
     result is at most 128 characters and keeps its suffix.
     """
