@@ -69,3 +69,17 @@ def big_png(total_size: int) -> bytes:
     data = b"\x00" * pad
     chunk = struct.pack(">I", pad) + b"prVt" + data + struct.pack(">I", zlib.crc32(b"prVt" + data) & 0xFFFFFFFF)
     return base[:-12] + chunk + base[-12:]
+
+
+def tagged_png(tag: str) -> bytes:
+    """A valid PNG whose bytes (and sha256) depend on ``tag``, carried in a tEXt chunk."""
+    base = png_bytes(0)
+    text = b"Comment\x00" + tag.encode("utf-8").hex().encode()
+    chunk = struct.pack(">I", len(text)) + b"tEXt" + text + struct.pack(">I", zlib.crc32(b"tEXt" + text) & 0xFFFFFFFF)
+    return base[:33] + chunk + base[33:]  # after the signature and IHDR
+
+
+def tagged_jpeg(tag: str) -> bytes:
+    """A valid JPEG whose bytes (and sha256) depend on ``tag``, carried in a COM segment."""
+    comment = tag.encode("utf-8")[:60000]
+    return _JPEG_HEAD + b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment + _JPEG_TAIL

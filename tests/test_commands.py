@@ -17,12 +17,13 @@ from django.db import connection
 from django.utils import translation
 
 from django_wxpay_media.models import FeedbackImage
+from tests.images import tagged_png
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def png(tag: str) -> bytes:
-    return b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + hashlib.sha256(tag.encode()).digest() * 8
+    return tagged_png(tag)
 
 
 @pytest.fixture(autouse=True)

@@ -22,14 +22,15 @@ from django_wxpay_media.exceptions import UploadFailed, user_message
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE, errors
 
+from .images import tagged_jpeg, tagged_png
 from .race_child import upload_in_child
 
 Status = FeedbackImage.Status
 
 
 def png(tag: str = "") -> bytes:
-    """A small file with PNG magic bytes; ``tag`` makes its content (and sha256) unique."""
-    return b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + hashlib.sha256(tag.encode()).digest() * 8
+    """A small valid PNG; ``tag`` makes its content (and sha256) unique."""
+    return tagged_png(tag)
 
 
 def failed_upload(sandbox, data: bytes) -> FeedbackImage:
@@ -41,7 +42,7 @@ def failed_upload(sandbox, data: bytes) -> FeedbackImage:
 
 
 def jpeg(tag: str = "") -> bytes:
-    return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + hashlib.sha256(tag.encode()).digest() * 8
+    return tagged_jpeg(tag)
 
 
 @pytest.fixture(autouse=True)

@@ -53,6 +53,18 @@ class UnsupportedImageFormatError(ImageValidationError):
     code = "UNSUPPORTED_FORMAT"
 
 
+class TruncatedImageError(ImageValidationError):
+    """The file starts like a JPEG, PNG or BMP image but its end is missing (a cut-off copy)."""
+
+    code = "TRUNCATED_IMAGE"
+
+
+class CorruptImageError(ImageValidationError):
+    """The file starts like a JPEG, PNG or BMP image but its structure is broken."""
+
+    code = "CORRUPT_IMAGE"
+
+
 class InvalidURLError(WeChatPayError, ValueError):
     """A URL the client refuses to call (another host, not https, no API path)."""
 

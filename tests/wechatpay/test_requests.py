@@ -211,6 +211,8 @@ def test_download_refuses_other_hosts_before_any_request(wxpay_sandbox, url):
         image_reply(png_bytes(6), ""),
         image_reply(b"<html>not an image</html>", "image/png"),
         image_reply(b"", "image/png"),
+        image_reply(b"\x89PNG\r\n\x1a\n", "image/png"),  # a bare signature
+        image_reply(png_bytes(6)[:-12], "image/png"),  # cut before IEND
     ],
 )
 def test_download_refuses_what_is_not_an_image(wxpay_sandbox, reply):
