@@ -510,10 +510,10 @@ def refund_progress_body(
         raise ComplaintRequestError("INVALID_ACTION", f"action must be APPROVE or REJECT, not {action!r}.")
     body: dict[str, Any] = {"action": action}
     if action == "REJECT":
-        if not reject_reason or not reject_reason.strip():
-            raise ComplaintRequestError("MISSING_REJECT_REASON", "A rejection needs a reason.", limit=MAX_REJECT_REASON)
-        _check_length("REASON_TOO_LONG", "reject_reason", reject_reason, MAX_REJECT_REASON)
-        body["reject_reason"] = reject_reason
+        # The reason is optional for WeChat Pay (4012467256); the admin form asks for one.
+        if reject_reason:
+            _check_length("REASON_TOO_LONG", "reject_reason", reject_reason, MAX_REJECT_REASON)
+            body["reject_reason"] = reject_reason
         media_ids = _check_media_ids("reject_media_list", reject_images)
         if media_ids:
             body["reject_media_list"] = media_ids

@@ -80,9 +80,8 @@ def test_jump_link_is_sent_when_valid():
     assert body["jump_url"] == "https://shop.example/o/1" and body["jump_url_text"] == "查看订单"
 
 
-def test_refund_rejection_needs_a_reason_and_at_most_four_images():
-    with pytest.raises(wc.ComplaintRequestError, match="reason"):
-        wc.refund_progress_body("REJECT")
+def test_refund_rejection_takes_an_optional_reason_and_at_most_four_images():
+    assert wc.refund_progress_body("REJECT") == {"action": "REJECT"}
     with pytest.raises(wc.ComplaintRequestError) as info:
         wc.refund_progress_body("REJECT", reject_reason="已发货", reject_images=["a", "b", "c", "d", "e"])
     assert info.value.code == "TOO_MANY_IMAGES"
