@@ -7,3 +7,6 @@ class WxPayComplaintsConfig(AppConfig):
     label = "wxpay_complaints"
     verbose_name = _("WeChat Pay complaints")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

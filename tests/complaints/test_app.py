@@ -39,3 +39,12 @@ def test_every_string_is_translated_and_compiled():
         assert catalogue.gettext(msgid) == msgstr, f"django.mo is older than django.po for {msgid!r}"
         # Placeholders survive translation.
         assert sorted(re.findall(r"%\(\w+\)[sd]|\{\w+\}", msgid)) == sorted(re.findall(r"%\(\w+\)[sd]|\{\w+\}", msgstr)), msgid
+
+
+def test_a_missing_apiv3_key_is_reported(desk, settings):
+    from django.core import checks
+
+    assert not [m for m in checks.run_checks() if m.id == "wxpay_complaints.W001"]
+    settings.WXPAY_MEDIA = {k: v for k, v in settings.WXPAY_MEDIA.items() if k != "APIV3_KEY"}
+    (message,) = [m for m in checks.run_checks() if m.id == "wxpay_complaints.W001"]
+    assert "APIV3_KEY" in message.hint
