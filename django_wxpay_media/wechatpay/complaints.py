@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -573,9 +573,21 @@ def get_notification_url(client: WeChatPayClient) -> str | None:
     return _str(data.get("url")) or None
 
 
+def _loopback_http(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
 def set_notification_url(client: WeChatPayClient, url: str) -> str:
-    """Register ``url`` (HTTPS, ≤ 255): created if none is set, else updated. Returns it."""
-    _check_https("INVALID_NOTIFICATION_URL", url, MAX_NOTIFICATION_URL)
+    """Register ``url`` (HTTPS, ≤ 255): created if none is set, else updated. Returns it.
+
+    A plain-http loopback URL is accepted only while the client itself talks to a
+    loopback host (the sandbox notifying a local site); WeChat Pay wants HTTPS.
+    """
+    if not (isinstance(url, str) and _loopback_http(url) and _loopback_http(client.base_url)):
+        _check_https("INVALID_NOTIFICATION_URL", url, MAX_NOTIFICATION_URL)
+    else:
+        _check_length("INVALID_NOTIFICATION_URL", "The URL", url, MAX_NOTIFICATION_URL)
     method = "PUT" if get_notification_url(client) else "POST"
     answer = client.request_json(method, NOTIFICATION_URL_PATH, json={"url": url})
     data = answer.data if isinstance(answer.data, dict) else {}

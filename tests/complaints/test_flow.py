@@ -304,3 +304,10 @@ def test_refund_decision_screen(client, desk, agent):
     assert update["action"] == "REJECT" and update["reject_reason"] == "快递显示已签收"
     assert update["reject_media_list"] == [FeedbackImage.objects.get().media_id]
     assert "complainted_mchid" not in update
+
+
+def test_a_loopback_notification_url_is_accepted_only_by_a_loopback_sandbox(desk):
+    call_command("wxpay_complaints", "notify-url", "http://127.0.0.1:8000/wxpay/complaints/notify/", stdout=io.StringIO())
+    assert desk.complaint_notification_url == "http://127.0.0.1:8000/wxpay/complaints/notify/"
+    with pytest.raises(CommandError):
+        call_command("wxpay_complaints", "notify-url", "http://shop.example/notify/")

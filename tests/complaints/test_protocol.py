@@ -258,3 +258,18 @@ def test_dates_are_beijing_dates():
     assert wc.beijing_today(late.replace(hour=15)) == dt.date(2026, 11, 27)
     (begin, end), *_ = wc.date_windows(1)
     assert begin == end == wc.beijing_today()
+
+
+def test_a_plain_http_notification_url_is_refused_before_sending_to_wechat():
+    from django_wxpay_media.wechatpay import WeChatPayClient
+
+    client = WeChatPayClient(
+        mchid="1900000109",
+        merchant_serial_no="ABC",
+        private_key=KEYS.merchant_private_key,
+        public_key=KEYS.wechatpay_public_key,
+        public_key_id=KEYS.wechatpay_public_key_id,
+    )
+    with pytest.raises(wc.ComplaintRequestError) as info:
+        wc.set_notification_url(client, "http://127.0.0.1:8000/notify/")
+    assert info.value.code == "INVALID_NOTIFICATION_URL"
