@@ -7,6 +7,7 @@ actions that reach WeChat Pay are covered in test_flow.py against the sandbox.
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -144,3 +145,14 @@ def test_the_desk_speaks_chinese(client, desk, complaint):
     url = reverse("admin:wxpay_complaints_complaint_reply", args=[complaint.pk])
     page = client.post(url, {"content": "退" * 501}, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "回复有 501 个字；微信支付最多接受 500 个。" in page
+
+
+def test_the_desks_forms_are_not_nested_in_the_admins_form(client, desk, complaint):
+    Reply.objects.create(complaint=complaint, content="x", state=Reply.State.FAILED, error_message="boom")
+    client.force_login(staff("agent", *ALL))
+    page = client.get(change_url(complaint)).content.decode()
+    depth = 0
+    for tag in re.findall(r"<(/?)form\b", page):
+        depth += -1 if tag else 1
+        assert depth <= 1, "a <form> inside another <form>"
+    assert "Send again" in page
