@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import io
 import threading
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -102,6 +103,7 @@ def test_a_replayed_notification_fetches_nothing_more(client, desk):
     headers, body = desk.notification(cid)
     assert post(client, headers, body).status_code == 204
     fetched = len(detail_fetches(desk, cid))
+    assert fetched == 1
     assert post(client, headers, body).status_code == 204
     assert len(detail_fetches(desk, cid)) == fetched
     assert Notification.objects.count() == 1
@@ -311,3 +313,12 @@ def test_a_loopback_notification_url_is_accepted_only_by_a_loopback_sandbox(desk
     assert desk.complaint_notification_url == "http://127.0.0.1:8000/wxpay/complaints/notify/"
     with pytest.raises(CommandError):
         call_command("wxpay_complaints", "notify-url", "http://shop.example/notify/")
+
+
+def test_sync_pages_through_more_than_one_page(desk):
+    ids = {desk.seed_complaint(images=0)["complaint_id"] for _ in range(55)}
+    out = io.StringIO()
+    call_command("wxpay_complaints", "sync", "--days", "1", stdout=out)
+    assert {line.split("\t")[0] for line in out.getvalue().splitlines()} == ids
+    lists = [urlsplit(r.path) for r in desk.requests if urlsplit(r.path).path.endswith("/complaints-v2")]
+    assert [parse_qs(target.query)["offset"] for target in lists] == [["0"], ["50"]]
