@@ -428,7 +428,8 @@ def handle_notification(headers: Mapping[str, str], body: bytes) -> Notification
         record = Notification.objects.get(notification_id=notification.id)
         if not record.refresh_error:
             return NotificationOutcome("duplicate", notification=record)
-    outcome = refresh(notification.complaint_id)
+    # The detail only: WeChat Pay waits for the answer; the history loads on refresh or sync.
+    outcome = refresh(notification.complaint_id, history=False)
     record.refresh_error = "" if outcome.ok else (outcome.code or "ERROR")
     record.save(update_fields=["refresh_error"])
     return NotificationOutcome("accepted" if outcome.ok else "refresh_failed", outcome.code, record)
