@@ -516,7 +516,7 @@ class WeChatPayClient:
             url = base + request.target
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _Retry(self._timeout_error(url, sent=index > 0))
+                raise _Retry(self._timeout_error(url, sent=False))  # nothing sent in this attempt yet
             # The URL is prepared first so that the path signed is the one requests sends.
             prepared = self.session.prepare_request(
                 requests.Request(request.method, url, data=request.body, headers=headers)
