@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import time
 
 import pytest
 
@@ -16,10 +15,10 @@ from django_wxpay_media.wechatpay import (
     BACKUP_BASE_URL,
     DEFAULT_BASE_URL,
     WeChatPayClient,
+    errors,
     meta_json,
     prepare_image,
 )
-from django_wxpay_media.wechatpay import errors
 from tests.images import bmp_bytes, jpeg_bytes, png_bytes
 
 

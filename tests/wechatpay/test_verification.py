@@ -16,9 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from django_wxpay_media.sandbox.protocol import encrypt_certificate
-from django_wxpay_media.wechatpay import errors, valid_media_id
-from django_wxpay_media.wechatpay.verification import SIGNATURE_HEADERS, KeyStore, parse_json
-from tests.wechatpay.loopback import signature_headers
+from django_wxpay_media.wechatpay import WeChatPayClient, errors, valid_media_id
+from django_wxpay_media.wechatpay.verification import (
+    SIGNATURE_HEADERS,
+    KeyStore,
+    parse_json,
+)
+from tests.wechatpay.loopback import Loopback, Reply, signature_headers
 
 DOCUMENTED = (errors.InvalidResponseError, errors.SignatureVerificationError, errors.ConfigurationError)
 def fuzz(examples: int) -> settings:
@@ -203,10 +207,6 @@ def test_media_id_rule(value):
 
 
 # -- whole answers over a real socket: status, headers and body all hostile ------------------------
-
-from tests.wechatpay.loopback import Loopback, Reply  # noqa: E402
-from django_wxpay_media.wechatpay import WeChatPayClient  # noqa: E402
-
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30)
 
 
