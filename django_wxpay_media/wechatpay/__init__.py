@@ -18,7 +18,14 @@ from .client import (
 )
 from .keys import check_apiv3_key, load_private_key, load_public_key
 from .signing import Signer, meta_json
-from .validation import MAX_IMAGE_SIZE, PreparedImage, check_image, detect_format, normalize_filename, prepare_image
+from .validation import (
+    MAX_IMAGE_SIZE,
+    PreparedImage,
+    check_image,
+    detect_format,
+    normalize_filename,
+    prepare_image,
+)
 from .verification import KeyStore
 
 __all__ = [

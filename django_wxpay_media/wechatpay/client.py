@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json as jsonlib
 import logging
+import math
 import platform
 import random
 import threading
@@ -516,7 +517,7 @@ class WeChatPayClient:
             url = base + request.target
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _Retry(self._timeout_error(url, sent=index > 0))
+                raise _Retry(self._timeout_error(url, sent=False))  # nothing sent in this attempt yet
             # The URL is prepared first so that the path signed is the one requests sends.
             prepared = self.session.prepare_request(
                 requests.Request(request.method, url, data=request.body, headers=headers)
@@ -651,6 +652,6 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         wait = float(value)
     except ValueError:
         return None  # an HTTP date: rare here, and backoff still applies
-    if wait != wait or wait < 0:  # NaN, negative
+    if math.isnan(wait) or wait < 0:
         return 0.0
     return wait

@@ -85,6 +85,12 @@ class Loopback:
                 else:
                     head.append("Connection: close")
                 data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+                if reply.pieces == 1:  # head and body in one write: no Nagle/delayed-ACK stall
+                    self.wfile.write(data + reply.body)
+                    self.wfile.flush()
+                    if not reply.content_length:
+                        self.connection.shutdown(socket.SHUT_WR)
+                    return
                 self.wfile.write(data)
                 self.wfile.flush()
                 size = max(1, -(-len(reply.body) // reply.pieces))

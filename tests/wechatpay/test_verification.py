@@ -16,9 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from django_wxpay_media.sandbox.protocol import encrypt_certificate
-from django_wxpay_media.wechatpay import errors, valid_media_id
-from django_wxpay_media.wechatpay.verification import SIGNATURE_HEADERS, KeyStore, parse_json
-from tests.wechatpay.loopback import signature_headers
+from django_wxpay_media.wechatpay import WeChatPayClient, errors, valid_media_id
+from django_wxpay_media.wechatpay.verification import (
+    SIGNATURE_HEADERS,
+    KeyStore,
+    parse_json,
+)
+from tests.wechatpay.loopback import Loopback, Reply, signature_headers
 
 DOCUMENTED = (errors.InvalidResponseError, errors.SignatureVerificationError, errors.ConfigurationError)
 def fuzz(examples: int) -> settings:
@@ -200,3 +204,53 @@ def test_media_id_rule(value):
     assert ok == (
         isinstance(value, str) and 1 <= len(value) <= 512 and value.strip() == value and value.isprintable()
     )
+
+
+# -- whole answers over a real socket: status, headers and body all hostile ------------------------
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30)
+
+
+@pytest.fixture(scope="module")
+def hostile_client(wxpay_sandbox_keys):
+    """One client (loading keys is slow) against a loopback server answering ``current["reply"]``."""
+    current: dict[str, Reply] = {}
+    keys = wxpay_sandbox_keys
+    with Loopback(lambda received: current["reply"]) as loop:
+        client = WeChatPayClient(
+            mchid="1900000001",
+            merchant_serial_no=keys.merchant_serial_no,
+            private_key=keys.merchant_private_key_pem,
+            public_key=keys.wechatpay_public_key_pem,
+            public_key_id=keys.wechatpay_public_key_id,
+            base_url=loop.base_url,
+            max_retries=0,
+            timeout=5,
+        )
+        with client:
+            yield client, current
+
+
+@fuzz(400)
+@given(
+    status=st.sampled_from([200, 201, 204, 301, 400, 401, 403, 404, 429, 500, 502, 503]),
+    body=st.one_of(
+        st.binary(max_size=200),
+        json_values.map(lambda v: json.dumps(v).encode()),
+        st.fixed_dictionaries({}, optional={"code": json_values, "message": json_values, "detail": json_values}).map(
+            lambda v: json.dumps(v).encode()
+        ),
+    ),
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from(["Retry-After", "Request-ID", "Content-Type", "Location", *SIGNATURE_HEADERS]), header_text
+        ),
+        max_size=6,
+    ),
+)
+def test_any_answer_is_a_success_or_a_documented_error(hostile_client, status, body, headers):
+    client, current = hostile_client
+    current["reply"] = Reply(status=status, headers=headers, body=b"" if status == 204 else body)
+    try:
+        client.request_json("GET", "/v3/merchant-service/complaints-v2")
+    except (errors.ResponseError, errors.TransportError) as err:
+        assert str(err)  # every error explains itself in a log line
