@@ -28,8 +28,9 @@ from django.utils.translation import gettext
 
 from .. import conf
 from .. import services as upload_services
-from ..exceptions import UploadFailed, user_message
+from ..exceptions import user_message
 from ..models import FeedbackImage
+from ..outcome import UploadOutcome
 from ..wechatpay import complaints as wc
 from ..wechatpay import errors
 from .messages import message_for, staff_message
@@ -47,7 +48,6 @@ logger = logging.getLogger("django_wxpay_media.complaints")
 #: Anything a call to WeChat Pay (or reading the settings for it) can end with.
 _CALL_ERRORS = (errors.WeChatPayError, ImproperlyConfigured)
 #: Anything uploading one feedback image can end with (see ``services.upload_image``).
-_UPLOAD_ERRORS = (errors.WeChatPayError, UploadFailed, ImproperlyConfigured, OSError)
 
 
 @dataclass(frozen=True)
@@ -226,28 +226,36 @@ def payer_phone(complaint: Complaint) -> str | None:
 
 
 def _upload_all(files: Sequence[Any], user: Any) -> tuple[list[FeedbackImage], list[tuple[str, str]]]:
-    """Upload each file (or reuse an uploaded record); go on after a failure.
+    """Upload each file (or reuse an uploaded record), ``CONCURRENCY`` at a time; go on after a failure.
 
     Returns the records to keep with the reply (uploaded ones, and failed ones the
     upload service kept, so that sending again retries them) and, per failed file,
-    ``(file name, reason)``.
+    ``(file name, reason)``. Raises ``ImproperlyConfigured`` for bad settings.
     """
+    outcomes: dict[int, UploadOutcome] = {}
+    records_to_finish = [(i, item) for i, item in enumerate(files) if isinstance(item, FeedbackImage)]
+    new_files = [(i, item) for i, item in enumerate(files) if not isinstance(item, FeedbackImage)]
+    try:
+        finished = upload_services.upload_records([item for _, item in records_to_finish])
+        uploaded = upload_services.upload_many([item for _, item in new_files], user=user)
+    except ImproperlyConfigured as exc:  # settings: the same reason for every image, nothing sent
+        reason = user_message(exc)
+        names = [getattr(i, "filename", None) or getattr(i, "name", None) or gettext("image") for i in files]
+        return [item for item in files if isinstance(item, FeedbackImage)], [
+            (str(name).rsplit("/", 1)[-1], reason) for name in names
+        ]
+    outcomes.update(zip((i for i, _ in records_to_finish), finished))
+    outcomes.update(zip((i for i, _ in new_files), uploaded))
     records: list[FeedbackImage] = []
     failures: list[tuple[str, str]] = []
-    for item in files:
-        name = getattr(item, "filename", None) or getattr(item, "name", None) or gettext("image")
-        try:
-            if isinstance(item, FeedbackImage):
-                record = item if item.is_uploaded else upload_services.retry(item)
-            else:
-                record = upload_services.upload_image(item, user=user)
-        except _UPLOAD_ERRORS as exc:
-            failures.append((str(name).rsplit("/", 1)[-1], user_message(exc)))
-            kept = exc.image if isinstance(exc, UploadFailed) else None
-            if kept is None:
-                continue
-            record = kept
-        if all(record.pk != seen.pk for seen in records):
+    for index, item in enumerate(files):
+        outcome = outcomes[index]
+        if not outcome.ok:
+            name = getattr(item, "filename", None) or getattr(item, "name", None) or gettext("image")
+            reason = user_message(outcome.error) if outcome.error is not None else outcome.message()
+            failures.append((str(name).rsplit("/", 1)[-1], reason))
+        record = outcome.record
+        if record is not None and all(record.pk != seen.pk for seen in records):
             records.append(record)
     return records, failures
 
