@@ -102,7 +102,10 @@ def test_missing_required_key_names_what_to_add(minimal, key):
     with pytest.raises(ImproperlyConfigured) as excinfo:
         conf.get_client()
     assert f"WXPAY_MEDIA['{key}'] is missing" in str(excinfo.value)
-    assert f"'{key}': '" in str(excinfo.value)  # the line to write in settings.py
+    assert f"Add WXPAY_MEDIA['{key}'] = '" in str(excinfo.value)  # the line to write in settings.py
+    assert isinstance(excinfo.value, conf.ConfigurationProblem)
+    assert excinfo.value.problem.id == {"MCHID": "E004", "MERCHANT_SERIAL_NO": "E005"}[key]
+    assert excinfo.value.problem.check_id in str(excinfo.value)  # the id the system check reports
 
 
 @pytest.mark.parametrize(
@@ -202,7 +205,7 @@ def test_no_private_key(minimal):
 
 def test_both_private_key_forms(minimal, tmp_path):
     minimal.WXPAY_MEDIA = {**minimal.WXPAY_MEDIA, "PRIVATE_KEY_PATH": str(tmp_path / "k.pem")}
-    with pytest.raises(ImproperlyConfigured, match="not both"):
+    with pytest.raises(ImproperlyConfigured, match="sets both PRIVATE_KEY and PRIVATE_KEY_PATH"):
         conf.get_client()
 
 
