@@ -14,9 +14,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
 from django.test import override_settings
 
 from django_wxpay_media import conf, services
+from django_wxpay_media.models import FeedbackImage
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -258,6 +260,60 @@ def test_storage_follows_the_alias(minimal, tmp_path):
     assert (tmp_path / name).read_bytes() == b"hi"
     assert conf.get_storage().exists(name)
     assert conf.get_storage().location == str(tmp_path)
+
+
+def _filesystem(location, **options):
+    return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(location), **options}}
+
+
+def test_every_storage_method_is_the_backends_own(minimal, tmp_path):
+    """FileSystemStorage(allow_overwrite=True) through the app's storage: same name, new bytes."""
+    minimal.STORAGES = {**minimal.STORAGES, "evidence": _filesystem(tmp_path, allow_overwrite=True)}
+    minimal.WXPAY_MEDIA = {**minimal.WXPAY_MEDIA, "STORAGE": "evidence"}
+    storage = conf.get_storage()
+    first = storage.save("a/receipt.png", ContentFile(b"first"))
+    # Storage's own is_name_available() would say "taken" here; the backend's says free.
+    assert storage.is_name_available(first)
+    assert storage.get_available_name(first) == first
+    again = storage.save("a/receipt.png", ContentFile(b"second"))
+    assert again == first == "a/receipt.png"
+    assert (tmp_path / "a" / "receipt.png").read_bytes() == b"second"
+    assert isinstance(storage, FileSystemStorage)
+    # The model's field uses the very same object.
+    assert FeedbackImage._meta.get_field("file").storage is storage
+
+
+def test_without_overwrite_the_backend_picks_a_new_name(minimal, tmp_path):
+    minimal.STORAGES = {**minimal.STORAGES, "evidence": _filesystem(tmp_path)}
+    minimal.WXPAY_MEDIA = {**minimal.WXPAY_MEDIA, "STORAGE": "evidence"}
+    storage = conf.get_storage()
+    first = storage.save("b/receipt.png", ContentFile(b"first"))
+    assert not storage.is_name_available(first)
+    second = storage.save("b/receipt.png", ContentFile(b"second"))
+    assert second != first
+    assert (tmp_path / first).read_bytes() == b"first"
+
+
+def test_override_settings_of_storages_and_wxpay_media_are_seen(minimal, tmp_path):
+    storage = FeedbackImage._meta.get_field("file").storage
+    outside = storage.location
+    with override_settings(STORAGES={**minimal.STORAGES, "default": _filesystem(tmp_path / "one")}):
+        assert storage.location == str(tmp_path / "one")
+        with override_settings(
+            STORAGES={**minimal.STORAGES, "two": _filesystem(tmp_path / "two")},
+            WXPAY_MEDIA={**minimal.WXPAY_MEDIA, "STORAGE": "two"},
+        ):
+            assert storage.location == str(tmp_path / "two")
+            storage.save("x.txt", ContentFile(b"2"))
+            assert (tmp_path / "two" / "x.txt").read_bytes() == b"2"
+        assert storage.location == str(tmp_path / "one")
+    assert storage.location == outside
+
+
+def test_a_bad_storage_value_names_the_setting(minimal):
+    minimal.WXPAY_MEDIA = {**minimal.WXPAY_MEDIA, "STORAGE": 5}
+    with pytest.raises(ImproperlyConfigured, match=r"WXPAY_MEDIA\['STORAGE'\] must be"):
+        conf.get_storage().exists("x")
 
 
 # -- nothing at import time -------------------------------------------------------------------
