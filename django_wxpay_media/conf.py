@@ -583,6 +583,7 @@ def _raise_first(problems: list[Problem]) -> None:
             raise ConfigurationProblem(problem)
 
 
+@sensitive_variables("options", "merged")
 def get_settings() -> dict[str, Any]:
     """``WXPAY_MEDIA`` merged over :data:`DEFAULTS` (key text wrapped in ``Secret``).
 
@@ -601,6 +602,7 @@ def get_settings() -> dict[str, Any]:
     return merged
 
 
+@sensitive_variables("merged")
 def get_setting(name: str) -> Any:
     """One ``WXPAY_MEDIA`` value, its default if the project did not set it.
 
