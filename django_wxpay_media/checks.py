@@ -18,17 +18,7 @@ Two registrations, so that a fresh project can ``migrate`` before it has keys:
   or partly filled in — no ``WXPAY_MEDIA``, a required key or key file missing, a
   public key without its id. The first upload raises the same message.
 
-Ids: E001 setting missing, E002 not a dict, E003 unknown key, E004 MCHID missing,
-E005 MERCHANT_SERIAL_NO missing, E006 no private key, E007 PRIVATE_KEY and
-PRIVATE_KEY_PATH both set, E008 private key file unreadable, E009 private key not
-PEM, E010 private key not RSA-2048, E011 public key without its id, E012 public key
-id without a key, E013 WECHATPAY_PUBLIC_KEY and its _PATH both set, E014 public key
-file unreadable, E015 public key not an RSA PEM public key, E016 no way to verify
-answers (neither public key nor APIV3_KEY), E017 APIV3_KEY not 32 bytes,
-E018 API_BASE_URL neither https nor loopback, E019 TIMEOUT, E020 MAX_RETRIES,
-E021 RETRY_BACKOFF, E022 CONCURRENCY, E023 MAX_FILES, E024 UPLOAD_TO,
-E025 STORAGE, E026 a text setting of the wrong type; W001 API_BASE_URL is a local
-sandbox while DEBUG is off, W002 MAX_FILES above WeChat Pay's 4 images per reply.
+Ids and what each reports: :data:`~django_wxpay_media.conf.CHECK_IDS`.
 Deploy-only (missing): E001, E004, E005, E006, E008, E011, E012, E014, E016.
 """
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from pathlib import Path
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import ImproperlyConfigured
@@ -350,3 +354,124 @@ def test_import_and_setup_never_read_keys(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "imported"
+
+
+# -- one rule set: what the checks report is what building the client raises ----------------
+
+
+@functools.lru_cache(maxsize=None)
+def _pems() -> dict[str, str]:
+    merchant = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return {
+        "private": merchant.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+        "public": merchant.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode(),
+        "small": pem_private(1024),
+    }
+
+
+_KEY_FILES = Path(tempfile.mkdtemp(prefix="wxpay_media_conf_keys_"))
+
+
+def _values():
+    pems = _pems()
+    (_KEY_FILES / "private.pem").write_text(pems["private"])
+    (_KEY_FILES / "public.pem").write_text(pems["public"])
+    junk = st.one_of(
+        st.none(),
+        st.text(max_size=40),
+        st.binary(max_size=40),
+        st.integers(-3, 10),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.booleans(),
+        st.lists(st.integers(), max_size=2),
+    )
+    # Half the values are ones a developer might really write, right or wrong for the key.
+    return st.one_of(
+        st.sampled_from(
+            [
+                "",
+                pems["private"],
+                pems["public"],
+                pems["small"],
+                pems["private"].encode(),
+                str(_KEY_FILES / "private.pem"),
+                str(_KEY_FILES / "public.pem"),
+                str(_KEY_FILES / "missing.pem"),
+                str(_KEY_FILES),
+                "0123456789abcdef0123456789ABCDEF",
+                "PUB_KEY_ID_0119000000012025010100000000000001",
+                "https://api.mch.weixin.qq.com",
+                "http://127.0.0.1:9",
+                "http://example.com",
+                "default",
+                "nowhere",
+                "1900000001",
+            ]
+        ),
+        junk,
+    )
+
+
+def _valid_bases() -> list[dict]:
+    pems = _pems()
+    common = {"MCHID": "1900000001", "MERCHANT_SERIAL_NO": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"}
+    public = {"WECHATPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0119000000012025010100000000000001"}
+    return [
+        {**common, **public, "PRIVATE_KEY": pems["private"], "WECHATPAY_PUBLIC_KEY": pems["public"]},
+        {**common, "PRIVATE_KEY_PATH": str(_KEY_FILES / "private.pem"), "APIV3_KEY": "0123456789abcdef0123456789ABCDEF"},
+        {**common, **public, "PRIVATE_KEY": pems["private"], "WECHATPAY_PUBLIC_KEY_PATH": str(_KEY_FILES / "public.pem")},
+    ]
+
+
+def _changed_setting():
+    """A working setting with one or two values changed: still valid, or one or two rules broken."""
+    return st.builds(
+        lambda base, changes: {**base, **changes},
+        st.sampled_from(_valid_bases()),
+        st.dictionaries(st.sampled_from(conf.VALID_KEYS), _values(), min_size=1, max_size=2),
+    )
+
+
+def _any_setting():
+    keys = st.one_of(st.sampled_from(conf.VALID_KEYS), st.text(min_size=1, max_size=12))
+    return st.one_of(
+        st.none(),
+        st.dictionaries(keys, _values(), max_size=12),
+        st.dictionaries(st.sampled_from(conf.VALID_KEYS), _values(), min_size=6, max_size=16),
+        st.integers(),
+        st.text(max_size=5),
+    )
+
+
+def _same_rules(options) -> None:
+    """The client is built iff no check reports an error; otherwise the first error is what is raised."""
+    from django_wxpay_media.checks import check_deployment, check_settings
+
+    with override_settings(DEBUG=True, WXPAY_MEDIA=options):
+        reported = check_settings(None) + check_deployment(None)
+        errors = sorted((m for m in reported if m.is_serious()), key=lambda m: m.id)
+        try:
+            conf.get_client()
+        except conf.ConfigurationProblem as exc:
+            assert errors and exc.problem.check_id in {m.id for m in errors}
+            assert exc.problem.message in {m.msg for m in errors}
+            assert not conf.is_configured()
+        else:
+            assert not errors
+            assert conf.is_configured()
+
+
+@hypothesis.settings(max_examples=60, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+@hypothesis.given(options=_changed_setting())
+def test_checks_and_build_client_agree_on_a_changed_setting(options):
+    _same_rules(options)
+
+
+@hypothesis.settings(max_examples=100, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+@hypothesis.given(options=_any_setting())
+def test_checks_and_build_client_agree_on_any_setting(options):
+    _same_rules(options)
