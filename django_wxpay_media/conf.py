@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import Storage, storages
@@ -755,20 +756,8 @@ def upload_timeout() -> datetime.timedelta:
 
 
 def storage_alias() -> str:
-    """The ``STORAGES`` alias uploaded files are kept in (``WXPAY_MEDIA['STORAGE']``).
-
-    Reads only that key (with its own rule, E025): ``FileField`` resolves its
-    storage while models load, where an unrelated mistake in ``WXPAY_MEDIA`` must
-    not stop Django from starting; the system checks report it instead.
-    """
-    options = user_settings()
-    value = options.get("STORAGE") if isinstance(options, dict) else None
-    if value is None:
-        return str(DEFAULTS["STORAGE"])
-    problem = option_problem("STORAGE", value)
-    if problem:
-        raise ImproperlyConfigured(problem)
-    return str(value)
+    """The ``STORAGES`` alias uploaded files are kept in (``WXPAY_MEDIA['STORAGE']``)."""
+    return str(get_setting("STORAGE"))
 
 
 def upload_to() -> str:
@@ -788,6 +777,17 @@ class ConfiguredStorage(LazyObject):
 
     def _setup(self) -> None:
         self._wrapped = storages[storage_alias()]
+
+    # FileField checks isinstance(storage, Storage) when the model class is created,
+    # and LazyObject answers __class__ by resolving the backend. While models load,
+    # answer with the base class instead: loading models must not read WXPAY_MEDIA
+    # or build a backend, so a wrong STORAGE is reported by check E025, not by a
+    # traceback at startup. Once models are loaded this is LazyObject's own answer.
+    @property  # type: ignore[misc]  # object.__class__ is writable; this one, like LazyObject's, is not
+    def __class__(self) -> type:
+        if self._wrapped is empty and not apps.models_ready:
+            return Storage
+        return cast(type, LazyObject.__dict__["__class__"].fget(self))
 
 
 _storage = ConfiguredStorage()

@@ -141,3 +141,12 @@ def test_a_new_project_migrates_then_learns_what_is_missing(tmp_path):
     done = _django(tmp_path, "{'MCHID': '1900000001', 'TIMEOUTS': 5}", "migrate", "--no-input")
     assert done.returncode == 1
     assert "django_wxpay_media.E003" in done.stderr and "Did you mean 'TIMEOUT'?" in done.stderr
+
+
+def test_a_wrong_storage_is_a_check_error_not_a_crash_at_startup(tmp_path):
+    """Loading models never resolves the storage, so the check can say what is wrong."""
+    for value, message in (("'nowhere'", "is not an entry in STORAGES"), ("5", "must be the name of an entry")):
+        done = _django(tmp_path, f"{{'STORAGE': {value}}}", "check")
+        assert done.returncode == 1
+        assert "django_wxpay_media.E025" in done.stderr and message in done.stderr
+        assert "Traceback" not in done.stderr
