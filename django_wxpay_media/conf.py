@@ -103,7 +103,12 @@ OPTION_RULES: dict[str, tuple[str, Callable[[Any], bool], str, str]] = {
     "RETRY_BACKOFF": ("E021", lambda v: _is_number(v) and v >= 0, "a number of seconds, 0 or more", "0.5"),
     "CONCURRENCY": ("E022", lambda v: _is_int(v) and v >= 1, "a whole number, 1 or more", "4"),
     "MAX_FILES": ("E023", lambda v: _is_int(v) and v >= 1, "a whole number, 1 or more", "4"),
-    "UPLOAD_TO": ("E024", lambda v: isinstance(v, str), "a string such as 'wxpay_media/%Y/%m/'", "'wxpay_media/%Y/%m/'"),
+    "UPLOAD_TO": (
+        "E024",
+        lambda v: isinstance(v, str),
+        "a string such as 'wxpay_media/%Y/%m/'",
+        "'wxpay_media/%Y/%m/'",
+    ),
     "STORAGE": ("E025", lambda v: isinstance(v, str) and bool(v), "the name of an entry in STORAGES", "'default'"),
 }
 
@@ -274,7 +279,9 @@ def _shape_problems(options: Any) -> list[Problem]:
             )
         ]
     if not isinstance(options, dict):
-        return [_wrong("E002", f"{S} must be a dict, not {type(options).__name__}.", f"Write {S} = {{...}} in settings.py.")]
+        return [
+            _wrong("E002", f"{S} must be a dict, not {type(options).__name__}.", f"Write {S} = {{...}} in settings.py.")
+        ]
     return [
         _wrong("E003", unknown_key_message(key), f"Remove or rename {S}[{key!r}].") for key in unknown_keys(options)
     ]
@@ -427,7 +434,9 @@ class _Keys:
 
 
 @sensitive_variables()
-def _read_pem(options: dict[str, Any], text_key: str, path_key: str, read_id: str) -> tuple[Secret | None, list[Problem]]:
+def _read_pem(
+    options: dict[str, Any], text_key: str, path_key: str, read_id: str
+) -> tuple[Secret | None, list[Problem]]:
     """The PEM given inline under ``text_key`` or in the file named by ``path_key``, wrapped.
 
     An unreadable file is *missing* configuration (``read_id``): the key files of a

@@ -9,7 +9,12 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from django_wxpay_media.checks import TAG, check_deployment, check_settings, is_loopback_url
+from django_wxpay_media.checks import (
+    TAG,
+    check_deployment,
+    check_settings,
+    is_loopback_url,
+)
 
 APIV3_KEY = "0123456789abcdef0123456789ABCDEF"
 
@@ -39,9 +44,8 @@ def keys():
     }
 
 
-@pytest.fixture
-def good(keys):
-    """A complete, valid WXPAY_MEDIA (public key mode)."""
+def good_settings(keys) -> dict:
+    """A complete, valid WXPAY_MEDIA (public key mode) with ``keys["merchant"]`` and ``keys["public"]``."""
     return {
         "MCHID": "1900000001",
         "MERCHANT_SERIAL_NO": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
@@ -49,6 +53,11 @@ def good(keys):
         "WECHATPAY_PUBLIC_KEY": keys["public"],
         "WECHATPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0119000000012025010100000000000001",
     }
+
+
+@pytest.fixture
+def good(keys):
+    return good_settings(keys)
 
 
 def every_check():

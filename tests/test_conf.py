@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import functools
-import os
-import subprocess
-import sys
 import tempfile
-import textwrap
 import threading
 from pathlib import Path
 
 import hypothesis
 import pytest
-from hypothesis import strategies as st
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.test import override_settings
+from hypothesis import strategies as st
 
 from django_wxpay_media import conf, services
 from django_wxpay_media.models import FeedbackImage
 
-REPO = Path(__file__).resolve().parent.parent
+from .test_fresh_project import run_in_project
 
 
 def pem_private(bits: int = 2048) -> str:
@@ -325,14 +321,6 @@ def test_a_bad_storage_value_names_the_setting(minimal):
 
 def test_import_and_setup_never_read_keys(tmp_path):
     """A broken WXPAY_MEDIA must not break importing the app; only use (and checks) report it."""
-    (tmp_path / "broken_settings.py").write_text(
-        textwrap.dedent(
-            """
-            from tests.settings import *  # noqa: F403
-            WXPAY_MEDIA = {"MCHID": "1", "PRIVATE_KEY_PATH": "/nonexistent/key.pem", "TYPO": 1}
-            """
-        )
-    )
     code = (
         "import django; django.setup()\n"
         "import django_wxpay_media.services, django_wxpay_media.models, django_wxpay_media.checks\n"
@@ -340,17 +328,11 @@ def test_import_and_setup_never_read_keys(tmp_path):
         "assert conf._client is None\n"
         "print('imported')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]),
-            "DJANGO_SETTINGS_MODULE": "broken_settings",
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    done = run_in_project(
+        tmp_path,
+        'WXPAY_MEDIA = {"MCHID": "1", "PRIVATE_KEY_PATH": "/nonexistent/key.pem", "TYPO": 1}\n',
+        "-c",
+        code,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "imported"
@@ -359,7 +341,7 @@ def test_import_and_setup_never_read_keys(tmp_path):
 # -- one rule set: what the checks report is what building the client raises ----------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pems() -> dict[str, str]:
     merchant = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return {
@@ -422,8 +404,17 @@ def _valid_bases() -> list[dict]:
     public = {"WECHATPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0119000000012025010100000000000001"}
     return [
         {**common, **public, "PRIVATE_KEY": pems["private"], "WECHATPAY_PUBLIC_KEY": pems["public"]},
-        {**common, "PRIVATE_KEY_PATH": str(_KEY_FILES / "private.pem"), "APIV3_KEY": "0123456789abcdef0123456789ABCDEF"},
-        {**common, **public, "PRIVATE_KEY": pems["private"], "WECHATPAY_PUBLIC_KEY_PATH": str(_KEY_FILES / "public.pem")},
+        {
+            **common,
+            "PRIVATE_KEY_PATH": str(_KEY_FILES / "private.pem"),
+            "APIV3_KEY": "0123456789abcdef0123456789ABCDEF",
+        },
+        {
+            **common,
+            **public,
+            "PRIVATE_KEY": pems["private"],
+            "WECHATPAY_PUBLIC_KEY_PATH": str(_KEY_FILES / "public.pem"),
+        },
     ]
 
 

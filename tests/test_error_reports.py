@@ -24,6 +24,7 @@ from django.views.debug import ExceptionReporter
 from django_wxpay_media import conf, services
 
 from .images import png_bytes
+from .test_checks import good_settings
 
 SECRET_KEYS = ("PRIVATE_KEY", "WECHATPAY_PUBLIC_KEY", "APIV3_KEY")
 KEY_FILES = ("PRIVATE_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH")
@@ -54,11 +55,7 @@ def keys():
 
 def _good(keys) -> dict:
     return {
-        "MCHID": "1900000001",
-        "MERCHANT_SERIAL_NO": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
-        "PRIVATE_KEY": keys["merchant"],
-        "WECHATPAY_PUBLIC_KEY": keys["public"],
-        "WECHATPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0119000000012025010100000000000001",
+        **good_settings(keys),
         "APIV3_KEY": keys["apiv3"],
         "API_BASE_URL": "http://127.0.0.1:9",  # never reached: every case fails before a request
     }

@@ -103,20 +103,15 @@ def test_a_warning_is_still_configured(wxpay_settings, settings):
     assert conf.is_configured()
 
 
-def _django(tmp_path: Path, wxpay_media: str | None, *args: str) -> subprocess.CompletedProcess:
-    """``python -m django ARGS`` in a new project on an empty SQLite file."""
-    setting = "" if wxpay_media is None else f"WXPAY_MEDIA = {wxpay_media}"
+def run_in_project(tmp_path: Path, settings_text: str, *argv: str) -> subprocess.CompletedProcess:
+    """``python ARGV`` with the test settings plus ``settings_text``, on an empty SQLite file."""
     (tmp_path / "fresh_settings.py").write_text(
-        textwrap.dedent(
-            f"""
-            from tests.settings import *  # noqa: F403
-            DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": {str(tmp_path / "db.sqlite3")!r}}}}}
-            {setting}
-            """
-        )
+        "from tests.settings import *  # noqa: F403\n"
+        f"DATABASES = {{'default': {{'ENGINE': 'django.db.backends.sqlite3', 'NAME': {str(tmp_path / 'db.sqlite3')!r}}}}}\n"
+        + textwrap.dedent(settings_text)
     )
     return subprocess.run(
-        [sys.executable, "-m", "django", *args],
+        [sys.executable, *argv],
         env={
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]),
@@ -127,6 +122,13 @@ def _django(tmp_path: Path, wxpay_media: str | None, *args: str) -> subprocess.C
         text=True,
         check=False,
         timeout=180,
+    )
+
+
+def _django(tmp_path: Path, wxpay_media: str | None, *args: str) -> subprocess.CompletedProcess:
+    """``python -m django ARGS`` in a new project, ``WXPAY_MEDIA`` absent or as given."""
+    return run_in_project(
+        tmp_path, "" if wxpay_media is None else f"WXPAY_MEDIA = {wxpay_media}\n", "-m", "django", *args
     )
 
 
