@@ -192,6 +192,7 @@ class Problem:
 
     @property
     def is_error(self) -> bool:
+        """An error stops uploads (and the checks); a warning does not."""
         return self.level == ERROR
 
     def __str__(self) -> str:
@@ -217,6 +218,7 @@ def _wrong(code: str, message: str, hint: str) -> Problem:
 # -- reading settings ----------------------------------------------------------------
 
 
+@sensitive_variables("options")
 def user_settings() -> Any:
     """``settings.WXPAY_MEDIA`` as the project wrote it, key text wrapped in ``Secret``.
 
