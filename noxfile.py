@@ -36,9 +36,11 @@ nox.options.download_python = "never"
 
 
 def _pyenv_on_path() -> None:
-    """Put each pyenv build first on PATH: its shims only answer for the active version."""
+    """Put pyenv's build of each matrix Python first on PATH: its shims only answer
+    for the active version, so ``python3.12`` would not be found through them."""
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    bins = sorted(str(p) for p in root.glob("3.*/bin") if p.is_dir())
+    wanted = sorted({python for python, _ in MATRIX})
+    bins = [str(p) for python in wanted for p in sorted(root.glob(f"{python}.*/bin")) if p.is_dir()]
     if bins:
         os.environ["PATH"] = os.pathsep.join([*bins, os.environ.get("PATH", "")])
 
