@@ -85,15 +85,19 @@ def main() -> None:
         print(f"serial, keep-alive:        {n / keep_alive:7.1f} uploads/s")
         print(f"serial, new connection:    {n / fresh:7.1f} uploads/s  (keep-alive {fresh / keep_alive:.2f}x faster)")
         parallel = timed(concurrent, batch())
-        print(f"concurrency {args.concurrency}, loopback:   {n / parallel:7.1f} uploads/s  ({keep_alive / parallel:.2f}x serial; "
-              "2 cores shared with the sandbox)")
+        print(
+            f"concurrency {args.concurrency}, loopback:   {n / parallel:7.1f} uploads/s  ({keep_alive / parallel:.2f}x serial; "
+            "2 cores shared with the sandbox)"
+        )
         # WeChat Pay is tens of milliseconds away, not on loopback: add that wait.
         latency = args.latency / 1000
         sb.add_fault("delay", count=2 * n, seconds=latency)
         slow_serial = timed(serial, batch())
         slow_parallel = timed(concurrent, batch())
-        print(f"with {args.latency:.0f} ms latency: serial {n / slow_serial:6.1f}/s, "
-              f"concurrency {args.concurrency} {n / slow_parallel:6.1f}/s ({slow_serial / slow_parallel:.2f}x)")
+        print(
+            f"with {args.latency:.0f} ms latency: serial {n / slow_serial:6.1f}/s, "
+            f"concurrency {args.concurrency} {n / slow_parallel:6.1f}/s ({slow_serial / slow_parallel:.2f}x)"
+        )
         print(f"sandbox accepted {len(sb.uploads)} uploads")
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import string
 import time
 from dataclasses import dataclass, field
 
@@ -20,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from .keys import PemInput, load_private_key
 
 AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
-_NONCE_ALPHABET = string.ascii_uppercase + string.digits
 
 
 def meta_json(filename: str, sha256: str) -> str:
@@ -33,8 +31,14 @@ def meta_json(filename: str, sha256: str) -> str:
 
 
 def new_nonce(length: int = 32) -> str:
-    """A random ``nonce_str`` from :mod:`secrets` (upper-case letters and digits)."""
-    return "".join(secrets.choice(_NONCE_ALPHABET) for _ in range(length))
+    """A random ``nonce_str`` from :mod:`secrets` (upper-case letters and digits).
+
+    Base32 of random bytes (A-Z, 2-7; 5 bits a character, 160 bits for 32): one
+    call to the OS random source, where ``secrets.choice`` per character cost
+    about as much as signing.
+    """
+    raw = secrets.token_bytes(5 * -(-length // 8))  # base32 turns 5 bytes into 8 characters
+    return base64.b32encode(raw).decode("ascii")[:length]
 
 
 def signing_string(method: str, path: str, timestamp: str, nonce: str, body: str) -> str:
