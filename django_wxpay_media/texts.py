@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 #: Settings are wrong: staff are told only this (``manage.py check`` and the log say which).
 NOT_CONFIGURED = _("Uploading to WeChat Pay is not set up correctly on this site. Please contact your administrator.")
 
+#: The admin's banner for superusers, after :data:`NOT_CONFIGURED`: which checks fail (ids).
+SETUP_CHECK_IDS = _("For the administrator: “python manage.py check --deploy” explains what to fix (%(ids)s).")
+
 #: Staff-facing text per error code. Codes are those of the protocol layer, WeChat
 #: Pay's documented codes for the upload API, and this package's own.
 MESSAGES: dict[str, Promise] = {
