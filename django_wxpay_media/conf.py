@@ -71,6 +71,9 @@ DEFAULTS: dict[str, Any] = {
     "UPLOAD_TO": "wxpay_media/%Y/%m/",
     "STORAGE": "default",
     "MAX_FILES": 4,
+    # False: upload in the request (after its transaction commits). True or a TASKS
+    # alias: enqueue the upload on that task backend (see django_wxpay_media.tasks).
+    "BACKGROUND_UPLOADS": False,
 }
 VALID_KEYS: tuple[str, ...] = tuple(DEFAULTS)
 
@@ -108,6 +111,12 @@ OPTION_RULES: dict[str, tuple[str, Callable[[Any], bool], str, str]] = {
         "'wxpay_media/%Y/%m/'",
     ),
     "STORAGE": ("E025", lambda v: isinstance(v, str) and bool(v), "the name of an entry in STORAGES", "'default'"),
+    "BACKGROUND_UPLOADS": (
+        "E027",
+        lambda v: isinstance(v, bool) or (isinstance(v, str) and bool(v)),
+        "True, False or the alias of an entry in TASKS",
+        "True",
+    ),
 }
 
 #: Keys whose value is text (or PEM bytes, or a path); anything else is a typo.
@@ -156,8 +165,11 @@ CHECK_IDS: dict[str, str] = {
     "E024": "UPLOAD_TO",
     "E025": "STORAGE",
     "E026": "a text setting of the wrong type",
+    "E027": "BACKGROUND_UPLOADS",
+    "E028": "BACKGROUND_UPLOADS on without a usable task backend (checks.check_background_uploads)",
     "W001": "API_BASE_URL is a local sandbox while DEBUG is off",
     "W002": "MAX_FILES above WeChat Pay's 4 images per reply",
+    "W003": "BACKGROUND_UPLOADS on a task backend that runs tasks in the request or never",
 }
 
 
@@ -667,6 +679,18 @@ def get_setting(name: str) -> Any:
 def get_mchid() -> str:
     """The merchant number uploads are made for (``WXPAY_MEDIA['MCHID']``) as text."""
     return str(get_setting("MCHID"))
+
+
+def background_uploads_backend() -> str | None:
+    """The ``TASKS`` alias uploads are enqueued on, or ``None`` to upload in the request.
+
+    From ``WXPAY_MEDIA['BACKGROUND_UPLOADS']``: ``False`` (the default) gives ``None``,
+    ``True`` the default task backend (``"default"``), a string that alias.
+    """
+    value = get_setting("BACKGROUND_UPLOADS")
+    if value is False:
+        return None
+    return "default" if value is True else str(value)
 
 
 # -- the client ------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from django.template.defaultfilters import filesizeformat
 
 from . import texts
 from .exceptions import user_message
-from .outcome import UploadOutcome
+from .outcome import UploadOutcome, UploadState
 from .wechatpay import MAX_IMAGE_SIZE, prepare_image
 from .wechatpay import errors as wxerrors
 
@@ -276,7 +276,7 @@ class FeedbackImageField(forms.FileField):
         self.outcomes = services.upload_stored(stored, on_done=self._finished)
         if self.uploads_done:  # ran right away: failures are field errors, as a bad file is
             for outcome in self.outcomes:
-                if not outcome.ok:
+                if not outcome.ok and outcome.state is not UploadState.QUEUED:  # queued: on a task worker
                     errors.extend(self.outcome_error(outcome, outcome.filename).error_list)
             if errors:
                 raise ValidationError(errors)

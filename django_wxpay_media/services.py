@@ -133,6 +133,7 @@ def upload_stored(
     outcomes: Sequence[UploadOutcome],
     *,
     on_done: Callable[[list[UploadOutcome]], None] | None = None,
+    wait_for_commit: bool = True,
 ) -> list[UploadOutcome]:
     """Upload the ``QUEUED`` records of ``outcomes`` (from :func:`store`) at the right time.
 
@@ -142,14 +143,25 @@ def upload_stored(
     * inside a transaction (``ATOMIC_REQUESTS``, the admin's views): once it has
       committed (``transaction.on_commit``), so that no transaction or lock is held
       during the HTTP call, and other processes can see the records;
-    * (a later version adds: on a background task worker where one is configured.)
+    * with ``WXPAY_MEDIA['BACKGROUND_UPLOADS']`` on: not here at all. Each record's
+      pk is enqueued on the task backend (:mod:`django_wxpay_media.tasks`), now or
+      once the transaction has committed, and a worker uploads it. If the backend
+      cannot take the tasks, the uploads run here instead (and the error is logged).
 
     Returns the outcomes known now, in the order given: the final ones when the
     uploads ran right away, else ``QUEUED`` for those still to run. ``on_done`` is
     called with the final outcomes (same order) when the uploads have finished -
     right away, or after the commit - and
-    :data:`~django_wxpay_media.signals.uploads_finished` is sent with them. If the
-    transaction is rolled back, nothing is uploaded and ``on_done`` is not called.
+    :data:`~django_wxpay_media.signals.uploads_finished` is sent with them; when
+    they went to a task worker, ``on_done`` is called with the ``QUEUED`` outcomes
+    once they are enqueued (the worker sends only the per-image signals). If the
+    transaction is rolled back, nothing is uploaded or enqueued and ``on_done`` is
+    not called.
+
+    ``wait_for_commit=False`` is for callers that open no transaction of their own
+    and run outside ``ATOMIC_REQUESTS`` (the admin's add view and action): a
+    transaction around them can only be a test's, and they act at once, as they
+    do in production.
     """
     items = list(outcomes)
 
@@ -172,12 +184,50 @@ def upload_stored(
 
     if not any(o.state is UploadState.QUEUED for o in items):
         return run()
+    backend = conf.background_uploads_backend()
+
+    def start() -> list[UploadOutcome]:
+        if backend is None:
+            return run()
+        queued = [o.record.pk for o in items if o.state is UploadState.QUEUED and o.record is not None]
+        try:
+            from . import tasks  # imports the task framework: only where uploads go to workers
+
+            tasks.enqueue_uploads(queued, backend=backend)
+        except Exception as exc:  # no framework, or the backend is down: upload here, lose nothing
+            logger.error(
+                "Cannot enqueue the upload of %d feedback image(s) on task backend %r; uploading now: %s",
+                len(queued),
+                backend,
+                exc,
+                exc_info=exc,
+            )
+            return run()
+        if on_done is not None:
+            on_done(items)
+        return items
+
     connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        return run()
+    if not connection.in_atomic_block or not wait_for_commit:
+        return start()
     # robust: a failing receiver or upload must not turn the committed request into an error page.
-    transaction.on_commit(run, robust=True)
+    transaction.on_commit(start, robust=True)
     return items
+
+
+def upload_queued(image_pk: Any) -> UploadOutcome:
+    """Upload the record with primary key ``image_pk``: what the background task runs.
+
+    Like :func:`retry`: a record uploaded meanwhile is ``REUSED`` (nothing sent),
+    one another worker is sending is waited for, a deleted one is ``GONE`` (with
+    ``record`` ``None``). So the task is safe to run twice, or twice at once.
+    Raises only :class:`~django.core.exceptions.ImproperlyConfigured`.
+    """
+    image = FeedbackImage.objects.filter(pk=image_pk).first()
+    if image is None:
+        logger.info("FeedbackImage %s was deleted before it could be uploaded.", image_pk)
+        return UploadOutcome(UploadState.GONE, None, source=image_pk)
+    return retry(image)
 
 
 def _with_source(outcome: UploadOutcome, source: Any) -> UploadOutcome:

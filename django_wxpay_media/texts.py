@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 #: Settings are wrong: staff are told only this (``manage.py check`` and the log say which).
 NOT_CONFIGURED = _("Uploading to WeChat Pay is not set up correctly on this site. Please contact your administrator.")
 
+#: The admin's banner for superusers, after :data:`NOT_CONFIGURED`: which checks fail (ids).
+SETUP_CHECK_IDS = _("For the administrator: “python manage.py check --deploy” explains what to fix (%(ids)s).")
+
 #: Staff-facing text per error code. Codes are those of the protocol layer, WeChat
 #: Pay's documented codes for the upload API, and this package's own.
 MESSAGES: dict[str, Promise] = {
@@ -110,6 +113,20 @@ OUTCOME_MESSAGES: dict[UploadState, Promise] = {
     UploadState.QUEUED: _("“%(filename)s” has been saved and will be uploaded to WeChat Pay in a moment."),
     UploadState.BUSY: _("“%(filename)s” is being uploaded right now; reload this page in a moment."),
 }
+
+#: What happened to an upload handed to a task worker (``WXPAY_MEDIA['BACKGROUND_UPLOADS']``):
+#: it replaces the ``QUEUED`` sentences above. Parameters: filename or count, status.
+QUEUED_ON_WORKER = _(
+    "“%(filename)s” has been saved and queued for upload to WeChat Pay. Its status is “%(status)s” "
+    "until a background worker has uploaded it; reload the page to see the result."
+)
+QUEUED_ON_WORKER_SUMMARY = ngettext_lazy(
+    "%(count)d image was queued for upload to WeChat Pay; it shows as “%(status)s” until a background "
+    "worker has uploaded it.",
+    "%(count)d images were queued for upload to WeChat Pay; they show as “%(status)s” until a background "
+    "worker has uploaded them.",
+    "count",
+)
 
 #: A batch's counts, per state (parameter: count).
 SUMMARY_MESSAGES: dict[UploadState, Promise] = {
@@ -252,7 +269,27 @@ def outcome_message(outcome: UploadOutcome, *, filename: str | None = None) -> s
         "date": date_format(timezone.localtime(uploaded_at), "DATETIME_FORMAT") if uploaded_at else "",
         "reason": error_message(outcome.error) if outcome.error is not None else "",
     }
-    return str(OUTCOME_MESSAGES[outcome.state]) % params
+    template = OUTCOME_MESSAGES[outcome.state]
+    if outcome.state is UploadState.QUEUED and _uploads_on_workers():
+        template = QUEUED_ON_WORKER
+        params["status"] = _pending_label()
+    return str(template) % params
+
+
+def _uploads_on_workers() -> bool:
+    """Whether queued uploads go to a task worker (rather than run after the commit)."""
+    from . import conf
+
+    try:
+        return conf.background_uploads_backend() is not None
+    except ImproperlyConfigured:
+        return False
+
+
+def _pending_label() -> str:
+    from .models import FeedbackImage
+
+    return str(FeedbackImage.Status.PENDING.label)
 
 
 def summary_messages(outcomes: Iterable[UploadOutcome]) -> list[tuple[UploadState, str]]:
@@ -260,9 +297,11 @@ def summary_messages(outcomes: Iterable[UploadOutcome]) -> list[tuple[UploadStat
     from .outcome import count_states
 
     counts = count_states(outcomes)
-    return [
-        (state, SUMMARY_MESSAGES[state] % {"count": counts[state]}) for state in UploadState if counts[state]
-    ]
+    found = [(state, SUMMARY_MESSAGES[state] % {"count": counts[state]}) for state in UploadState if counts[state]]
+    if counts[UploadState.QUEUED] and _uploads_on_workers():
+        queued = QUEUED_ON_WORKER_SUMMARY % {"count": counts[UploadState.QUEUED], "status": _pending_label()}
+        found = [(state, queued if state is UploadState.QUEUED else text) for state, text in found]
+    return found
 
 
 def join_names(names: list[str], limit: int = 10) -> str:

@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import services, texts
+from .. import conf, services, texts
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
 from .columns import FeedbackImageColumns
@@ -108,8 +108,17 @@ class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
         busy = [
             UploadOutcome(UploadState.BUSY, image, source=image) for image in images if image.status == Status.UPLOADING
         ]
+        todo = [
+            UploadOutcome(
+                UploadState.REUSED if image.status == Status.UPLOADED else UploadState.QUEUED, image, source=image
+            )
+            for image in images
+            if image.status != Status.UPLOADING
+        ]
         try:
-            outcomes = services.upload_records([image for image in images if image.status != Status.UPLOADING])
+            conf.get_client()  # bad settings: one polite sentence, before anything is sent or queued
+            # Uploaded now, or handed to a task worker (BACKGROUND_UPLOADS): upload_stored decides.
+            outcomes = services.upload_stored(todo, wait_for_commit=False)  # the changelist is non-atomic
         except ImproperlyConfigured as exc:  # the details go to the log; staff get a polite sentence
             logger.error("Cannot upload feedback images to WeChat Pay: %s", exc)
             self.message_user(request, str(texts.NOT_CONFIGURED), messages.ERROR)

@@ -30,7 +30,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext
 
-from .. import services, texts
+from .. import conf, services, texts
 from ..admin_forms import FeedbackImageAddForm
 from ..exceptions import RecordedError, user_message
 from ..models import FeedbackImage
@@ -79,6 +79,29 @@ class FeedbackImageViews(admin.ModelAdmin):
         """
         return transaction.non_atomic_requests(self.admin_site.admin_view(view))
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """The admin's changelist, with the "not set up" banner when uploads cannot work."""
+        return super().changelist_view(request, {**self.setup_banner_context(request), **(extra_context or {})})
+
+    def setup_banner_context(self, request: HttpRequest) -> dict[str, Any]:
+        """Context for the "uploads are not set up" banner of the changelist and the add page.
+
+        Empty when ``WXPAY_MEDIA`` has no error (:func:`~django_wxpay_media.conf.is_configured`).
+        Otherwise ``wxpay_not_configured`` is the staff sentence, and superusers also
+        get ``wxpay_setup_check_ids``: the ids of the failing checks, for whoever fixes the settings.
+        """
+        try:
+            if conf.is_configured():
+                return {}
+            ids = [problem.check_id for problem in conf.configuration_problems() if problem.is_error]
+        except Exception:  # a banner must never turn the page into an error page
+            logger.exception("Could not evaluate WXPAY_MEDIA for the admin's banner.")
+            ids = []
+        context: dict[str, Any] = {"wxpay_not_configured": texts.NOT_CONFIGURED}
+        if request.user.is_superuser and ids:
+            context["wxpay_setup_check_ids"] = texts.SETUP_CHECK_IDS % {"ids": ", ".join(ids)}
+        return context
+
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -123,7 +146,9 @@ class FeedbackImageViews(admin.ModelAdmin):
     def _upload_added(self, request: HttpRequest, form: Any, file: Any, user: Any) -> HttpResponse | None:
         """Upload the validated file; the response, or ``None`` after adding a form error."""
         try:
-            outcome = services.upload(file, filename=file.name, user=user)
+            # Stored, then uploaded now or handed to a task worker (BACKGROUND_UPLOADS).
+            stored = services.store(file, filename=file.name, user=user)
+            [outcome] = services.upload_stored([stored], wait_for_commit=False)  # this view is non-atomic
         except ImproperlyConfigured as exc:  # the details go to the log; staff get a polite sentence
             logger.error("Cannot upload %r to WeChat Pay: %s", file.name, exc)
             form.add_error("upload", str(texts.NOT_CONFIGURED))
@@ -132,10 +157,11 @@ class FeedbackImageViews(admin.ModelAdmin):
         if obj is None:  # rejected: nothing stored, so the form says why
             form.add_error("upload", outcome.message())
             return None
-        if outcome.state in (UploadState.SENT, UploadState.FAILED):  # a record this request added
+        if outcome.state in (UploadState.SENT, UploadState.FAILED, UploadState.QUEUED):  # a record this request added
             self.log_addition(request, obj, [{"added": {}}])
         self._report(request, outcome)
-        return self._response_after_add(request, obj, failed=not outcome.ok)
+        # Queued for a worker: the usual next page, where the record shows "pending".
+        return self._response_after_add(request, obj, failed=not outcome.ok and outcome.state is not UploadState.QUEUED)
 
     def _response_after_add(self, request: HttpRequest, obj: FeedbackImage, *, failed: bool) -> HttpResponse:
         """Where staff go next: the buttons of Django's ``response_add``, filters kept."""
@@ -168,6 +194,7 @@ class FeedbackImageViews(admin.ModelAdmin):
             "inline_admin_formsets": [],
             "errors": helpers.AdminErrorList(form, []),
             "preserved_filters": self.get_preserved_filters(request),
+            **self.setup_banner_context(request),
         }
         request.current_app = self.admin_site.name
         return self.render_change_form(request, context, add=True, form_url="")
