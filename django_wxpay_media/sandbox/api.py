@@ -106,7 +106,7 @@ _PATTERNS: dict[str, re.Pattern[str]] = {}
 def _compiled(pattern: str) -> re.Pattern[str]:
     if pattern not in _PATTERNS:
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(pattern))
-        _PATTERNS[pattern] = re.compile(f"^{regex}$")
+        _PATTERNS[pattern] = re.compile(f"^{regex}\\Z")
     return _PATTERNS[pattern]
 
 

@@ -38,8 +38,8 @@ AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 MAX_CLOCK_SKEW = 300
 _AUTH_KEYS = ("mchid", "nonce_str", "timestamp", "serial_no", "signature")
 _PAIR = re.compile(r'\s*([a-z_]+)="([^"]*)"\s*(?:,|$)')
-_TIMESTAMP = re.compile(r"^[1-9][0-9]{0,11}$")
-_NONCE = re.compile(r"^[\x21\x23-\x2b\x2d-\x7e]{1,64}$")  # printable ASCII without '"' and ','
+_TIMESTAMP = re.compile(r"^[1-9][0-9]{0,11}\Z")
+_NONCE = re.compile(r"^[\x21\x23-\x2b\x2d-\x7e]{1,64}\Z")  # printable ASCII without '"' and ','
 _NONCE_ALPHABET = string.ascii_uppercase + string.digits
 
 

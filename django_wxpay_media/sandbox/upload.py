@@ -19,7 +19,7 @@ __all__ = ["MAX_FILENAME_LENGTH", "MAX_FILE_SIZE", "UploadForm", "detect_format"
 MAX_FILE_SIZE = 2 * 1024 * 1024
 MAX_FILENAME_LENGTH = 128
 SUFFIXES = ("jpg", "png", "bmp")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 _MAGIC = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"BM", "bmp"))
 _FORMAT_NAMES = {"jpg": "JPEG", "png": "PNG", "bmp": "BMP"}
 

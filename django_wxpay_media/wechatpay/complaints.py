@@ -63,7 +63,7 @@ PROBLEM_TYPES = ("REFUND", "SERVICE_NOT_WORK", "OTHERS")
 REFUND_ACTIONS = ("APPROVE", "REJECT")
 
 # Complaint ids are digits in practice; anything that could change the path is refused.
-_ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+_ID_RE = re.compile(r"\A[0-9A-Za-z_-]{1,64}\Z")  # \Z: "$" would accept a trailing newline
 
 
 class ComplaintRequestError(errors.WeChatPayError, ValueError):

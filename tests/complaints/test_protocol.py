@@ -14,7 +14,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from django_wxpay_media.sandbox import SandboxKeys
@@ -99,6 +99,7 @@ def test_refund_action_must_be_known():
 
 
 @given(st.text(max_size=80))
+@example("0\n")  # "$" in the id pattern once let a trailing newline through
 def test_a_complaint_id_never_changes_the_path(value):
     try:
         path = wc._path(value, "/response")
