@@ -298,17 +298,27 @@ def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
 
 
 def upload_timeout() -> datetime.timedelta:
-    """The longest one ``client.upload_image()`` call can plausibly take.
+    """The stale-claim window: longer than one ``client.upload_image()`` call can take.
 
-    Each attempt may spend ``TIMEOUT`` connecting and again reading, the client
-    backs off between attempts and, in certificate mode, may first download the
-    certificates. An upload still marked as running after this long was abandoned
-    (its process died) and may be taken over.
+    The worst case of one call: each of ``MAX_RETRIES + 1`` attempts spends up to
+    ``TIMEOUT`` connecting and ``TIMEOUT`` per read, and before each retry the
+    client waits its backoff or a ``Retry-After``, at most
+    :data:`~django_wxpay_media.wechatpay.client.MAX_RETRY_WAIT` (60 s); in certificate mode a certificate download (another call) may come
+    first. A margin (10 %, at least 2 s) covers clocks of different servers. An
+    upload still marked as running after this long was abandoned (its process
+    died) and a retry may take it over; the claim token keeps a late answer of
+    the abandoned attempt from overwriting the record.
     """
+    from .wechatpay.client import MAX_RETRY_WAIT
+
     options = get_settings()
-    attempts = options["MAX_RETRIES"] + 1
-    seconds = 2 * options["TIMEOUT"] * (attempts + 1) + options["RETRY_BACKOFF"] * 2**attempts + 5
-    return datetime.timedelta(seconds=seconds)
+    retries = options["MAX_RETRIES"]
+    timeout = float(options["TIMEOUT"])
+    # The client caps every wait (backoff or Retry-After) at MAX_RETRY_WAIT.
+    call = (retries + 1) * 2 * timeout + retries * MAX_RETRY_WAIT
+    if options["APIV3_KEY"]:
+        call *= 2  # the certificates may have to be downloaded first, with the same limits
+    return datetime.timedelta(seconds=call + max(2.0, 0.1 * call))
 
 
 # -- storage ---------------------------------------------------------------------------

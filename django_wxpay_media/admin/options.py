@@ -102,14 +102,14 @@ class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
         """Upload the selected images; report the outcomes: counts, and failures by reason.
 
         Uploaded images come back ``REUSED`` without a request; an image another
-        request is sending right now is ``BUSY`` at once (not waited for here).
+        request is sending right now is ``BUSY`` at once (not waited for here). An
+        upload abandoned long ago (see ``FeedbackImage.is_stale``) is taken over.
         """
         images = list(queryset.order_by("pk"))
-        busy = [
-            UploadOutcome(UploadState.BUSY, image, source=image) for image in images if image.status == Status.UPLOADING
-        ]
+        running = {image.pk for image in images if image.status == Status.UPLOADING and not image.is_stale}
+        busy = [UploadOutcome(UploadState.BUSY, image, source=image) for image in images if image.pk in running]
         try:
-            outcomes = services.upload_records([image for image in images if image.status != Status.UPLOADING])
+            outcomes = services.upload_records([image for image in images if image.pk not in running])
         except ImproperlyConfigured as exc:  # the details go to the log; staff get a polite sentence
             logger.error("Cannot upload feedback images to WeChat Pay: %s", exc)
             self.message_user(request, str(texts.NOT_CONFIGURED), messages.ERROR)
