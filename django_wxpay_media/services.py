@@ -133,7 +133,12 @@ def _not_retried(image: FeedbackImage, *, source: Any) -> UploadOutcome:
     """The outcome of bytes whose record failed (or is being uploaded), without sending them."""
     if image.status == Status.FAILED:
         return UploadOutcome(UploadState.FAILED, image, RecordedError.from_image(image), source=source)
-    busy = UploadInProgressError(f"FeedbackImage {image.pk} is being uploaded, or its upload was abandoned.")
+    if image.is_stale:
+        abandoned = RecordedError(
+            "UPLOAD_ABANDONED", f"The upload of FeedbackImage {image.pk} started at {image.upload_started_at} never finished."
+        )
+        return UploadOutcome(UploadState.FAILED, image, abandoned, source=source)
+    busy = UploadInProgressError(f"FeedbackImage {image.pk} is being uploaded by another process.")
     return UploadOutcome(UploadState.BUSY, image, busy, source=source)
 
 

@@ -86,6 +86,7 @@ MESSAGES: dict[str, Promise] = {
     "RECORD_ERROR": _(
         "WeChat Pay accepted the image, but this site could not save its answer. Try again later."
     ),
+    "UPLOAD_ABANDONED": _("An earlier upload of this image was interrupted and never finished."),
     "UNEXPECTED_ERROR": _("An unexpected error interrupted the upload. Try again later."),
 }
 
