@@ -43,6 +43,10 @@ MESSAGES: dict[str, Promise] = {
     "FILE_TOO_LARGE": _("The file is %(size)s; WeChat Pay accepts images of at most %(max_size)s."),
     "UNSUPPORTED_FORMAT": _("The file is not a JPEG, PNG or BMP image."),
     "INVALID_IMAGE": _("WeChat Pay would not accept this file as an image."),
+    "TRUNCATED_IMAGE": _(
+        "The image is incomplete: the file ends before the picture does. Save or export it again and retry."
+    ),
+    "CORRUPT_IMAGE": _("The image is damaged: it cannot be read as a JPEG, PNG or BMP picture."),
     # WeChat Pay's answers (the upload API's documented codes).
     "SYSTEM_ERROR": _("WeChat Pay had a temporary system error. Try again later."),
     "PARAM_ERROR": _("WeChat Pay rejected a parameter of the upload: %(message)s"),
@@ -69,6 +73,7 @@ MESSAGES: dict[str, Promise] = {
     ),
     "INVALID_RESPONSE": _("WeChat Pay's answer could not be understood. Try again later."),
     "RESPONSE_ERROR": _("WeChat Pay's answer could not be used. Try again later."),
+    "INVALID_URL": _("The image's address is not on WeChat Pay's servers, so it was not fetched."),
     # This package's own.
     "CONFIGURATION": _(
         "Uploads to WeChat Pay are not configured correctly. Ask the site administrator to check "
@@ -178,6 +183,7 @@ COMMAND_FAILED = ngettext_lazy(
 )
 COMMAND_CODE = _("code %(code)s")
 COMMAND_REQUEST_ID = _("Request-ID %(request_id)s")
+COMMAND_UNWRITTEN = _("%(path)s: the result could not be printed (%(error)s); counted as a failure.")
 
 
 # -- errors -------------------------------------------------------------------------------

@@ -9,7 +9,12 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from django_wxpay_media.checks import TAG, check_settings, is_loopback_url
+from django_wxpay_media.checks import (
+    TAG,
+    check_deployment,
+    check_settings,
+    is_loopback_url,
+)
 
 APIV3_KEY = "0123456789abcdef0123456789ABCDEF"
 
@@ -39,9 +44,8 @@ def keys():
     }
 
 
-@pytest.fixture
-def good(keys):
-    """A complete, valid WXPAY_MEDIA (public key mode)."""
+def good_settings(keys) -> dict:
+    """A complete, valid WXPAY_MEDIA (public key mode) with ``keys["merchant"]`` and ``keys["public"]``."""
     return {
         "MCHID": "1900000001",
         "MERCHANT_SERIAL_NO": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
@@ -51,9 +55,23 @@ def good(keys):
     }
 
 
+@pytest.fixture
+def good(keys):
+    return good_settings(keys)
+
+
+def every_check():
+    """What ``check --deploy`` reports: the default checks and the deploy-only ones."""
+    return check_settings(None) + check_deployment(None)
+
+
 def ids(settings, options) -> list[str]:
     settings.WXPAY_MEDIA = options
-    return [message.id for message in check_settings(None)]
+    return [message.id for message in every_check()]
+
+
+#: Absent or partly filled-in configuration: reported by ``check --deploy`` only.
+MISSING = {"E001", "E004", "E005", "E006", "E008", "E011", "E012", "E014", "E016"}
 
 
 def without(options, *keys):
@@ -81,24 +99,33 @@ def test_good_config_is_quiet(settings, good, keys, tmp_path):
 
 
 def test_registered_with_the_tag(settings, good):
-    settings.WXPAY_MEDIA = {**good, "MCHID": ""}
-    found = checks.run_checks(tags=[TAG])
-    assert "django_wxpay_media.E004" in [m.id for m in found]
+    settings.WXPAY_MEDIA = {**good, "MCHID": "", "TIMEOUT": 0}
+    found = [m.id for m in checks.run_checks(tags=[TAG])]
+    assert "django_wxpay_media.E019" in found and "django_wxpay_media.E004" not in found
+    found = [m.id for m in checks.run_checks(tags=[TAG], include_deployment_checks=True)]
+    assert {"django_wxpay_media.E019", "django_wxpay_media.E004"} <= set(found)
     assert checks.registry.registry.tag_exists(TAG)
+    assert checks.registry.registry.tag_exists(TAG, include_deployment_checks=True)
 
 
 def test_manage_py_check_reports_and_fails(settings, good):
-    settings.WXPAY_MEDIA = without(good, "MERCHANT_SERIAL_NO")
-    with pytest.raises(SystemCheckError, match=r"django_wxpay_media\.E005"):
+    settings.WXPAY_MEDIA = {**good, "TIMEOUT": "10"}
+    with pytest.raises(SystemCheckError, match=r"django_wxpay_media\.E019"):
         call_command("check", "--tag", TAG)
+    settings.WXPAY_MEDIA = without(good, "MERCHANT_SERIAL_NO")
+    call_command("check", "--tag", TAG)  # missing, not wrong: only the deploy checks say so
+    with pytest.raises(SystemCheckError, match=r"django_wxpay_media\.E005"):
+        call_command("check", "--deploy", "--tag", TAG)
     settings.WXPAY_MEDIA = good
-    call_command("check", "--tag", TAG)  # no error
+    call_command("check", "--deploy", "--tag", TAG)  # no error
 
 
 def test_missing_setting(settings):
     del settings.WXPAY_MEDIA
-    [message] = check_settings(None)
+    assert check_settings(None) == []
+    [message] = check_deployment(None)
     assert message.id == "django_wxpay_media.E001"
+    assert isinstance(message, checks.Error)
     assert "WXPAY_MEDIA" in message.hint
 
 
@@ -110,7 +137,7 @@ def test_unknown_keys_each_reported(settings, good):
     found = ids(settings, {**good, "TIMEOUTS": 1, "APIV3KEY": "x"})
     assert found == ["django_wxpay_media.E003", "django_wxpay_media.E003"]
     settings.WXPAY_MEDIA = {**good, "TIMEOUTS": 1}
-    [message] = check_settings(None)
+    [message] = every_check()
     assert "'TIMEOUTS'" in message.msg and "Did you mean 'TIMEOUT'?" in message.msg
     assert "WXPAY_MEDIA['TIMEOUTS']" in message.hint
 
@@ -176,9 +203,12 @@ def test_unknown_keys_each_reported(settings, good):
 def test_each_check_fires_on_its_setting(settings, good, keys, tmp_path, change, expected, setting):
     (tmp_path / "key.pem").write_text(keys["merchant"])
     settings.WXPAY_MEDIA = change(good, keys, tmp_path)
-    found = check_settings(None)
+    found = every_check()
     matching = [m for m in found if m.id == f"django_wxpay_media.{expected}"]
     assert matching, [m.id for m in found]
+    # Absent configuration waits for --deploy; a wrong value stops every command.
+    registration = check_deployment if expected in MISSING else check_settings
+    assert matching == [m for m in registration(None) if m.id == f"django_wxpay_media.{expected}"]
     assert all(isinstance(m, checks.Error) for m in matching)
     assert any(f"WXPAY_MEDIA['{setting}']" in m.hint for m in matching), [m.hint for m in matching]
 
@@ -199,7 +229,7 @@ def test_sandbox_url_warns_when_debug_is_off(settings, good):
 
 def test_more_files_than_a_reply_takes_warns(settings, good):
     settings.WXPAY_MEDIA = {**good, "MAX_FILES": 5}
-    [message] = check_settings(None)
+    [message] = every_check()
     assert message.id == "django_wxpay_media.W002"
     assert isinstance(message, checks.Warning)
     assert "WXPAY_MEDIA['MAX_FILES']" in message.hint
@@ -220,7 +250,7 @@ def test_no_key_material_in_any_message(settings, good, keys):
         "APIV3_KEY": APIV3_KEY + "x",
         "WECHATPAY_PUBLIC_KEY_ID": "",
     }
-    found = check_settings(None)
+    found = every_check()
     assert {"django_wxpay_media.E009", "django_wxpay_media.E011", "django_wxpay_media.E017"} <= {m.id for m in found}
     for message in found:
         text = f"{message.msg} {message.hint}"

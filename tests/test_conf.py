@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
+import functools
+import tempfile
 import threading
 from pathlib import Path
 
+import hypothesis
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
 from django.test import override_settings
+from hypothesis import strategies as st
 
 from django_wxpay_media import conf, services
+from django_wxpay_media.models import FeedbackImage
+from tests.images import png
 
-REPO = Path(__file__).resolve().parent.parent
+from .test_fresh_project import run_in_project
 
 
 def pem_private(bits: int = 2048) -> str:
@@ -102,7 +105,10 @@ def test_missing_required_key_names_what_to_add(minimal, key):
     with pytest.raises(ImproperlyConfigured) as excinfo:
         conf.get_client()
     assert f"WXPAY_MEDIA['{key}'] is missing" in str(excinfo.value)
-    assert f"'{key}': '" in str(excinfo.value)  # the line to write in settings.py
+    assert f"Add WXPAY_MEDIA['{key}'] = '" in str(excinfo.value)  # the line to write in settings.py
+    assert isinstance(excinfo.value, conf.ConfigurationProblem)
+    assert excinfo.value.problem.id == {"MCHID": "E004", "MERCHANT_SERIAL_NO": "E005"}[key]
+    assert excinfo.value.problem.check_id in str(excinfo.value)  # the id the system check reports
 
 
 @pytest.mark.parametrize(
@@ -179,7 +185,7 @@ def test_key_files_are_read(settings, tmp_path, wxpay_sandbox):
 def test_uploads_work_with_key_files(settings, tmp_path, wxpay_sandbox):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.WXPAY_MEDIA = wxpay_sandbox.settings(paths_dir=tmp_path)
-    image = services.upload_image(b"\x89PNG\r\n\x1a\n" + b"key files" * 10, filename="k.png")
+    image = services.upload_image(png("key files"), filename="k.png")
     assert image.media_id == wxpay_sandbox.uploads[0].media_id
 
 
@@ -202,7 +208,7 @@ def test_no_private_key(minimal):
 
 def test_both_private_key_forms(minimal, tmp_path):
     minimal.WXPAY_MEDIA = {**minimal.WXPAY_MEDIA, "PRIVATE_KEY_PATH": str(tmp_path / "k.pem")}
-    with pytest.raises(ImproperlyConfigured, match="not both"):
+    with pytest.raises(ImproperlyConfigured, match="sets both PRIVATE_KEY and PRIVATE_KEY_PATH"):
         conf.get_client()
 
 
@@ -257,19 +263,65 @@ def test_storage_follows_the_alias(minimal, tmp_path):
     assert conf.get_storage().location == str(tmp_path)
 
 
+def _filesystem(location, **options):
+    return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(location), **options}}
+
+
+def test_every_storage_method_is_the_backends_own(minimal, tmp_path):
+    """FileSystemStorage(allow_overwrite=True) through the app's storage: same name, new bytes."""
+    minimal.STORAGES = {**minimal.STORAGES, "evidence": _filesystem(tmp_path, allow_overwrite=True)}
+    minimal.WXPAY_MEDIA = {**minimal.WXPAY_MEDIA, "STORAGE": "evidence"}
+    storage = conf.get_storage()
+    first = storage.save("a/receipt.png", ContentFile(b"first"))
+    # Storage's own is_name_available() would say "taken" here; the backend's says free.
+    assert storage.is_name_available(first)
+    assert storage.get_available_name(first) == first
+    again = storage.save("a/receipt.png", ContentFile(b"second"))
+    assert again == first == "a/receipt.png"
+    assert (tmp_path / "a" / "receipt.png").read_bytes() == b"second"
+    assert isinstance(storage, FileSystemStorage)
+    # The model's field uses the very same object.
+    assert FeedbackImage._meta.get_field("file").storage is storage
+
+
+def test_without_overwrite_the_backend_picks_a_new_name(minimal, tmp_path):
+    minimal.STORAGES = {**minimal.STORAGES, "evidence": _filesystem(tmp_path)}
+    minimal.WXPAY_MEDIA = {**minimal.WXPAY_MEDIA, "STORAGE": "evidence"}
+    storage = conf.get_storage()
+    first = storage.save("b/receipt.png", ContentFile(b"first"))
+    assert not storage.is_name_available(first)
+    second = storage.save("b/receipt.png", ContentFile(b"second"))
+    assert second != first
+    assert (tmp_path / first).read_bytes() == b"first"
+
+
+def test_override_settings_of_storages_and_wxpay_media_are_seen(minimal, tmp_path):
+    storage = FeedbackImage._meta.get_field("file").storage
+    outside = storage.location
+    with override_settings(STORAGES={**minimal.STORAGES, "default": _filesystem(tmp_path / "one")}):
+        assert storage.location == str(tmp_path / "one")
+        with override_settings(
+            STORAGES={**minimal.STORAGES, "two": _filesystem(tmp_path / "two")},
+            WXPAY_MEDIA={**minimal.WXPAY_MEDIA, "STORAGE": "two"},
+        ):
+            assert storage.location == str(tmp_path / "two")
+            storage.save("x.txt", ContentFile(b"2"))
+            assert (tmp_path / "two" / "x.txt").read_bytes() == b"2"
+        assert storage.location == str(tmp_path / "one")
+    assert storage.location == outside
+
+
+def test_a_bad_storage_value_names_the_setting(minimal):
+    minimal.WXPAY_MEDIA = {**minimal.WXPAY_MEDIA, "STORAGE": 5}
+    with pytest.raises(ImproperlyConfigured, match=r"WXPAY_MEDIA\['STORAGE'\] must be"):
+        conf.get_storage().exists("x")
+
+
 # -- nothing at import time -------------------------------------------------------------------
 
 
 def test_import_and_setup_never_read_keys(tmp_path):
     """A broken WXPAY_MEDIA must not break importing the app; only use (and checks) report it."""
-    (tmp_path / "broken_settings.py").write_text(
-        textwrap.dedent(
-            """
-            from tests.settings import *  # noqa: F403
-            WXPAY_MEDIA = {"MCHID": "1", "PRIVATE_KEY_PATH": "/nonexistent/key.pem", "TYPO": 1}
-            """
-        )
-    )
     code = (
         "import django; django.setup()\n"
         "import django_wxpay_media.services, django_wxpay_media.models, django_wxpay_media.checks\n"
@@ -277,17 +329,141 @@ def test_import_and_setup_never_read_keys(tmp_path):
         "assert conf._client is None\n"
         "print('imported')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]),
-            "DJANGO_SETTINGS_MODULE": "broken_settings",
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    done = run_in_project(
+        tmp_path,
+        'WXPAY_MEDIA = {"MCHID": "1", "PRIVATE_KEY_PATH": "/nonexistent/key.pem", "TYPO": 1}\n',
+        "-c",
+        code,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "imported"
+
+
+# -- one rule set: what the checks report is what building the client raises ----------------
+
+
+@functools.cache
+def _pems() -> dict[str, str]:
+    merchant = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return {
+        "private": merchant.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+        "public": merchant.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode(),
+        "small": pem_private(1024),
+    }
+
+
+_KEY_FILES = Path(tempfile.mkdtemp(prefix="wxpay_media_conf_keys_"))
+
+
+def _values():
+    pems = _pems()
+    (_KEY_FILES / "private.pem").write_text(pems["private"])
+    (_KEY_FILES / "public.pem").write_text(pems["public"])
+    junk = st.one_of(
+        st.none(),
+        st.text(max_size=40),
+        st.binary(max_size=40),
+        st.integers(-3, 10),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.booleans(),
+        st.lists(st.integers(), max_size=2),
+    )
+    # Half the values are ones a developer might really write, right or wrong for the key.
+    return st.one_of(
+        st.sampled_from(
+            [
+                "",
+                pems["private"],
+                pems["public"],
+                pems["small"],
+                pems["private"].encode(),
+                str(_KEY_FILES / "private.pem"),
+                str(_KEY_FILES / "public.pem"),
+                str(_KEY_FILES / "missing.pem"),
+                str(_KEY_FILES),
+                "0123456789abcdef0123456789ABCDEF",
+                "PUB_KEY_ID_0119000000012025010100000000000001",
+                "https://api.mch.weixin.qq.com",
+                "http://127.0.0.1:9",
+                "http://example.com",
+                "default",
+                "nowhere",
+                "1900000001",
+            ]
+        ),
+        junk,
+    )
+
+
+def _valid_bases() -> list[dict]:
+    pems = _pems()
+    common = {"MCHID": "1900000001", "MERCHANT_SERIAL_NO": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"}
+    public = {"WECHATPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0119000000012025010100000000000001"}
+    return [
+        {**common, **public, "PRIVATE_KEY": pems["private"], "WECHATPAY_PUBLIC_KEY": pems["public"]},
+        {
+            **common,
+            "PRIVATE_KEY_PATH": str(_KEY_FILES / "private.pem"),
+            "APIV3_KEY": "0123456789abcdef0123456789ABCDEF",
+        },
+        {
+            **common,
+            **public,
+            "PRIVATE_KEY": pems["private"],
+            "WECHATPAY_PUBLIC_KEY_PATH": str(_KEY_FILES / "public.pem"),
+        },
+    ]
+
+
+def _changed_setting():
+    """A working setting with one or two values changed: still valid, or one or two rules broken."""
+    return st.builds(
+        lambda base, changes: {**base, **changes},
+        st.sampled_from(_valid_bases()),
+        st.dictionaries(st.sampled_from(conf.VALID_KEYS), _values(), min_size=1, max_size=2),
+    )
+
+
+def _any_setting():
+    keys = st.one_of(st.sampled_from(conf.VALID_KEYS), st.text(min_size=1, max_size=12))
+    return st.one_of(
+        st.none(),
+        st.dictionaries(keys, _values(), max_size=12),
+        st.dictionaries(st.sampled_from(conf.VALID_KEYS), _values(), min_size=6, max_size=16),
+        st.integers(),
+        st.text(max_size=5),
+    )
+
+
+def _same_rules(options) -> None:
+    """The client is built iff no check reports an error; otherwise the first error is what is raised."""
+    from django_wxpay_media.checks import check_deployment, check_settings
+
+    with override_settings(DEBUG=True, WXPAY_MEDIA=options):
+        reported = check_settings(None) + check_deployment(None)
+        errors = sorted((m for m in reported if m.is_serious()), key=lambda m: m.id)
+        try:
+            conf.get_client()
+        except conf.ConfigurationProblem as exc:
+            assert errors and exc.problem.check_id in {m.id for m in errors}
+            assert exc.problem.message in {m.msg for m in errors}
+            assert not conf.is_configured()
+        else:
+            assert not errors
+            assert conf.is_configured()
+
+
+@hypothesis.settings(max_examples=60, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+@hypothesis.given(options=_changed_setting())
+def test_checks_and_build_client_agree_on_a_changed_setting(options):
+    _same_rules(options)
+
+
+@hypothesis.settings(max_examples=100, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+@hypothesis.given(options=_any_setting())
+def test_checks_and_build_client_agree_on_any_setting(options):
+    _same_rules(options)

@@ -512,3 +512,23 @@ def test_any_name_and_bytes_give_a_field_error_or_a_valid_file(wxpay_settings, n
     else:
         assert cleaned is not None and cleaned.read() == data
     assert wxpay_settings.requests == []
+
+
+@pytest.mark.parametrize(
+    ("data", "english", "chinese"),
+    [
+        (png_bytes(3)[:20], "The image is incomplete", "图片不完整"),
+        (png_bytes(3)[:8] + b"\x00" * 40, "The image is damaged", "图片已损坏"),
+    ],
+)
+def test_a_broken_image_is_explained_in_the_staff_members_language(wxpay_settings, data, english, chinese):
+    form = OneImageForm(data={}, files={"image": upload("broken.png", data)})
+    assert not form.is_valid()
+    assert error_codes(form, "image") == ["invalid_image"]
+    assert english in form.errors["image"][0]
+    with translation.override("zh-hans"):
+        form = OneImageForm(data={}, files={"image": upload("broken.png", data)})
+        assert not form.is_valid()
+        assert chinese in form.errors["image"][0]
+    assert wxpay_settings.requests == []
+    assert not FeedbackImage.objects.exists()
