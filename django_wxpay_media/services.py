@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, ContextManager, TypeVar, Union
+from typing import IO, Any, TypeVar, Union
 
 from django.core.files import File
 from django.core.files.base import ContentFile
@@ -62,10 +62,10 @@ from .exceptions import (
     MerchantMismatchError,
     RecordedError,
     RecordSaveError,
+    StorageError,
     StoredFileChangedError,
     StoredFileError,
     StoredFileMissingError,
-    StorageError,
     UploadFailed,
     UploadInProgressError,
 )
@@ -135,7 +135,8 @@ def _not_retried(image: FeedbackImage, *, source: Any) -> UploadOutcome:
         return UploadOutcome(UploadState.FAILED, image, RecordedError.from_image(image), source=source)
     if image.is_stale:
         abandoned = RecordedError(
-            "UPLOAD_ABANDONED", f"The upload of FeedbackImage {image.pk} started at {image.upload_started_at} never finished."
+            "UPLOAD_ABANDONED",
+            f"The upload of FeedbackImage {image.pk} started at {image.upload_started_at} never finished.",
         )
         return UploadOutcome(UploadState.FAILED, image, abandoned, source=source)
     busy = UploadInProgressError(f"FeedbackImage {image.pk} is being uploaded by another process.")
@@ -433,9 +434,7 @@ def _user_or_none(user: Any) -> Any:
     return user
 
 
-def _find_or_create(
-    prepared: PreparedImage, mchid: str, user: Any, *, claim: bool
-) -> tuple[FeedbackImage, bool]:
+def _find_or_create(prepared: PreparedImage, mchid: str, user: Any, *, claim: bool) -> tuple[FeedbackImage, bool]:
     """The record for these bytes and whether this call created it (file stored first).
 
     With ``claim`` a new record is inserted already claimed by this call
@@ -477,7 +476,7 @@ def _find_or_create(
     return image, True
 
 
-def _savepoint() -> ContextManager[Any]:
+def _savepoint() -> contextlib.AbstractContextManager[Any]:
     """A savepoint inside the caller's transaction, nothing in autocommit.
 
     Inside a transaction a failed statement (a lost race, a bad value) must not

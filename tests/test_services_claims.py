@@ -158,7 +158,8 @@ def test_a_killed_upload_becomes_retryable_in_the_admin(wxpay_settings, settings
     child.start()
     try:
         wait_for(
-            lambda: not wxpay_settings.pending_faults or not child.is_alive(), "the child's request to reach the sandbox"
+            lambda: not wxpay_settings.pending_faults or not child.is_alive(),
+            "the child's request to reach the sandbox",
         )
     finally:
         child.kill()

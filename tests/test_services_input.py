@@ -54,7 +54,7 @@ def test_stored_names_are_random_whatever_the_name(wxpay_settings, name, seed):
     if outcome.record is None:  # a name WeChat Pay cannot take is rejected: nothing stored
         assert outcome.state is UploadState.REJECTED
         return
-    folder, stored = outcome.record.file.name.rsplit("/", 1)
+    stored = outcome.record.file.name.rsplit("/", 1)[1]
     assert STORED_NAME.fullmatch(stored)
     assert stored.endswith(".jpg")
     assert len(outcome.record.file.name) <= 255

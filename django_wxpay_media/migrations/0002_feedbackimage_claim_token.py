@@ -4,15 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_wxpay_media', '0001_initial'),
+        ("django_wxpay_media", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='feedbackimage',
-            name='claim_token',
-            field=models.CharField(blank=True, default='', editable=False, help_text='Random token of the latest upload attempt; only that attempt may record its result, so an attempt whose claim was taken over never overwrites the record.', max_length=32, verbose_name='claim token'),
+            model_name="feedbackimage",
+            name="claim_token",
+            field=models.CharField(
+                blank=True,
+                default="",
+                editable=False,
+                help_text="Random token of the latest upload attempt; only that attempt may record its result, so an attempt whose claim was taken over never overwrites the record.",
+                max_length=32,
+                verbose_name="claim token",
+            ),
         ),
     ]
