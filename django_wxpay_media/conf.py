@@ -764,17 +764,27 @@ def reset_client() -> None:
 
 
 def upload_timeout() -> datetime.timedelta:
-    """The longest one ``client.upload_image()`` call can plausibly take.
+    """The stale-claim window: longer than one ``client.upload_image()`` call can take.
 
-    Each attempt may spend ``TIMEOUT`` connecting and again reading, the client
-    backs off between attempts and, in certificate mode, may first download the
-    certificates. An upload still marked as running after this long was abandoned
-    (its process died) and may be taken over.
+    The client built from these settings bounds every call, retries and their
+    waits (backoff or ``Retry-After``) included, by its deadline
+    (:func:`~django_wxpay_media.wechatpay.client.default_deadline`); a call ends
+    at most one ``TIMEOUT`` after it (:attr:`WeChatPayClient.max_call_seconds
+    <django_wxpay_media.wechatpay.WeChatPayClient.max_call_seconds>`). This adds a
+    margin (10 %, at least 2 s) for the clocks of different servers. It is computed
+    from the settings, without building the client, so that the admin can tell an
+    abandoned upload even while the keys are misconfigured.
+
+    An upload still marked as running after this long was abandoned (its process
+    died) and a retry may take it over; the claim token keeps a late answer of the
+    abandoned attempt from overwriting the record.
     """
+    from .wechatpay.client import default_deadline
+
     options = get_settings()
-    attempts = options["MAX_RETRIES"] + 1
-    seconds = 2 * options["TIMEOUT"] * (attempts + 1) + options["RETRY_BACKOFF"] * 2**attempts + 5
-    return datetime.timedelta(seconds=seconds)
+    timeout = float(options["TIMEOUT"])
+    longest_call = default_deadline(timeout, options["MAX_RETRIES"], float(options["RETRY_BACKOFF"])) + timeout
+    return datetime.timedelta(seconds=longest_call + max(2.0, 0.1 * longest_call))
 
 
 # -- storage ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FileUnreadableError",
     "MerchantMismatchError",
+    "RecordSaveError",
     "RecordedError",
     "StorageError",
     "StoredFileChangedError",
@@ -98,6 +99,16 @@ class UploadInProgressError(WxpayMediaError):
     """Another process is uploading the same image and has not finished."""
 
     code = "UPLOAD_IN_PROGRESS"
+
+
+class RecordSaveError(WxpayMediaError):
+    """WeChat Pay accepted the image, but its answer could not be saved on the record.
+
+    The record is marked failed (never left ``uploading``); a retry uploads again.
+    ``params``: ``media_id`` (what WeChat Pay answered).
+    """
+
+    code = "RECORD_ERROR"
 
 
 class MerchantMismatchError(WxpayMediaError):

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime
 import posixpath
+import secrets
 from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -17,14 +19,24 @@ from . import conf
 
 
 def feedback_image_upload_to(instance: FeedbackImage, filename: str) -> str:
-    """Where a new file goes: ``WXPAY_MEDIA['UPLOAD_TO']`` (``strftime``-expanded) + name.
+    """Where a new file goes: ``WXPAY_MEDIA['UPLOAD_TO']`` (``strftime``-expanded) + a random name.
+
+    The stored name is independent of the name sent: 22 random URL-safe
+    characters (128 bits) and the extension of ``filename`` (``.jpg``, ``.png``
+    or ``.bmp``, as normalised). Evidence images cannot be found by guessing
+    their URL, and whatever the original name (a long Chinese one, say) the
+    stored name stays far below the file system's 255-byte limit; the record's
+    ``filename`` keeps the name shown to staff and sent to WeChat Pay.
 
     A callable rather than a string so that the setting is read when a file is
     saved, not frozen into the migration.
     """
     # Same expansion FileField applies to a string upload_to (local, naive time).
     directory = datetime.datetime.now().strftime(conf.upload_to())
-    return posixpath.join(directory, filename)
+    extension = posixpath.splitext(posixpath.basename(filename))[1].lower()
+    if not (1 < len(extension) <= 5 and extension[1:].isascii() and extension[1:].isalnum()):
+        extension = ""  # only a short, plain extension survives; the content decides the type anyway
+    return posixpath.join(directory, secrets.token_urlsafe(16) + extension)
 
 
 class FeedbackImageQuerySet(models.QuerySet["FeedbackImage"]):
@@ -35,6 +47,17 @@ class FeedbackImageQuerySet(models.QuerySet["FeedbackImage"]):
     def uploading(self) -> FeedbackImageQuerySet:
         """An upload attempt is running now (or was abandoned by a process that died)."""
         return self.filter(status=FeedbackImage.Status.UPLOADING)
+
+    def stale(self) -> FeedbackImageQuerySet:
+        """Uploads abandoned: marked uploading for longer than any attempt can take.
+
+        See :func:`~django_wxpay_media.conf.upload_timeout`; a retry takes them over.
+        """
+        cutoff = timezone.now() - conf.upload_timeout()
+        return self.filter(
+            models.Q(upload_started_at__lt=cutoff) | models.Q(upload_started_at__isnull=True),
+            status=FeedbackImage.Status.UPLOADING,
+        )
 
     def uploaded(self) -> FeedbackImageQuerySet:
         """WeChat Pay accepted them; ``media_id`` is set."""
@@ -143,6 +166,17 @@ class FeedbackImage(models.Model):
     uploaded_at = models.DateTimeField(
         _("uploaded at"), null=True, blank=True, help_text=_("When WeChat Pay accepted the image.")
     )
+    claim_token = models.CharField(
+        _("claim token"),
+        max_length=32,
+        blank=True,
+        default="",
+        editable=False,
+        help_text=_(
+            "Random token of the latest upload attempt; only that attempt may record its result, "
+            "so an attempt whose claim was taken over never overwrites the record."
+        ),
+    )
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("uploaded by"),
@@ -172,6 +206,22 @@ class FeedbackImage(models.Model):
 
     def __repr__(self) -> str:
         return f"<FeedbackImage pk={self.pk} {self.filename!r} status={self.status!r} media_id={self.media_id!r}>"
+
+    @property
+    def is_stale(self) -> bool:
+        """True when an upload marked as running was abandoned (see :meth:`FeedbackImageQuerySet.stale`).
+
+        Such a record may be retried: its attempt cannot still be running.
+        """
+        if self.status != self.Status.UPLOADING:
+            return False
+        started = self.upload_started_at
+        return started is None or started < timezone.now() - conf.upload_timeout()
+
+    @property
+    def is_retryable(self) -> bool:
+        """True when a retry may upload this record now: pending, failed, or abandoned."""
+        return self.status in (self.Status.PENDING, self.Status.FAILED) or self.is_stale
 
     @property
     def is_uploaded(self) -> bool:

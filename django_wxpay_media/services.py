@@ -17,12 +17,15 @@ error. Only bad settings (``ImproperlyConfigured``) and programming errors raise
 :func:`upload_image` is the one wrapper that raises
 :class:`~django_wxpay_media.exceptions.UploadFailed` for an outcome that is not ok.
 
-How races are settled: the record is created inside its own small transaction and
-the unique constraint picks the winner; the right to upload is then *claimed* by a
-conditional ``UPDATE`` (pending/failed -> uploading) that only one caller can win.
-Whoever loses waits, polling, for the outcome. No transaction is held open across
-the HTTP call. A claim older than :func:`~django_wxpay_media.conf.upload_timeout`
-was abandoned (its process died) and may be taken over.
+How races are settled: a new record is inserted already claimed (uploading, with
+a random claim token) and the unique constraint picks the winner; an existing
+record is *claimed* by a conditional ``UPDATE`` (pending/failed -> uploading, new
+token) that only one caller can win. Whoever loses waits, polling, for the
+outcome. No transaction is held open across the HTTP call. A claim older than
+:func:`~django_wxpay_media.conf.upload_timeout` was abandoned (its process died)
+and may be taken over; the final ``UPDATE`` matches the claim token, so an
+attempt whose claim was taken over never overwrites the record. One new image
+costs three queries: look up, insert (claimed), record the answer.
 
 :func:`upload_stored` is the one place that decides when a stored image is
 uploaded: now, or after the caller's transaction commits (the form fields use it).
@@ -33,9 +36,12 @@ then, and a rollback also undoes the record (the stored file remains).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import posixpath
+import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +51,7 @@ from typing import IO, Any, TypeVar, Union
 
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, connections, transaction
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
@@ -55,16 +61,17 @@ from .exceptions import (
     FileUnreadableError,
     MerchantMismatchError,
     RecordedError,
+    RecordSaveError,
+    StorageError,
     StoredFileChangedError,
     StoredFileError,
     StoredFileMissingError,
-    StorageError,
     UploadFailed,
     UploadInProgressError,
 )
 from .models import FeedbackImage
 from .outcome import UploadOutcome, UploadState
-from .wechatpay import MAX_IMAGE_SIZE, PreparedImage, WeChatPayClient, errors, prepare_image
+from .wechatpay import MAX_IMAGE_SIZE, PreparedImage, UploadResult, WeChatPayClient, errors, prepare_image
 from .wechatpay.validation import check_size
 
 logger = logging.getLogger("django_wxpay_media")
@@ -89,13 +96,18 @@ _MAX_ROUNDS = 3
 # -- public API -----------------------------------------------------------------------
 
 
-def upload(file: FileInput, *, filename: str | None = None, user: Any = None) -> UploadOutcome:
+def upload(
+    file: FileInput, *, filename: str | None = None, user: Any = None, retry_failed: bool = True
+) -> UploadOutcome:
     """Upload one image to WeChat Pay, or reuse the record of the same bytes.
 
     ``file`` is a path (``str`` or ``Path``), the bytes, or an open binary file
     (``UploadedFile`` included). ``filename`` overrides the name taken from the
     path or file (it is normalised to what WeChat Pay accepts); ``user`` is
-    recorded as ``uploaded_by`` on a new record.
+    recorded as ``uploaded_by`` on a new record. With ``retry_failed=False`` the
+    bytes of an existing failed (or abandoned) record are not sent again: that is a
+    retry, and the outcome is the record's failure (``FAILED``, or ``BUSY``); the
+    admin passes it for staff without the upload permission.
 
     Returns an :class:`~django_wxpay_media.outcome.UploadOutcome`: ``SENT`` or
     ``REUSED`` (the record has its ``media_id``), ``FAILED`` (the record keeps the
@@ -105,28 +117,54 @@ def upload(file: FileInput, *, filename: str | None = None, user: Any = None) ->
     :class:`~django.core.exceptions.ImproperlyConfigured` for bad settings (before
     anything is stored) and ``TypeError`` for input of the wrong type.
     """
-    stored = _store(file, filename, user)
+    stored = _store(file, filename, user, claim=True)
     if isinstance(stored, UploadOutcome):
         return stored
-    image, prepared = stored
-    return _finish(image, prepared, conf.get_client(), source=file)
+    image, prepared, token = stored
+    client = conf.get_client()
+    if token is not None:  # a new record, inserted already claimed by this call
+        return _perform(image, prepared, client, token, source=file)
+    if not retry_failed and image.status in (Status.FAILED, Status.UPLOADING):
+        return _not_retried(image, source=file)
+    return _finish(image, prepared, client, source=file)
 
 
-def store(file: FileInput, *, filename: str | None = None, user: Any = None) -> UploadOutcome:
+def _not_retried(image: FeedbackImage, *, source: Any) -> UploadOutcome:
+    """The outcome of bytes whose record failed (or is being uploaded), without sending them."""
+    if image.status == Status.FAILED:
+        return UploadOutcome(UploadState.FAILED, image, RecordedError.from_image(image), source=source)
+    if image.is_stale:
+        abandoned = RecordedError(
+            "UPLOAD_ABANDONED",
+            f"The upload of FeedbackImage {image.pk} started at {image.upload_started_at} never finished.",
+        )
+        return UploadOutcome(UploadState.FAILED, image, abandoned, source=source)
+    busy = UploadInProgressError(f"FeedbackImage {image.pk} is being uploaded by another process.")
+    return UploadOutcome(UploadState.BUSY, image, busy, source=source)
+
+
+def store(
+    file: FileInput, *, filename: str | None = None, user: Any = None, retry_failed: bool = True
+) -> UploadOutcome:
     """Validate and store ``file`` like :func:`upload`, but send nothing.
 
     Returns ``REJECTED`` (nothing stored), ``REUSED`` (these bytes are uploaded
     already) or ``QUEUED``: the record exists (pending, or failed from an earlier
-    attempt) and :func:`upload_stored` (or :func:`retry`) will upload it. Raises
-    like :func:`upload`. The form fields use it so that no upload runs inside the
-    caller's transaction.
+    attempt) and :func:`upload_stored` (or :func:`retry`) will upload it. With
+    ``retry_failed=False`` the bytes of a failed (or abandoned) record are not
+    queued again, as in :func:`upload`: the outcome is the record's failure
+    (``FAILED``, or ``BUSY``). Raises like :func:`upload`. The form fields use it
+    so that no upload runs inside the caller's transaction.
     """
-    stored = _store(file, filename, user)
+    stored = _store(file, filename, user, claim=False)
     if isinstance(stored, UploadOutcome):
         return stored
-    image, _ = stored
-    state = UploadState.REUSED if image.status == Status.UPLOADED else UploadState.QUEUED
-    return UploadOutcome(state, image, source=file)
+    image, _, _ = stored
+    if image.status == Status.UPLOADED:
+        return UploadOutcome(UploadState.REUSED, image, source=file)
+    if not retry_failed and image.status in (Status.FAILED, Status.UPLOADING):
+        return _not_retried(image, source=file)
+    return UploadOutcome(UploadState.QUEUED, image, source=file)
 
 
 def upload_stored(
@@ -235,9 +273,13 @@ def _with_source(outcome: UploadOutcome, source: Any) -> UploadOutcome:
 
 
 def _store(
-    file: FileInput, filename: str | None, user: Any
-) -> UploadOutcome | tuple[FeedbackImage, PreparedImage]:
-    """Validate and store: the record and content, or a ``REJECTED`` outcome."""
+    file: FileInput, filename: str | None, user: Any, *, claim: bool
+) -> UploadOutcome | tuple[FeedbackImage, PreparedImage, str | None]:
+    """Validate and store: the record, content and claim token, or a ``REJECTED`` outcome.
+
+    With ``claim``, a new record is inserted already claimed by this caller (its
+    token is returned); an existing record comes back with no token.
+    """
     try:
         data, name = _read_input(file, filename)
         prepared = prepare_image(data, name)
@@ -249,15 +291,16 @@ def _store(
         return UploadOutcome(UploadState.REJECTED, None, unreadable, source=file)
     conf.get_client()  # bad settings raise here, before anything is stored
     try:
-        image = _find_or_create(prepared, conf.get_mchid(), user)
-        if image.status != Status.UPLOADED:
+        image, created = _find_or_create(prepared, conf.get_mchid(), user, claim=claim)
+        token = image.claim_token if created and claim else None
+        if not created and image.status != Status.UPLOADED:
             _restore_file(image, prepared)
     except OSError as exc:
         logger.error("Cannot store %r for upload to WeChat Pay: %s", prepared.filename, exc, exc_info=exc)
         failure = StorageError(f"Cannot store {prepared.filename!r}: {exc}")
         failure.__cause__ = exc
         return UploadOutcome(UploadState.REJECTED, None, failure, source=file)
-    return image, prepared
+    return image, prepared, token
 
 
 def upload_image(file: FileInput, *, filename: str | None = None, user: Any = None) -> FeedbackImage:
@@ -382,24 +425,61 @@ def _read_input(file: Any, filename: str | None) -> tuple[bytes, str | None]:
         path = Path(file)
         size = path.stat().st_size
         check_size(size)  # before reading a huge file into memory
-        return path.read_bytes(), filename or path.name
+        with path.open("rb") as fh:  # a FIFO or /dev/stdin reports size 0: read it like a stream
+            return _read_stream(fh), filename or path.name
     if not hasattr(file, "read"):
         raise TypeError(f"Cannot upload a {type(file).__name__}: give a path, bytes or an open binary file.")
     name = filename or _basename(getattr(file, "name", None))
     known_size = getattr(file, "size", None) if isinstance(file, File) else None
     if isinstance(known_size, int) and known_size > MAX_IMAGE_SIZE:
         check_size(known_size)
-    seekable = hasattr(file, "seek")
-    if seekable:
-        file.seek(0)  # like File.chunks(): a form field may have been read already
-    data = file.read(MAX_IMAGE_SIZE + 1)
-    if isinstance(data, str):
-        raise TypeError("The file is open in text mode; open it in binary mode ('rb').")
-    if len(data) > MAX_IMAGE_SIZE:
-        check_size(len(data) + sum(len(chunk) for chunk in iter(lambda: file.read(1 << 20), b"")))
-    if seekable:
-        file.seek(0)  # leave it as a form would expect
-    return bytes(data), name
+    rewound = _rewind(file)  # like File.chunks(): a form field may have read it already
+    data = _read_stream(file)
+    if rewound:
+        _rewind(file)  # leave it as a form would expect
+    return data, name
+
+
+def _rewind(file: Any) -> bool:
+    """Seek ``file`` to its start if it can seek (a pipe or socket cannot); True if it did."""
+    seek = getattr(file, "seek", None)
+    if not callable(seek):
+        return False
+    seekable = getattr(file, "seekable", None)
+    try:
+        if callable(seekable) and not seekable():
+            return False
+        seek(0)
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return False
+    return True
+
+
+#: How much one ``read()`` asks for: the size limit is read in a few calls.
+_CHUNK = 1 << 20
+
+
+def _read_stream(file: Any) -> bytes:
+    """Everything ``file.read()`` gives until EOF, refusing more than the size limit.
+
+    ``read(n)`` may return fewer than ``n`` bytes before the end (pipes, sockets,
+    raw files, some wrappers): keep reading until it returns nothing.
+    """
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = file.read(min(_CHUNK, MAX_IMAGE_SIZE + 1 - total))
+        if chunk is None:  # a non-blocking stream with nothing to read now: we cannot wait for it
+            raise BlockingIOError(errno.EAGAIN, "the stream has no data ready (non-blocking)")
+        if isinstance(chunk, str):
+            raise TypeError("The file is open in text mode; open it in binary mode ('rb').")
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(bytes(chunk))
+        total += len(chunk)
+        if total > MAX_IMAGE_SIZE:
+            # Too large: count the rest (a chunk at a time) so the message gives the real size.
+            check_size(total + sum(len(rest) for rest in iter(lambda: file.read(_CHUNK) or b"", b"")))
 
 
 # -- the record ------------------------------------------------------------------------
@@ -411,11 +491,15 @@ def _user_or_none(user: Any) -> Any:
     return user
 
 
-def _find_or_create(prepared: PreparedImage, mchid: str, user: Any) -> FeedbackImage:
-    """The record for these bytes, created (file stored first) if there is none."""
+def _find_or_create(prepared: PreparedImage, mchid: str, user: Any, *, claim: bool) -> tuple[FeedbackImage, bool]:
+    """The record for these bytes and whether this call created it (file stored first).
+
+    With ``claim`` a new record is inserted already claimed by this call
+    (uploading, attempt 1, a new ``claim_token``): no second query to claim it.
+    """
     existing = FeedbackImage.objects.filter(mchid=mchid, sha256=prepared.sha256).first()
     if existing is not None:
-        return existing
+        return existing, False
     image = FeedbackImage(
         filename=prepared.filename,
         sha256=prepared.sha256,
@@ -424,10 +508,16 @@ def _find_or_create(prepared: PreparedImage, mchid: str, user: Any) -> FeedbackI
         mchid=mchid,
         uploaded_by=_user_or_none(user),
     )
-    # Store the file before the row exists, so that no record points at nothing.
+    if claim:
+        image.status = Status.UPLOADING
+        image.attempts = 1
+        image.upload_started_at = timezone.now()
+        image.claim_token = _new_token()
+    # Store the file before the row exists, so that no record points at nothing. The
+    # stored name is random (see feedback_image_upload_to), not the name sent.
     image.file.save(prepared.filename, ContentFile(prepared.data), save=False)
     try:
-        with transaction.atomic():
+        with _savepoint():
             image.save(force_insert=True)
     except IntegrityError:
         # Most likely another caller inserted the same bytes first: use theirs.
@@ -436,11 +526,28 @@ def _find_or_create(prepared: PreparedImage, mchid: str, user: Any) -> FeedbackI
         if winner is None:
             raise  # some other constraint; not a race we can settle
         logger.debug("Reusing FeedbackImage %s for sha256 %s (created concurrently).", winner.pk, prepared.sha256)
-        return winner
+        return winner, False
     except BaseException:
         _delete_stored(image.file.name)
         raise
-    return image
+    return image, True
+
+
+def _savepoint() -> contextlib.AbstractContextManager[Any]:
+    """A savepoint inside the caller's transaction, nothing in autocommit.
+
+    Inside a transaction a failed statement (a lost race, a bad value) must not
+    break the caller's transaction; in autocommit each statement stands alone
+    already, and the unique constraint settles races without a transaction.
+    """
+    using = router.db_for_write(FeedbackImage)
+    if transaction.get_connection(using).in_atomic_block:
+        return transaction.atomic(using=using)
+    return contextlib.nullcontext()
+
+
+def _new_token() -> str:
+    return secrets.token_hex(16)
 
 
 def _restore_file(image: FeedbackImage, prepared: PreparedImage) -> None:
@@ -477,20 +584,27 @@ def _merchant_mismatch(image: FeedbackImage) -> MerchantMismatchError | None:
 # -- claiming and uploading -------------------------------------------------------------
 
 
-def _claim(image: FeedbackImage, stale_after: Any) -> bool:
-    """Take the right to upload ``image``; True for exactly one concurrent caller."""
+def _claim(image: FeedbackImage, stale_after: Any) -> str | None:
+    """Take the right to upload ``image``: its new claim token, for exactly one concurrent caller.
+
+    ``image`` is updated in place with what the ``UPDATE`` wrote (no re-read; its
+    ``attempts`` is the count this caller knew, plus one).
+    """
     now = timezone.now()
+    token = _new_token()
     claimable = (
         Q(status__in=[Status.PENDING, Status.FAILED])
         | Q(status=Status.UPLOADING, upload_started_at__lt=now - stale_after)
         | Q(status=Status.UPLOADING, upload_started_at__isnull=True)
     )
     claimed = FeedbackImage.objects.filter(claimable, pk=image.pk).update(
-        status=Status.UPLOADING, attempts=F("attempts") + 1, upload_started_at=now
+        status=Status.UPLOADING, attempts=F("attempts") + 1, upload_started_at=now, claim_token=token
     )
-    if claimed:
-        image.refresh_from_db()
-    return claimed == 1
+    if claimed != 1:
+        return None
+    image.status, image.upload_started_at, image.claim_token = Status.UPLOADING, now, token
+    image.attempts += 1
+    return token
 
 
 def _wait_for_other(image: FeedbackImage, stale_after: Any) -> FeedbackImage:
@@ -519,8 +633,9 @@ def _finish(
     for _ in range(_MAX_ROUNDS):
         if image.status == Status.UPLOADED:
             return UploadOutcome(UploadState.REUSED, image, source=source)
-        if _claim(image, stale_after):
-            return _perform(image, prepared, client, source=source)
+        token = _claim(image, stale_after)
+        if token is not None:
+            return _perform(image, prepared, client, token, source=source)
         image = _wait_for_other(image, stale_after)
         if image.status == Status.FAILED:
             # We waited on another caller's attempt: share its outcome rather than
@@ -531,34 +646,63 @@ def _finish(
 
 
 def _perform(
-    image: FeedbackImage, prepared: PreparedImage | None, client: WeChatPayClient, *, source: Any
+    image: FeedbackImage, prepared: PreparedImage | None, client: WeChatPayClient, token: str, *, source: Any
 ) -> UploadOutcome:
-    """Upload ``image`` (claimed by us) and record the outcome."""
+    """Upload ``image`` (claimed by us with ``token``) and record the outcome."""
     try:
         if prepared is None:
             prepared = _load_stored(image)
         result = client.upload_image(prepared)
     except (errors.WeChatPayError, StoredFileError) as exc:
-        _record_failure(image, exc.code, str(exc), getattr(exc, "request_id", None))
+        _record_failure(image, token, exc.code, str(exc), getattr(exc, "request_id", None))
         logger.warning("Upload of FeedbackImage %s (%s) failed: %s", image.pk, image.filename, exc)
         _send(signals.image_upload_failed, image=image, error=exc)
         return UploadOutcome(UploadState.FAILED, image, exc, source=source)
     except BaseException as exc:
         # A bug or an interrupt: release the claim so the image is not blocked until it goes stale.
         try:
-            _record_failure(image, "UNEXPECTED_ERROR", f"Upload interrupted by {type(exc).__name__}.", None)
+            _record_failure(image, token, "UNEXPECTED_ERROR", f"Upload interrupted by {type(exc).__name__}.", None)
         except Exception:  # pragma: no cover - the database may be why we are here
             logger.exception("Could not record the interrupted upload of FeedbackImage %s.", image.pk)
         raise
-    FeedbackImage.objects.filter(pk=image.pk).update(
-        status=Status.UPLOADED,
-        media_id=result.media_id,
-        request_id=(result.request_id or "")[:128],
-        uploaded_at=timezone.now(),
-        error_code="",
-        error_message="",
-    )
-    image.refresh_from_db()
+    return _record_success(image, token, result, source=source)
+
+
+def _record_success(image: FeedbackImage, token: str, result: UploadResult, *, source: Any) -> UploadOutcome:
+    """Save WeChat Pay's answer on ``image`` if this call still owns the claim ``token``."""
+    values: dict[str, Any] = {
+        "status": Status.UPLOADED,
+        "media_id": result.media_id,
+        "request_id": (result.request_id or "")[:128],
+        "uploaded_at": timezone.now(),
+        "error_code": "",
+        "error_message": "",
+    }
+    try:
+        with _savepoint():
+            saved = FeedbackImage.objects.filter(pk=image.pk, status=Status.UPLOADING, claim_token=token).update(
+                **values
+            )
+    except DatabaseError as exc:
+        # The answer cannot be stored (e.g. a media_id the column refuses): a failure
+        # like any other, never a record left "uploading".
+        failure = RecordSaveError(
+            f"WeChat Pay accepted FeedbackImage {image.pk} (media_id {result.media_id!r}) but the record "
+            f"could not be saved: {type(exc).__name__}: {exc}",
+            media_id=result.media_id,
+        )
+        failure.__cause__ = exc
+        logger.error("%s", failure, exc_info=exc)
+        try:
+            _record_failure(image, token, failure.code, str(failure), result.request_id)
+        except DatabaseError:  # the database is down: the claim goes stale and a retry takes it over
+            logger.exception("Could not record the failure of FeedbackImage %s either.", image.pk)
+        _send(signals.image_upload_failed, image=image, error=failure)
+        return UploadOutcome(UploadState.FAILED, image, failure, source=source)
+    if saved != 1:
+        return _claim_lost(image, result, source=source)
+    for name, value in values.items():
+        setattr(image, name, value)
     logger.info(
         "Uploaded FeedbackImage %s (%s) to WeChat Pay: media_id %s, Request-ID %s.",
         image.pk,
@@ -570,15 +714,49 @@ def _perform(
     return UploadOutcome(UploadState.SENT, image, source=source)
 
 
-def _record_failure(image: FeedbackImage, code: str, message: str, request_id: str | None) -> None:
-    # Only our own claim is turned into a failure: a record someone else finished stays uploaded.
-    FeedbackImage.objects.filter(pk=image.pk, status=Status.UPLOADING).update(
-        status=Status.FAILED,
-        error_code=(code or "")[:64],
-        error_message=message,
-        request_id=(request_id or "")[:128],
+def _claim_lost(image: FeedbackImage, result: UploadResult, *, source: Any) -> UploadOutcome:
+    """This call's answer came after its claim was taken over (it ran past the stale window).
+
+    The record is not overwritten: another caller's media_id stays (``REUSED``).
+    If nobody's answer is recorded (the other attempt failed), ours is saved after
+    all (``SENT``); a record deleted meanwhile is ``GONE``.
+    """
+    logger.warning(
+        "Upload of FeedbackImage %s finished (media_id %s) after its claim was taken over; "
+        "the record keeps the other caller's result.",
+        image.pk,
+        result.media_id,
     )
-    image.refresh_from_db()
+    try:
+        image = _wait_for_other(image, conf.upload_timeout())
+    except FeedbackImage.DoesNotExist:
+        return UploadOutcome(UploadState.GONE, image, source=source)
+    if image.status == Status.UPLOADED:
+        return UploadOutcome(UploadState.REUSED, image, source=source)
+    if image.status in (Status.PENDING, Status.FAILED):
+        token = _claim(image, conf.upload_timeout())
+        if token is not None:
+            return _record_success(image, token, result, source=source)
+    busy = UploadInProgressError(f"FeedbackImage {image.pk} is being uploaded by another process.")
+    return UploadOutcome(UploadState.BUSY, image, busy, source=source)
+
+
+def _record_failure(image: FeedbackImage, token: str, code: str, message: str, request_id: str | None) -> None:
+    """Turn this call's claim into a failure; a claim taken over is left to its new owner."""
+    values: dict[str, Any] = {
+        "status": Status.FAILED,
+        "error_code": (code or "")[:64],
+        "error_message": message,
+        "request_id": (request_id or "")[:128],
+    }
+    with _savepoint():
+        saved = FeedbackImage.objects.filter(pk=image.pk, status=Status.UPLOADING, claim_token=token).update(**values)
+    if saved == 1:
+        for name, value in values.items():
+            setattr(image, name, value)
+        return
+    with contextlib.suppress(FeedbackImage.DoesNotExist):
+        image.refresh_from_db()  # someone else's result: show it
 
 
 def _load_stored(image: FeedbackImage) -> PreparedImage:

@@ -91,6 +91,8 @@ MESSAGES: dict[str, Promise] = {
         "This image was received for merchant %(mchid)s, but the site now uploads for merchant %(current)s."
     ),
     "UPLOAD_IN_PROGRESS": _("This image is being uploaded by another request. Try again in a moment."),
+    "RECORD_ERROR": _("WeChat Pay accepted the image, but this site could not save its answer. Try again later."),
+    "UPLOAD_ABANDONED": _("An earlier upload of this image was interrupted and never finished."),
     "UNEXPECTED_ERROR": _("An unexpected error interrupted the upload. Try again later."),
 }
 

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from django_wxpay_media import services
 from django_wxpay_media.exceptions import UploadFailed
@@ -255,7 +256,7 @@ def test_retry_of_an_uploaded_image_sends_nothing(admin_client, wxpay_settings):
 
 def test_retry_of_an_image_being_uploaded_sends_nothing(admin_client, wxpay_settings):
     busy = pending_image(wxpay_settings, 88)
-    FeedbackImage.objects.filter(pk=busy.pk).update(status=Status.UPLOADING)
+    FeedbackImage.objects.filter(pk=busy.pk).update(status=Status.UPLOADING, upload_started_at=timezone.now())
 
     response = admin_client.post(upload_url(busy), follow=True)
 
@@ -369,7 +370,7 @@ def test_action_outside_a_transaction_uploads_every_image(admin_client, wxpay_se
 
 def test_action_skips_an_image_being_uploaded(admin_client, wxpay_settings):
     busy = pending_image(wxpay_settings, 87)
-    FeedbackImage.objects.filter(pk=busy.pk).update(status=Status.UPLOADING)
+    FeedbackImage.objects.filter(pk=busy.pk).update(status=Status.UPLOADING, upload_started_at=timezone.now())
 
     response = admin_client.post(
         reverse(CHANGELIST), {"action": "upload_selected", "_selected_action": [busy.pk]}, follow=True

@@ -102,22 +102,23 @@ class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
         """Upload the selected images; report the outcomes: counts, and failures by reason.
 
         Uploaded images come back ``REUSED`` without a request; an image another
-        request is sending right now is ``BUSY`` at once (not waited for here).
+        request is sending right now is ``BUSY`` at once (not waited for here). An
+        upload abandoned long ago (see ``FeedbackImage.is_stale``) is taken over.
         """
         images = list(queryset.order_by("pk"))
-        busy = [
-            UploadOutcome(UploadState.BUSY, image, source=image) for image in images if image.status == Status.UPLOADING
-        ]
+        running = {image.pk for image in images if image.status == Status.UPLOADING and not image.is_stale}
+        busy = [UploadOutcome(UploadState.BUSY, image, source=image) for image in images if image.pk in running]
         todo = [
             UploadOutcome(
                 UploadState.REUSED if image.status == Status.UPLOADED else UploadState.QUEUED, image, source=image
             )
             for image in images
-            if image.status != Status.UPLOADING
+            if image.pk not in running
         ]
         try:
             conf.get_client()  # bad settings: one polite sentence, before anything is sent or queued
             # Uploaded now, or handed to a task worker (BACKGROUND_UPLOADS): upload_stored decides.
+            # A stale claim (an upload abandoned long ago) is taken over by the upload.
             outcomes = services.upload_stored(todo, wait_for_commit=False)  # the changelist is non-atomic
         except ImproperlyConfigured as exc:  # the details go to the log; staff get a polite sentence
             logger.error("Cannot upload feedback images to WeChat Pay: %s", exc)

@@ -145,9 +145,13 @@ class FeedbackImageViews(admin.ModelAdmin):
 
     def _upload_added(self, request: HttpRequest, form: Any, file: Any, user: Any) -> HttpResponse | None:
         """Upload the validated file; the response, or ``None`` after adding a form error."""
+        # Sending the bytes of a failed record again is a retry: without the upload
+        # permission the existing record and its failure are reported, nothing is sent.
         try:
             # Stored, then uploaded now or handed to a task worker (BACKGROUND_UPLOADS).
-            stored = services.store(file, filename=file.name, user=user)
+            stored = services.store(
+                file, filename=file.name, user=user, retry_failed=self.has_upload_permission(request)
+            )
             [outcome] = services.upload_stored([stored], wait_for_commit=False)  # this view is non-atomic
         except ImproperlyConfigured as exc:  # the details go to the log; staff get a polite sentence
             logger.error("Cannot upload %r to WeChat Pay: %s", file.name, exc)
@@ -157,7 +161,10 @@ class FeedbackImageViews(admin.ModelAdmin):
         if obj is None:  # rejected: nothing stored, so the form says why
             form.add_error("upload", outcome.message())
             return None
-        if outcome.state in (UploadState.SENT, UploadState.FAILED, UploadState.QUEUED):  # a record this request added
+        if outcome.state in (UploadState.SENT, UploadState.FAILED, UploadState.QUEUED) and not isinstance(
+            outcome.error, RecordedError
+        ):
+            # a record this request added (a RecordedError is an earlier failure reported back)
             self.log_addition(request, obj, [{"added": {}}])
         self._report(request, outcome)
         # Queued for a worker: the usual next page, where the record shows "pending".
@@ -206,9 +213,8 @@ class FeedbackImageViews(admin.ModelAdmin):
     ) -> HttpResponse:
         extra_context = dict(extra_context or {})
         obj = self.get_object(request, unquote(object_id))
-        extra_context["can_upload"] = (
-            obj is not None and obj.status in (Status.PENDING, Status.FAILED) and self.has_upload_permission(request)
-        )
+        # Pending, failed, or an upload abandoned (its process died): retrying is safe.
+        extra_context["can_upload"] = obj is not None and obj.is_retryable and self.has_upload_permission(request)
         if obj is not None and obj.status == Status.FAILED:
             # The stored code, explained in the staff member's language.
             extra_context["upload_error_text"] = user_message(RecordedError.from_image(obj))
@@ -225,7 +231,7 @@ class FeedbackImageViews(admin.ModelAdmin):
         return request.user.has_perm(f"{opts.app_label}.upload_{opts.model_name}")
 
     def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST: upload (or retry) one pending or failed image, then show its page."""
+        """POST: upload (or retry) one pending, failed or abandoned image, then show its page."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_upload_permission(request):
@@ -244,7 +250,7 @@ class FeedbackImageViews(admin.ModelAdmin):
             )
             return HttpResponseRedirect(changelist)
         obj_url = self._change_url(obj)
-        if obj.status == Status.UPLOADING:
+        if obj.status == Status.UPLOADING and not obj.is_stale:
             # Another request is sending it: say so now rather than wait for it here.
             self._report(request, UploadOutcome(UploadState.BUSY, obj, source=obj))
             return HttpResponseRedirect(obj_url)
