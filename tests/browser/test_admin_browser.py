@@ -22,7 +22,7 @@ from .conftest import PASSWORD, USERNAME
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 FEEDBACK_IMAGES = "/admin/django_wxpay_media/feedbackimage/"
-COMPLAINT_REPLIES = "/admin/wxpay_demo/complaintreply/"
+COMPLAINT_REPLIES = "/admin/formexample/complaintreply/"
 
 
 def picture(seed: int, width: int = 160, height: int = 120) -> bytes:

@@ -1,4 +1,4 @@
-"""The demo app: a complaint reply whose admin form attaches uploaded images."""
+"""The README's complaint-reply example (tests/formexample): an admin form that attaches uploaded images."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from django_wxpay_media import services
-from django_wxpay_media.demo.models import ComplaintReply
+from tests.formexample.models import ComplaintReply
 from django_wxpay_media.models import FeedbackImage
 
 from .images import bmp_bytes, jpeg_bytes, png_bytes
@@ -16,11 +16,11 @@ from .images import bmp_bytes, jpeg_bytes, png_bytes
 # The admin saves inside a transaction and uploads after it commits: real commits needed.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_root")]
 
-ADD = "admin:wxpay_demo_complaintreply_add"
+ADD = "admin:formexample_complaintreply_add"
 
 
 def change_url(reply: ComplaintReply) -> str:
-    return reverse("admin:wxpay_demo_complaintreply_change", args=(reply.pk,))
+    return reverse("admin:formexample_complaintreply_change", args=(reply.pk,))
 
 
 def three_files() -> list[SimpleUploadedFile]:
