@@ -238,7 +238,14 @@ def _upload_all(files: Sequence[Any], user: Any) -> tuple[list[FeedbackImage], l
         name = getattr(item, "filename", None) or getattr(item, "name", None) or gettext("image")
         try:
             if isinstance(item, FeedbackImage):
-                record = item if item.is_uploaded else upload_services.retry(item)
+                record = item
+                if not item.is_uploaded:
+                    # retry() answers with an outcome (it does not raise): a failure is read from it.
+                    retried = upload_services.retry(item)
+                    record = retried.record or item
+                    if not retried.ok:
+                        reason = user_message(retried.error) if retried.error is not None else retried.message()
+                        failures.append((item.filename, reason))
             else:
                 record = upload_services.upload_image(item, user=user)
         except _UPLOAD_ERRORS as exc:
