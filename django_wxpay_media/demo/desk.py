@@ -13,6 +13,8 @@ would for WeChat Pay; nothing is written to the database behind its back.
 from __future__ import annotations
 
 import datetime as dt
+import struct
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,13 +91,51 @@ def clear_earlier_complaints() -> int:
     return count
 
 
+def picture(seed: int, width: int = 240, height: int = 180) -> bytes:
+    """A consumer's "photo": a PNG with a coloured background and a parcel-like box, distinct per seed.
+
+    Big enough to look like something in the admin's thumbnails (the sandbox's own
+    pictures are 16-pixel squares).
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    background = ((214, 226, 240), (236, 226, 208), (220, 236, 220), (240, 220, 226))[seed % 4]
+    box = ((190, 140, 90), (90, 120, 190), (200, 90, 80), (80, 160, 120))[(seed // 4 + seed) % 4]
+    left, top = width // 4 + (seed * 13) % (width // 5), height // 4 + (seed * 7) % (height // 6)
+    rows = []
+    for y in range(height):
+        row = bytearray(b"\x00")  # filter type 0
+        shade = y * 40 // height
+        for x in range(width):
+            inside = left <= x < left + width // 2 and top <= y < top + height // 2
+            tape = inside and abs(x - (left + width // 4)) < 6
+            if tape:
+                row += bytes((235, 215, 150))
+            elif inside:
+                row += bytes(box)
+            else:
+                row += bytes(max(0, c - shade) for c in background)
+        rows.append(bytes(row))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
+
+
 def seed(sandbox: Any, now: dt.datetime | None = None) -> list[str]:
     """Seed :data:`SEEDS` in the (running) sandbox; returns their complaint ids, in order."""
     now = now or dt.datetime.now(dt.UTC)
     ids = []
-    for spec in SEEDS:
-        options = {key: value for key, value in spec.items() if key != "hours_ago"}
-        detail = sandbox.seed_complaint(**options, complaint_time=now - dt.timedelta(hours=spec["hours_ago"]))
+    for number, spec in enumerate(SEEDS):
+        options = {key: value for key, value in spec.items() if key not in ("hours_ago", "images")}
+        pictures = [picture(number * 4 + index) for index in range(spec["images"])]
+        detail = sandbox.seed_complaint(
+            **options, images=pictures, complaint_time=now - dt.timedelta(hours=spec["hours_ago"])
+        )
         ids.append(str(detail["complaint_id"]))
     return ids
 
