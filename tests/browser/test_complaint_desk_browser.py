@@ -61,7 +61,7 @@ def test_staff_answer_a_complaint_with_two_images_and_complete_it_in_chinese(
     expect(pictures).to_have_count(2)
     wait_for_pictures(page, pictures)
     tools = page.locator(".object-tools")
-    expect(tools.get_by_role("link", name="标记为已完成", exact=True)).to_have_count(0)  # nothing answered yet
+    expect(tools.get_by_role("link", name="标记处理完成", exact=True)).to_have_count(0)  # nothing answered yet
 
     tools.get_by_role("link", name="回复", exact=True).click()
     expect(page.locator("h1")).to_have_text(f"回复投诉 {complaint_id}")
@@ -88,12 +88,12 @@ def test_staff_answer_a_complaint_with_two_images_and_complete_it_in_chinese(
     assert body["response_content"] == REPLY_TEXT
     assert body["response_images"] == [upload.media_id for upload in uploads]
 
-    tools.get_by_role("link", name="标记为已完成", exact=True).click()
-    expect(page.locator("#content-main")).to_contain_text(f"告诉微信支付投诉 {complaint_id} 已处理完成吗？")
-    page.get_by_role("button", name="是的，标记为已完成").click()
+    tools.get_by_role("link", name="标记处理完成", exact=True).click()
+    expect(page.locator("#content-main")).to_contain_text(f"确认通知微信支付投诉 {complaint_id} 已处理完成？")
+    page.get_by_role("button", name="是，标记处理完成").click()
 
-    expect(page.locator(".messagelist .success")).to_have_text("投诉已标记为已完成。")
-    expect(page.locator(".field-state .readonly")).to_have_text("已处理")
+    expect(page.locator(".messagelist .success")).to_have_text("投诉已标记为处理完成。")
+    expect(page.locator(".field-state .readonly")).to_have_text("已处理完成")
     expect(tools.get_by_role("link", name="回复", exact=True)).to_have_count(0)  # a processed complaint takes none
     assert sandbox.complaints[complaint_id]["complaint_state"] == "PROCESSED"
     assert Complaint.objects.get(complaint_id=complaint_id).state == Complaint.State.PROCESSED
