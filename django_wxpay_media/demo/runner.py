@@ -234,14 +234,18 @@ def _banner(
         f"  Notify URL:  {desk.notify_url}  ({how})",
         f"  Folder:      {folder}  ({where})",
         "",
-        f"  {len(desk.arrived)} of {len(desk.complaint_ids)} complaints arrived through the notification URL"
-        " (signed and encrypted, as WeChat Pay sends them).",
+        (
+            f"  {len(desk.arrived)} of {len(desk.complaint_ids)} complaints arrived through the notification URL"
+            " (signed and encrypted, as WeChat Pay sends them)."
+        ),
         f"  已通过通知地址收到 {len(desk.arrived)}/{len(desk.complaint_ids)} 条投诉（与微信支付一样签名并加密）。",
     ]
     if desk.cleared:
         lines += [
-            f"  The {desk.cleared} complaints of the previous run were cleared (the sandbox starts empty each run);"
-            " feedback images are kept.",
+            (
+                f"  The {desk.cleared} complaints of the previous run were cleared (the sandbox starts empty each run);"
+                " feedback images are kept."
+            ),
             f"  上次运行的 {desk.cleared} 条投诉已清除（沙箱每次都从空开始），反馈图片仍保留。",
         ]
     lines += [
