@@ -7,9 +7,11 @@ in-process so that a failure of each can be staged.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
+from django_wxpay_media.complaints import services
 from django_wxpay_media.complaints.models import Complaint, Notification, Reply
 from django_wxpay_media.demo import desk
 from django_wxpay_media.demo.runner import _printable
@@ -48,11 +50,18 @@ def test_complaints_arrive_through_the_notification_view(live_server, wxpay_sett
 def test_a_second_run_clears_the_complaints_the_new_sandbox_does_not_know(live_server, wxpay_settings):
     url = f"{live_server.url}{NOTIFY_PATH}"
     first = desk.open_desk(wxpay_settings, url)
-    Reply.objects.create(complaint=Complaint.objects.get(complaint_id=first.complaint_ids[0]), content="x")
+    answered = Complaint.objects.get(complaint_id=first.complaint_ids[0])
+    Reply.objects.create(complaint=answered, content="x")
+    viewed = answered.images.first()
+    assert services.download_image(viewed).ok  # as the change page does
+    viewed.refresh_from_db()
+    stored = Path(viewed.file.path)
+    assert stored.read_bytes() == desk.picture(0)
 
     second = desk.open_desk(wxpay_settings, url)
 
     assert second.cleared == 4
+    assert not stored.exists()  # the downloaded copy went with its complaint
     assert set(Complaint.objects.values_list("complaint_id", flat=True)) == set(second.complaint_ids)
     assert not set(first.complaint_ids) & set(second.complaint_ids)
     assert not Reply.objects.exists()

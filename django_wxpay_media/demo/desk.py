@@ -81,10 +81,13 @@ class DeskReport:
 def clear_earlier_complaints() -> int:
     """Delete the complaints (and notifications) a previous run stored; returns how many complaints.
 
-    Their replies go with them; the feedback images the replies carried stay.
+    Their replies go with them; the feedback images the replies carried stay. The
+    consumer images downloaded into the storage are deleted with their rows.
     """
-    from django_wxpay_media.complaints.models import Complaint, Notification
+    from django_wxpay_media.complaints.models import Complaint, ComplaintImage, Notification
 
+    for image in ComplaintImage.objects.exclude(file=""):
+        image.file.delete(save=False)
     count = Complaint.objects.count()
     Complaint.objects.all().delete()
     Notification.objects.all().delete()
