@@ -84,7 +84,11 @@ def clear_earlier_complaints() -> int:
     Their replies go with them; the feedback images the replies carried stay. The
     consumer images downloaded into the storage are deleted with their rows.
     """
-    from django_wxpay_media.complaints.models import Complaint, ComplaintImage, Notification
+    from django_wxpay_media.complaints.models import (
+        Complaint,
+        ComplaintImage,
+        Notification,
+    )
 
     for image in ComplaintImage.objects.exclude(file=""):
         image.file.delete(save=False)
