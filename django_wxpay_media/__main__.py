@@ -1,8 +1,9 @@
 """``python -m django_wxpay_media``: developer commands.
 
 ``demo``
-    Serve the Django admin with this app and a demo app on a local WeChat Pay
-    sandbox: ``python -m django_wxpay_media demo [--dir DIR] [--port 8000]
+    Serve the complaint desk (the Django admin with this app and its
+    complaints app) on a local WeChat Pay sandbox that seeds complaints and
+    notifies the site: ``python -m django_wxpay_media demo [--dir DIR] [--port 8000]
     [--host 127.0.0.1] [--sandbox-port 0] [--no-input]``. See
     :mod:`django_wxpay_media.demo.runner`.
 
@@ -47,11 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     demo = commands.add_parser(
         "demo",
-        help="serve the admin with a demo app on a local WeChat Pay sandbox",
+        help="serve the complaint desk in the admin on a local WeChat Pay sandbox",
         description=(
-            "Serve the Django admin with django_wxpay_media and a demo app (complaint replies with images) "
+            "Serve the complaint desk (the Django admin with django_wxpay_media and django_wxpay_media.complaints) "
             "on a local WeChat Pay sandbox. Makes a SQLite database and the user 'admin' with a new random "
-            "password in a folder, prints how to log in, and serves until Ctrl-C."
+            "password in a folder; the sandbox seeds a few complaints with the consumers' pictures and notifies "
+            "the site about them. Prints how to log in and what to try, and serves until Ctrl-C."
         ),
     )
     demo.add_argument(

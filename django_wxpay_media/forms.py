@@ -417,7 +417,7 @@ class FeedbackImageFormMixin:
 
     Where the form is built for you (the admin), set the class attribute
     ``upload_user`` on a per-request subclass instead (see
-    :class:`django_wxpay_media.demo.admin.ComplaintReplyAdmin`).
+    the README's complaint-reply example, ``tests/formexample/admin.py``).
     """
 
     #: Default uploader when ``user=`` is not given.

@@ -29,7 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_wxpay_media",
     "django_wxpay_media.complaints",
-    "django_wxpay_media.demo",
+    "tests.formexample",
 ]
 
 MIDDLEWARE = [

@@ -1,175 +1,107 @@
-"""The demo app: a complaint reply whose admin form attaches uploaded images."""
+"""The demo's complaint desk (:mod:`django_wxpay_media.demo.desk`) against a sandbox and a live site.
+
+The whole demo process is driven in ``tests/test_main.py``; here its steps run
+in-process so that a failure of each can be staged.
+"""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
-from django.contrib.messages import get_messages
-from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
 
-from django_wxpay_media import services
-from django_wxpay_media.demo.models import ComplaintReply
-from django_wxpay_media.models import FeedbackImage
+from django_wxpay_media.complaints import services
+from django_wxpay_media.complaints.models import Complaint, Notification, Reply
+from django_wxpay_media.demo import desk
+from django_wxpay_media.demo.runner import _printable
+from django_wxpay_media.sandbox import NOTIFICATIONS_PATH
 
-from .images import bmp_bytes, jpeg_bytes, png_bytes
-
-# The admin saves inside a transaction and uploads after it commits: real commits needed.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_root")]
 
-ADD = "admin:wxpay_demo_complaintreply_add"
+NOTIFY_PATH = "/wxpay/complaints/notify/"
 
 
-def change_url(reply: ComplaintReply) -> str:
-    return reverse("admin:wxpay_demo_complaintreply_change", args=(reply.pk,))
+def test_complaints_arrive_through_the_notification_view(live_server, wxpay_settings):
+    sandbox = wxpay_settings
+    url = f"{live_server.url}{NOTIFY_PATH}"
+
+    report = desk.open_desk(sandbox, url)
+
+    assert report.problems == []
+    assert report.registered and sandbox.complaint_notification_url == url
+    assert len(report.complaint_ids) == len(desk.SEEDS) == 4
+    assert report.arrived == report.complaint_ids
+    # Each row was written by the view: a notification recorded, the detail fetched from the sandbox.
+    assert sorted(Notification.objects.values_list("complaint_id", flat=True)) == sorted(report.complaint_ids)
+    notified = [r for r in sandbox.requests if r.path == NOTIFICATIONS_PATH]
+    assert [r.method for r in notified] == ["GET", "POST"]  # none registered yet, so created
+    complaints = {c.complaint_id: c for c in Complaint.objects.all()}
+    assert set(complaints) == set(report.complaint_ids)
+    for spec, complaint_id in zip(desk.SEEDS, report.complaint_ids):
+        complaint = complaints[complaint_id]
+        assert (complaint.state, complaint.problem_type) == (spec["state"], spec["problem_type"])
+        assert complaint.detail == spec["complaint_detail"]
+        assert complaint.images.count() == spec["images"] >= 1  # every complaint has pictures
+    assert {c.state for c in complaints.values()} == {"PENDING", "PROCESSING", "PROCESSED"}
+    assert {c.problem_type for c in complaints.values()} == {"REFUND", "SERVICE_NOT_WORK", "OTHERS"}
 
 
-def three_files() -> list[SimpleUploadedFile]:
-    return [
-        SimpleUploadedFile("收据.png", png_bytes(1)),
-        SimpleUploadedFile("delivery.jpg", jpeg_bytes(2)),
-        SimpleUploadedFile("scan.bmp", bmp_bytes(3)),
-    ]
+def test_a_second_run_clears_the_complaints_the_new_sandbox_does_not_know(live_server, wxpay_settings):
+    url = f"{live_server.url}{NOTIFY_PATH}"
+    first = desk.open_desk(wxpay_settings, url)
+    answered = Complaint.objects.get(complaint_id=first.complaint_ids[0])
+    Reply.objects.create(complaint=answered, content="x")
+    viewed = answered.images.first()
+    assert services.download_image(viewed).ok  # as the change page does
+    viewed.refresh_from_db()
+    stored = Path(viewed.file.path)
+    assert stored.read_bytes() == desk.picture(0)
+
+    second = desk.open_desk(wxpay_settings, url)
+
+    assert second.cleared == 4
+    assert not stored.exists()  # the downloaded copy went with its complaint
+    assert set(Complaint.objects.values_list("complaint_id", flat=True)) == set(second.complaint_ids)
+    assert not set(first.complaint_ids) & set(second.complaint_ids)
+    assert not Reply.objects.exists()
+    assert Notification.objects.count() == 4
 
 
-def test_add_reply_with_three_images(admin_client, admin_user, wxpay_settings):
-    response = admin_client.post(
-        reverse(ADD),
-        {"complaint_id": "200000020231231000001", "content": "已为您补发商品。", "new_images": three_files()},
-    )
+def test_when_the_url_cannot_be_registered_the_site_is_notified_directly(live_server, wxpay_settings):
+    sandbox = wxpay_settings
+    sandbox.add_fault("status", count=5, path=NOTIFICATIONS_PATH, status=403, code="NO_AUTH", message="无权限")
 
-    assert response.status_code == 302, response.context["adminform"].form.errors
-    reply = ComplaintReply.objects.get()
-    assert reply.images.count() == 3
-    sent = {upload.filename: upload.media_id for upload in wxpay_settings.uploads}  # CONCURRENCY at a time
-    assert len(wxpay_settings.uploads) == 3
-    assert reply.media_ids == [sent["收据.png"], sent["delivery.jpg"], sent["scan.bmp"]]
-    assert {image.uploaded_by for image in reply.images.all()} == {admin_user}
-    # Staff are told each result on the next page.
-    shown = [str(m) for m in get_messages(response.wsgi_request)]
-    for name in ("收据.png", "delivery.jpg", "scan.bmp"):
-        assert f"“{name}” was uploaded to WeChat Pay. Its media_id is {sent[name]}." in shown
+    report = desk.open_desk(sandbox, f"{live_server.url}{NOTIFY_PATH}")
+
+    assert not report.registered and sandbox.complaint_notification_url is None
+    [problem] = report.problems
+    assert problem.startswith("The notification URL could not be registered:")
+    assert report.arrived == report.complaint_ids and Complaint.objects.count() == 4
 
 
-def test_add_reply_without_images(admin_client, wxpay_settings):
-    response = admin_client.post(reverse(ADD), {"complaint_id": "1", "content": "ok"})
+def test_a_site_that_refuses_the_notifications_is_reported(live_server, wxpay_settings, settings):
+    settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "APIV3_KEY": "0" * 32}  # the site cannot decrypt them
 
-    assert response.status_code == 302
-    assert ComplaintReply.objects.get().media_ids == []
-    assert wxpay_settings.requests == []
+    report = desk.open_desk(wxpay_settings, f"{live_server.url}{NOTIFY_PATH}")
 
-
-def test_add_reply_with_five_images_is_refused_before_sending(admin_client, wxpay_settings):
-    files = [SimpleUploadedFile(f"{seed}.png", png_bytes(seed)) for seed in range(10, 15)]
-
-    response = admin_client.post(reverse(ADD), {"complaint_id": "1", "content": "x", "new_images": files})
-
-    assert response.status_code == 200
-    assert "Select at most 4 images (you selected 5)." in response.content.decode()
-    assert wxpay_settings.requests == []
-    assert not ComplaintReply.objects.exists()
-    assert not FeedbackImage.objects.exists()
+    assert report.arrived == []
+    assert len(report.problems) == 4
+    assert all("answered the notification with HTTP 401" in problem for problem in report.problems)
+    assert not Complaint.objects.exists()
 
 
-def test_add_reply_with_a_bad_file_is_refused_before_sending(admin_client, wxpay_settings):
-    files = [SimpleUploadedFile("ok.png", png_bytes(20)), SimpleUploadedFile("fake.png", b"<html>no</html>")]
+def test_an_unreachable_site_is_reported_not_raised(wxpay_settings):
+    report = desk.open_desk(wxpay_settings, "http://127.0.0.1:9/wxpay/complaints/notify/")  # discard port
 
-    response = admin_client.post(reverse(ADD), {"complaint_id": "1", "content": "x", "new_images": files})
-
-    assert response.status_code == 200
-    assert "“fake.png” is not a JPEG, PNG or BMP image" in response.content.decode()
-    assert wxpay_settings.requests == []
-    assert not ComplaintReply.objects.exists()
+    assert report.arrived == []
+    assert len(report.problems) == 4
+    assert all("could not be delivered" in problem for problem in report.problems)
 
 
-def test_add_reply_with_a_wechat_error_saves_the_reply_and_reports_the_failure(admin_client, wxpay_settings):
-    wxpay_settings.add_fault("status", status=400, code="PARAM_ERROR", message="文件名不合法")
+def test_the_banner_survives_a_terminal_that_cannot_write_chinese():
+    ascii_stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    utf8_stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
 
-    response = admin_client.post(
-        reverse(ADD),
-        {"complaint_id": "1", "content": "x", "new_images": [SimpleUploadedFile("a.png", png_bytes(21))]},
-        follow=True,
-    )
-
-    # The reply and the image were committed before the upload ran; the failure is a message.
-    assert response.status_code == 200
-    [message] = [m for m in response.context["messages"] if "a.png" in str(m)]
-    assert message.level_tag == "error"
-    assert "“a.png” could not be uploaded to WeChat Pay" in str(message) and "文件名不合法" in str(message)
-    assert "“a.png” could not be uploaded to WeChat Pay" in response.content.decode()
-    reply = ComplaintReply.objects.get()
-    image = FeedbackImage.objects.get()
-    assert image.status == FeedbackImage.Status.FAILED and image.file.read() == png_bytes(21)
-    assert list(reply.images.all()) == [image] and reply.media_ids == []
-
-    # Adding the same bytes again (here: to the same reply) retries the kept record.
-    again = admin_client.post(
-        change_url(reply),
-        {
-            "complaint_id": "1",
-            "content": "x",
-            "images": [image.pk],
-            "new_images": [SimpleUploadedFile("a.png", png_bytes(21))],
-        },
-    )
-    assert again.status_code == 302
-    image.refresh_from_db()
-    assert image.status == FeedbackImage.Status.UPLOADED
-    assert reply.media_ids == [image.media_id]
-
-
-def test_change_page_shows_attached_images_and_media_ids(admin_client, wxpay_settings):
-    reply = ComplaintReply.objects.create(complaint_id="42", content="x")
-    image = services.upload_image(png_bytes(30), filename="shown.png")
-    reply.images.add(image)
-
-    response = admin_client.get(change_url(reply))
-
-    html = response.content.decode()
-    assert response.status_code == 200
-    assert f'<img src="{image.file.url}" alt="shown.png"' in html
-    assert f"<code>{image.media_id}</code>" in html
-    assert 'type="file"' in html and "multiple" in html
-
-
-def test_change_detaches_and_attaches(admin_client, wxpay_settings):
-    reply = ComplaintReply.objects.create(complaint_id="42", content="x")
-    kept, dropped = (services.upload_image(png_bytes(seed)) for seed in (31, 32))
-    reply.images.add(kept, dropped)
-
-    response = admin_client.post(
-        change_url(reply),
-        {
-            "complaint_id": "42",
-            "content": "x",
-            "images": [kept.pk],
-            "new_images": [SimpleUploadedFile("new.jpg", jpeg_bytes(33))],
-        },
-    )
-
-    assert response.status_code == 302
-    assert sorted(image.filename for image in reply.images.all()) == ["image.png", "new.jpg"]
-    assert dropped.pk not in reply.images.values_list("pk", flat=True)
-
-
-def test_change_refuses_more_than_four_in_total(admin_client, wxpay_settings):
-    reply = ComplaintReply.objects.create(complaint_id="42", content="x")
-    attached = [services.upload_image(png_bytes(seed)) for seed in (40, 41, 42)]
-    reply.images.add(*attached)
-
-    response = admin_client.post(
-        change_url(reply),
-        {
-            "complaint_id": "42",
-            "content": "x",
-            "images": [image.pk for image in attached],
-            "new_images": [SimpleUploadedFile(f"{seed}.png", png_bytes(seed)) for seed in (43, 44)],
-        },
-    )
-
-    assert response.status_code == 200
-    assert "A reply carries at most 4 images; it would have 5." in response.content.decode()
-    assert reply.images.count() == 3
-
-
-def test_media_ids_of_an_unsaved_reply():
-    assert ComplaintReply(complaint_id="1", content="x").media_ids == []
+    assert _printable("试一试 Try", ascii_stream) == "\\u8bd5\\u4e00\\u8bd5 Try"
+    assert _printable("试一试 Try", utf8_stream) == "试一试 Try"

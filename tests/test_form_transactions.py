@@ -19,7 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections
 from django.urls import reverse
 
-from django_wxpay_media.demo.models import ComplaintReply
+from tests.formexample.models import ComplaintReply
 from django_wxpay_media.models import FeedbackImage
 
 from .images import png
@@ -36,7 +36,7 @@ def _start_slow_save(client, sandbox, tag: str):
     def post():
         try:
             return client.post(
-                reverse("admin:wxpay_demo_complaintreply_add"),
+                reverse("admin:formexample_complaintreply_add"),
                 {"complaint_id": "7", "content": "slow", "new_images": [SimpleUploadedFile(f"{tag}.png", png(tag))]},
             )
         finally:

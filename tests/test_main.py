@@ -1,7 +1,13 @@
-"""``python -m django_wxpay_media demo``, run as a user runs it: a real process, real sockets."""
+"""``python -m django_wxpay_media demo``, run as a user runs it: a real process, real sockets.
+
+The demo is a complaint desk: its sandbox seeds complaints and notifies the site;
+these tests answer one over HTTP as staff do, and ask the sandbox (as a second
+WeChat Pay client with the demo's keys) what it now holds.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -11,18 +17,23 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
 
-from .images import png_bytes
+from django_wxpay_media.wechatpay import WeChatPayClient
+from django_wxpay_media.wechatpay import complaints as wc
+
+from .images import jpeg_bytes, png_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 #: How long a start or a stop may take before the test calls it hung (not a timing assertion).
 PATIENCE = 60
 BANNER_END = "Ctrl-C to stop."
 FEEDBACK_IMAGES = "/admin/django_wxpay_media/feedbackimage/"
+COMPLAINTS = "/admin/wxpay_complaints/complaint/"
+NOTIFIED = '"POST /wxpay/complaints/notify/ HTTP/1.1" 204'
 
 
 def free_port() -> int:
@@ -84,7 +95,7 @@ class Demo:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
-            if line.strip() == BANNER_END:
+            if line.strip().startswith(BANNER_END):
                 self._banner.set()
         self._banner.set()  # the process ended: stop waiting
 
@@ -97,7 +108,8 @@ class Demo:
 
     def wait_for_banner(self) -> None:
         self._banner.wait(PATIENCE)
-        assert BANNER_END in self.lines, f"no banner; stdout:\n{self.output}\nstderr:\n{self.stderr()}"
+        ended = any(line.startswith(BANNER_END) for line in self.lines)
+        assert ended, f"no banner; stdout:\n{self.output}\nstderr:\n{self.stderr()}"
 
     def banner_value(self, label: str) -> str:
         for line in self.lines:
@@ -185,6 +197,123 @@ def upload_png(session: requests.Session, demo: Demo, name: str, data: bytes) ->
     )
 
 
+def sandbox_client(folder: Path) -> WeChatPayClient:
+    """A second WeChat Pay client with the demo's keys: asks the demo's sandbox what it holds."""
+    options = json.loads((folder / "demo.json").read_text(encoding="utf-8"))["WXPAY_MEDIA"]
+    return WeChatPayClient(
+        mchid=options["MCHID"],
+        merchant_serial_no=options["MERCHANT_SERIAL_NO"],
+        private_key=Path(options["PRIVATE_KEY_PATH"]).read_bytes(),
+        public_key=Path(options["WECHATPAY_PUBLIC_KEY_PATH"]).read_bytes(),
+        public_key_id=options["WECHATPAY_PUBLIC_KEY_ID"],
+        base_url=options["API_BASE_URL"],
+    )
+
+
+def query(folder: Path, sql: str, *params: object) -> list[tuple]:
+    with sqlite3.connect(folder / "db.sqlite3") as db:
+        return db.execute(sql, params).fetchall()
+
+
+def readonly_value(html: str, field: str) -> str:
+    """The text the admin shows for a read-only field of the change page."""
+    match = re.search(rf'<div class="[^"]*field-{field}\b.*?<div class="readonly">(.*?)</div>', html, re.DOTALL)
+    assert match, f"no read-only {field} on the page"
+    return match.group(1).strip()
+
+
+def post_form(session: requests.Session, url: str, data: dict, **kwargs: object) -> requests.Response:
+    """GET the form at ``url`` for its CSRF token, then POST ``data`` (and files) to it."""
+    form = session.get(url, timeout=PATIENCE)
+    assert form.status_code == 200, form.text[:2000]
+    return session.post(url, data={"csrfmiddlewaretoken": csrf_token(form.text), **data}, timeout=PATIENCE, **kwargs)
+
+
+def test_complaints_arrive_and_staff_answer_one_with_two_images_and_complete_it(start_demo, tmp_path):
+    folder = tmp_path / "site"
+    demo = start_demo("--port", str(free_port()), "--dir", str(folder))
+
+    # The seeded complaints came in through the site's notification view, one notification each.
+    assert "4 of 4 complaints arrived through the notification URL" in demo.output
+    assert "已通过通知地址收到 4/4 条投诉" in demo.output
+    notify_url = demo.banner_value("Notify URL")
+    assert notify_url == f"{demo.base_url}/wxpay/complaints/notify/"
+    assert "POST /v3/merchant-service/complaint-notifications 200" in demo.stderr()  # registered
+    assert demo.stderr().count(NOTIFIED) == 4
+    stored = {cid: (state, kind) for cid, state, kind in query(
+        folder, "SELECT complaint_id, state, problem_type FROM wxpay_complaints_complaint"
+    )}
+    notified = [row[0] for row in query(folder, "SELECT complaint_id FROM wxpay_complaints_notification")]
+    assert sorted(notified) == sorted(stored) and len(stored) == 4
+    assert sorted(state for state, _ in stored.values()) == ["PENDING", "PENDING", "PROCESSED", "PROCESSING"]
+    assert {kind for _, kind in stored.values()} == {"REFUND", "SERVICE_NOT_WORK", "OTHERS"}
+    client = sandbox_client(folder)
+    [(pk, complaint_id)] = query(
+        folder,
+        "SELECT id, complaint_id FROM wxpay_complaints_complaint WHERE state = 'PENDING' AND problem_type = 'REFUND'",
+    )
+    assert wc.get_complaint(client, complaint_id).complaint_state == "PENDING"
+
+    session = demo.login()
+    assert demo.banner_value("Complaints") == f"{demo.base_url}{COMPLAINTS}"
+    changelist = session.get(demo.banner_value("Complaints"), timeout=PATIENCE)
+    for cid in stored:
+        assert cid in changelist.text
+    change_url = f"{demo.base_url}{COMPLAINTS}{pk}/change/"
+    page = session.get(change_url, timeout=PATIENCE)
+    assert readonly_value(page.text, "state") == "Pending"
+    # The consumer's two pictures, downloaded from the sandbox when the page asks for them.
+    pictures = re.findall(r'<img src="(/admin/wxpay_complaints/complaint/image/\d+/)"', page.text)
+    assert len(pictures) == 2
+    for picture in pictures:
+        answer = session.get(f"{demo.base_url}{picture}", timeout=PATIENCE)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("image/")
+        assert answer.content[:3] in (b"\x89PN", b"\xff\xd8\xff")
+
+    replied = post_form(
+        session,
+        f"{demo.base_url}{COMPLAINTS}{pk}/reply/",
+        {"content": "您好，已为您安排退款，快递单与退款凭证见附图。"},
+        files=[
+            ("images", ("快递单.png", png_bytes(11), "image/png")),
+            ("images", ("退款凭证.jpg", jpeg_bytes(12), "image/jpeg")),
+        ],
+    )
+
+    assert replied.status_code == 200 and replied.url == change_url, replied.text[:3000]
+    assert "The reply was sent to the consumer." in replied.text
+    assert readonly_value(replied.text, "state") == "Processing"
+    [(reply_pk, reply_state)] = query(folder, "SELECT id, state FROM wxpay_complaints_reply")
+    assert reply_state == "sent"
+    media_ids = [row[0] for row in query(
+        folder,
+        "SELECT i.media_id FROM django_wxpay_media_feedbackimage i "
+        "JOIN wxpay_complaints_reply_images r ON r.feedbackimage_id = i.id WHERE r.reply_id = ? ORDER BY i.filename",
+        reply_pk,
+    )]
+    assert len(media_ids) == 2 and all(media_ids)
+    log = demo.stderr()
+    response_line = log.index(f"POST /v3/merchant-service/complaints-v2/{complaint_id}/response 204")
+    assert log.count("POST /v3/merchant-service/images/upload 200") == 2
+    assert log.rindex("POST /v3/merchant-service/images/upload 200") < response_line  # uploaded first, then sent
+
+    completed = post_form(session, f"{demo.base_url}{COMPLAINTS}{pk}/complete/", {"confirm": "True"})
+
+    assert completed.status_code == 200 and completed.url == change_url, completed.text[:3000]
+    assert "The complaint was marked complete." in completed.text
+    assert readonly_value(completed.text, "state") == "Processed"
+    assert query(folder, "SELECT state FROM wxpay_complaints_complaint WHERE id = ?", pk) == [("PROCESSED",)]
+    # WeChat Pay's side (the sandbox): processed, and the reply carried the two media_ids.
+    assert wc.get_complaint(client, complaint_id).complaint_state == "PROCESSED"
+    history = list(wc.iter_history(client, complaint_id))
+    [response] = [entry for entry in history if entry.operate_type == "MERCHANT_RESPONSE"]
+    assert response.operate_details == "您好，已为您安排退款，快递单与退款凭证见附图。"
+    urls = [url for media in response.media for url in media.media_urls]
+    assert sorted(url.rsplit("/", 1)[1] for url in urls) == sorted(quote(m, safe="") for m in media_ids)
+    assert [entry.operate_type for entry in history][-1] == "MERCHANT_CONFIRM_COMPLETE"
+    assert demo.stop(signal.SIGINT) == 0
+
+
 def test_demo_serves_the_admin_on_the_sandbox_and_stops_on_ctrl_c(start_demo, tmp_path):
     folder = tmp_path / "site"
     port = free_port()
@@ -229,12 +358,18 @@ def test_reusing_the_folder_resets_the_password_and_keeps_the_images(start_demo,
     first = start_demo("--port", str(free_port()), "--dir", str(folder))
     session = first.login()
     assert upload_png(session, first, "kept.png", png_bytes(7)).status_code == 200
+    before = {row[0] for row in query(folder, "SELECT complaint_id FROM wxpay_complaints_complaint")}
     assert first.stop(signal.SIGTERM) == 0
 
     second = start_demo("--port", str(free_port()), "--dir", str(folder))
 
     assert "password was reset" in second.output
     assert second.password != first.password
+    # The new sandbox knows none of the old complaints: they are cleared, four new ones arrive.
+    assert "The 4 complaints of the previous run were cleared" in second.output
+    after = {row[0] for row in query(folder, "SELECT complaint_id FROM wxpay_complaints_complaint")}
+    assert len(after) == 4 and not after & before
+    assert len(query(folder, "SELECT id FROM wxpay_complaints_notification")) == 4
     changelist = second.login().get(f"{second.base_url}{FEEDBACK_IMAGES}", timeout=PATIENCE)
     assert "kept.png" in changelist.text
     assert second.stop(signal.SIGTERM) == 0

@@ -14,6 +14,7 @@ import posixpath
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .. import conf
 from ..models import FeedbackImage
@@ -28,7 +29,8 @@ class Complaint(models.Model):
     """A consumer complaint, copied from WeChat Pay's complaint detail."""
 
     class State(models.TextChoices):
-        PENDING = "PENDING", _("Pending")
+        # A context: the upload status "Pending" reads 待上传, a complaint's 待处理.
+        PENDING = "PENDING", pgettext_lazy("complaint state", "Pending")
         PROCESSING = "PROCESSING", _("Processing")
         PROCESSED = "PROCESSED", _("Processed")
 
@@ -173,7 +175,7 @@ class Reply(models.Model):
     class State(models.TextChoices):
         PENDING = "pending", _("Sending")
         SENT = "sent", _("Sent")
-        FAILED = "failed", _("Failed")
+        FAILED = "failed", pgettext_lazy("reply state", "Failed")  # not the upload's 上传失败
 
     complaint = models.ForeignKey(
         Complaint, on_delete=models.CASCADE, related_name="replies", verbose_name=_("complaint"), help_text=_("The complaint answered.")

@@ -1,5 +1,6 @@
-"""A small example app: complaint replies that carry uploaded feedback images.
+"""The demo site that ``python -m django_wxpay_media demo`` serves: a complaint desk on the sandbox.
 
-Add ``"django_wxpay_media.demo"`` to ``INSTALLED_APPS`` to try it in the admin;
-its code is the README's example of attaching images to a model of your own.
+Not an app to install: :mod:`.settings` and :mod:`.urls` make the site (the upload
+app and :mod:`django_wxpay_media.complaints`), :mod:`.runner` starts it with the
+sandbox, and :mod:`.desk` seeds complaints and has the sandbox notify the site.
 """

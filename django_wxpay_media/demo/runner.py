@@ -1,11 +1,13 @@
-"""``python -m django_wxpay_media demo``: the admin on a local WeChat Pay sandbox, in one process.
+"""``python -m django_wxpay_media demo``: the complaint desk on a local WeChat Pay sandbox, in one process.
 
 :func:`run` makes (or reuses) a folder, starts the sandbox with fresh throwaway
-keys written into it, migrates a SQLite database there, creates the user
-``admin`` with a new random password, and serves the site with Django's threaded
-WSGI server (the one ``runserver`` uses, without the autoreloader, so there is
-no second process). Ctrl-C or SIGTERM stops the server and the sandbox; a
-temporary folder is removed.
+keys written into it (the APIv3 key included), migrates a SQLite database there,
+creates the user ``admin`` with a new random password, and serves the site with
+Django's threaded WSGI server (the one ``runserver`` uses, without the
+autoreloader, so there is no second process). Once it serves, the sandbox seeds a
+few complaints and notifies the site about them through its real notification
+view (:mod:`django_wxpay_media.demo.desk`). Ctrl-C or SIGTERM stops the server
+and the sandbox; a temporary folder is removed.
 
 Everything runs in this process: the server and the sandbox are threads, so
 stopping the process leaves nothing behind.
@@ -212,27 +214,73 @@ def _admin_password() -> tuple[str, bool]:
     return password, False
 
 
-def _banner(options: Options, server: Any, sandbox: Any, folder: Path, temporary: bool, password: str, new: bool) -> str:
-    url = f"http://{_url_host(options.host)}:{server.server_address[1]}/admin/"
+def _banner(
+    options: Options, server: Any, sandbox: Any, folder: Path, temporary: bool, password: str, new: bool, desk: Any
+) -> str:
+    site = f"http://{_url_host(options.host)}:{server.server_address[1]}"
     where = "a temporary folder, removed when you stop" if temporary else "kept when you stop"
     who = "new user" if new else "its password was reset for this run"
+    how = "registered with the sandbox" if desk.registered else "sent to directly; registering it failed"
     lines = [
         "",
-        "django-wxpay-media demo is running.",
+        "django-wxpay-media demo is running: a WeChat Pay complaint desk.",
+        "django-wxpay-media 演示已启动：微信支付投诉处理台。",
         "",
-        f"  Admin:     {url}",
-        f"  Username:  {USERNAME}  ({who})",
-        f"  Password:  {password}",
-        f"  Sandbox:   {sandbox.base_url}  (a local stand-in for WeChat Pay, fresh keys)",
-        f"  Folder:    {folder}  ({where})",
+        f"  Admin:       {site}/admin/",
+        f"  Username:    {USERNAME}  ({who})",
+        f"  Password:    {password}",
+        f"  Complaints:  {site}/admin/wxpay_complaints/complaint/",
+        f"  Sandbox:     {sandbox.base_url}  (a local stand-in for WeChat Pay, fresh keys)",
+        f"  Notify URL:  {desk.notify_url}  ({how})",
+        f"  Folder:      {folder}  ({where})",
         "",
-        "  Try: Feedback images > Add, or Complaint replies > Add with up to 4 images.",
+        (
+            f"  {len(desk.arrived)} of {len(desk.complaint_ids)} complaints arrived through the notification URL"
+            " (signed and encrypted, as WeChat Pay sends them)."
+        ),
+        f"  已通过通知地址收到 {len(desk.arrived)}/{len(desk.complaint_ids)} 条投诉（与微信支付一样签名并加密）。",
+    ]
+    if desk.cleared:
+        lines += [
+            (
+                f"  The {desk.cleared} complaints of the previous run were cleared (the sandbox starts empty each run);"
+                " feedback images are kept."
+            ),
+            f"  上次运行的 {desk.cleared} 条投诉已清除（沙箱每次都从空开始），反馈图片仍保留。",
+        ]
+    lines += [
+        "",
+        "  Try it / 试一试:",
+        "  1. Log in, open Complaints and a pending complaint: read it and look at the consumer's pictures.",
+        "     登录后打开“微信支付消费者投诉 › 投诉”，点开一条待处理的投诉，查看投诉内容和消费者上传的图片。",
+        "  2. Reply, attaching up to 4 images: they are uploaded to WeChat Pay first, then the reply is sent.",
+        "     点击“回复”，附上最多 4 张图片：图片先上传到微信支付，然后发送回复。",
+        "  3. Mark it complete and watch the state go from Pending to Processing to Processed.",
+        "     点击“标记处理完成”，投诉状态依次变为：待处理 → 处理中 → 已处理完成。",
         "  A browser set to Chinese gets the admin in Simplified Chinese (zh-hans).",
+        "  浏览器语言设为中文时，管理后台显示简体中文。",
         "",
-        "Ctrl-C to stop.",
+        "Ctrl-C to stop. 按 Ctrl-C 停止。",
         "",
     ]
     return "\n".join(lines)
+
+
+def _printable(text: str, stream: TextIO) -> str:
+    """``text`` as ``stream`` can write it: the Chinese lines escaped on an ASCII-only terminal."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return text.encode("ascii", "backslashreplace").decode("ascii")
+    return text
+
+
+def _notify_url(options: Options, server: Any) -> str:
+    """The site's notification URL, as the sandbox (in this process) reaches it."""
+    from django.urls import reverse
+
+    return f"http://{_url_host(options.host)}:{server.server_address[1]}{reverse('wxpay_complaints:notify')}"
 
 
 def run(options: Options, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -264,7 +312,14 @@ def run(options: Options, *, stdout: TextIO | None = None, stderr: TextIO | None
         server.set_app(StaticFilesHandler(get_wsgi_application()))
         serve_thread = threading.Thread(target=server.serve_forever, name="wxpay-demo-http", daemon=True)
         serve_thread.start()
-        print(_banner(options, server, sandbox, folder, temporary, password, new), file=out, flush=True)
+        print("Seeding complaints in the sandbox and notifying the site...", file=out, flush=True)
+        from .desk import open_desk
+
+        desk = open_desk(sandbox, _notify_url(options, server))
+        for problem in desk.problems:
+            print(f"Warning: {problem}", file=err, flush=True)
+        banner = _banner(options, server, sandbox, folder, temporary, password, new, desk)
+        print(_printable(banner, out), file=out, flush=True)
         while serve_thread.is_alive():
             serve_thread.join(0.5)
         status = 1  # the server stopped by itself: something broke (its thread logged why)

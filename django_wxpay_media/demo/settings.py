@@ -18,6 +18,8 @@ While the demo runs, other Django commands can use the same site, e.g.::
 
     WXPAY_DEMO_DIR=/tmp/wxpay-demo-abc DJANGO_SETTINGS_MODULE=django_wxpay_media.demo.settings \\
         django-admin wxpay_upload receipt.png
+
+(``wxpay_complaints sync`` reads the complaints of the sandbox the demo started.)
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_wxpay_media",
-    "django_wxpay_media.demo",
+    # The complaint desk: complaints, the consumer's images, replies, notifications.
+    "django_wxpay_media.complaints",
 ]
 
 MIDDLEWARE = [

@@ -22,7 +22,7 @@ from .conftest import PASSWORD, USERNAME
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 FEEDBACK_IMAGES = "/admin/django_wxpay_media/feedbackimage/"
-COMPLAINT_REPLIES = "/admin/wxpay_demo/complaintreply/"
+COMPLAINT_REPLIES = "/admin/formexample/complaintreply/"
 
 
 def picture(seed: int, width: int = 160, height: int = 120) -> bytes:
@@ -171,8 +171,10 @@ def test_complaint_reply_attaches_three_images(admin_page, wxpay_settings, scree
     success = page.locator(".messagelist .success")
     expect(success).to_have_count(4)
     expect(success.first).to_contain_text("was added successfully")
-    sent = wxpay_settings.uploads
-    assert [upload.filename for upload in sent] == ["快递单.png", "签收照片.png", "退款凭证.png"]
+    # Uploaded CONCURRENCY at a time: they reach WeChat Pay in any order; staff read them in the order chosen.
+    arrived = {upload.filename: upload for upload in wxpay_settings.uploads}
+    assert sorted(arrived) == sorted(["快递单.png", "签收照片.png", "退款凭证.png"])
+    sent = [arrived[name] for name in ("快递单.png", "签收照片.png", "退款凭证.png")]
     for message, upload in zip(success.all()[1:], sent):
         expect(message).to_have_text(
             f"“{upload.filename}” was uploaded to WeChat Pay. Its media_id is {upload.media_id}."

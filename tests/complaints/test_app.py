@@ -23,10 +23,11 @@ def test_migrations_are_up_to_date():
 def po_entries() -> list[tuple[str, str]]:
     text = (LOCALE / "django.po").read_text("utf-8")
     entries = []
-    for block in re.findall(r'msgid ((?:".*"\n)+)msgstr ((?:".*"\n?)+)', text):
+    for context, *block in re.findall(r'(?:msgctxt (".*")\n)?msgid ((?:".*"\n)+)msgstr ((?:".*"\n?)+)', text):
         msgid, msgstr = ("".join(ast.literal_eval(line) for line in part.strip().split("\n")) for part in block)
         if msgid:
-            entries.append((msgid, msgstr))
+            # A .mo file keys an entry with a context as "context\x04msgid".
+            entries.append((f"{ast.literal_eval(context)}\x04{msgid}" if context else msgid, msgstr))
     return entries
 
 
