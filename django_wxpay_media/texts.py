@@ -174,6 +174,7 @@ COMMAND_FAILED = ngettext_lazy(
 )
 COMMAND_CODE = _("code %(code)s")
 COMMAND_REQUEST_ID = _("Request-ID %(request_id)s")
+COMMAND_UNWRITTEN = _("%(path)s: the result could not be printed (%(error)s); counted as a failure.")
 
 
 # -- errors -------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_wxpay_media",
+    "django_wxpay_media.complaints",
     "django_wxpay_media.demo",
 ]
 

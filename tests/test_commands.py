@@ -219,3 +219,124 @@ def test_bad_settings_exit_without_traceback(tmp_path, media_root, images):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "django_wxpay_media.E005" in done.stderr  # the system check stops it first
+
+
+# -- machine-readable output, whatever the path --------------------------------------------
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+from django_wxpay_media.management.commands.wxpay_upload import escape  # noqa: E402
+
+
+def unescape(field: str) -> bytes:
+    """The reader's side of ``escape``: the path's bytes back from one printed field."""
+    out = bytearray()
+    i = 0
+    while i < len(field):
+        char = field[i]
+        if char != "\\":
+            out += char.encode("utf-8")
+            i += 1
+            continue
+        kind = field[i + 1]
+        if kind in "\\tnr":
+            out += {"\\": b"\\", "t": b"\t", "n": b"\n", "r": b"\r"}[kind]
+            i += 2
+        elif kind == "x":
+            out.append(int(field[i + 2 : i + 4], 16))
+            i += 4
+        else:
+            width = 4 if kind == "u" else 8
+            out += chr(int(field[i + 2 : i + 2 + width], 16)).encode("utf-8", "surrogatepass")
+            i += 2 + width
+    return bytes(out)
+
+
+@hsettings(max_examples=500, deadline=None)
+@given(st.binary(max_size=64))
+def test_escape_is_one_field_and_keeps_every_byte(raw):
+    name = os.fsdecode(raw)
+    field = escape(name)
+    assert "\t" not in field
+    assert len(f"{field}\tMEDIA".splitlines()) == 1  # no line break of any kind
+    field.encode("utf-8")  # printable on a UTF-8 stream
+    assert unescape(field) == raw
+    ascii_field = escape(name, ascii_only=True)
+    assert ascii_field.isascii()
+    assert unescape(ascii_field) == raw
+
+
+@pytest.mark.django_db
+def test_awkward_paths_print_one_line_each_and_the_batch_goes_on(wxpay_settings, tmp_path):
+    folder = tmp_path / "awkward"
+    folder.mkdir()
+    raw_names = [b"tab\there.png", b"new\nline.png", b"latin1-\xe9t\xe9.png", "收据.png".encode()]
+    paths = []
+    for number, raw in enumerate(raw_names):
+        path = os.path.join(os.fsencode(folder), raw)
+        with open(path, "wb") as fh:
+            fh.write(png(f"awkward {number}"))
+        paths.append(os.fsdecode(path))
+
+    out, err, exc = run(*paths)
+
+    assert exc is None, err
+    lines = out.splitlines()
+    assert len(lines) == len(raw_names)
+    media = {u.sha256: u.media_id for u in wxpay_settings.uploads}
+    for number, (line, raw) in enumerate(zip(lines, raw_names)):
+        field, media_id = line.split("\t")
+        assert unescape(field) == os.path.join(os.fsencode(folder), raw)
+        assert media_id == media[hashlib.sha256(png(f"awkward {number}")).hexdigest()]
+    assert "\\xe9t\\xe9.png" in lines[2] and "收据.png" in lines[3]
+
+
+class _BrokenOnce(io.StringIO):
+    """A stdout whose first write fails, as a closed pipe would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        if not self.failed:
+            self.failed = True
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+
+@pytest.mark.django_db
+def test_a_line_that_cannot_be_printed_does_not_stop_the_batch(wxpay_settings, images, settings):
+    settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "CONCURRENCY": 1}
+    first, second = images("first.png", "print 1"), images("second.png", "print 2")
+    out, err = _BrokenOnce(), io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("wxpay_upload", first, second, stdout=out, stderr=err)
+    assert str(caught.value) == "1 of 2 uploads failed."  # the lost line is not a silent success
+    assert out.getvalue().splitlines() == [f"{second}\t{FeedbackImage.objects.get(filename='second.png').media_id}"]
+    assert f"{first}: the result could not be printed (BrokenPipeError)" in err.getvalue()
+    assert FeedbackImage.objects.uploaded().count() == 2  # both were uploaded all the same
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ascii_only_stdout_gets_escapes_not_a_crash(wxpay_settings, settings, images, tmp_path, media_root):
+    path = images("收据.png", "ascii stdout")
+    (tmp_path / "shim_settings.py").write_text(SHIM)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]),
+        "DJANGO_SETTINGS_MODULE": "shim_settings",
+        "SHIM_DB_NAME": _db_name(),
+        "SHIM_MEDIA_ROOT": str(media_root),
+        "SHIM_WXPAY_MEDIA": json.dumps(settings.WXPAY_MEDIA),
+        "PYTHONIOENCODING": "ascii",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "django", "wxpay_upload", path],
+        env=env, cwd=tmp_path, capture_output=True, check=False, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    [upload] = wxpay_settings.uploads
+    field, media_id = done.stdout.decode("ascii").rstrip("\n").split("\t")
+    assert unescape(field) == path.encode("utf-8")
+    assert media_id == upload.media_id

@@ -17,6 +17,7 @@ from django.core.files.base import ContentFile
 from django.test import override_settings
 
 from django_wxpay_media import conf, services
+from tests.images import png
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -179,7 +180,7 @@ def test_key_files_are_read(settings, tmp_path, wxpay_sandbox):
 def test_uploads_work_with_key_files(settings, tmp_path, wxpay_sandbox):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.WXPAY_MEDIA = wxpay_sandbox.settings(paths_dir=tmp_path)
-    image = services.upload_image(b"\x89PNG\r\n\x1a\n" + b"key files" * 10, filename="k.png")
+    image = services.upload_image(png("key files"), filename="k.png")
     assert image.media_id == wxpay_sandbox.uploads[0].media_id
 
 

@@ -53,18 +53,43 @@ class UnsupportedImageFormatError(ImageValidationError):
     code = "UNSUPPORTED_FORMAT"
 
 
+class TruncatedImageError(ImageValidationError):
+    """The file starts like a JPEG, PNG or BMP image but its end is missing (a cut-off copy)."""
+
+    code = "TRUNCATED_IMAGE"
+
+
+class CorruptImageError(ImageValidationError):
+    """The file starts like a JPEG, PNG or BMP image but its structure is broken."""
+
+    code = "CORRUPT_IMAGE"
+
+
+class InvalidURLError(WeChatPayError, ValueError):
+    """A URL the client refuses to call (another host, not https, no API path)."""
+
+    code = "INVALID_URL"
+
+
 # -- transport: the request did not complete --------------------------------------
 
 
 class TransportError(WeChatPayError):
-    """The HTTP exchange did not complete; the cause is kept as ``__cause__``."""
+    """The HTTP exchange did not complete; the cause is kept as ``__cause__``.
+
+    ``request_sent`` is True when the request may have reached WeChat Pay (the
+    connection broke or timed out after it was sent): WeChat may have performed it.
+    """
 
     code = "TRANSPORT_ERROR"
 
-    def __init__(self, message: str = "", *, url: str = "", attempts: int = 1, **params: Any) -> None:
+    def __init__(
+        self, message: str = "", *, url: str = "", attempts: int = 1, request_sent: bool = False, **params: Any
+    ) -> None:
         super().__init__(message, **params)
         self.url = url
         self.attempts = attempts
+        self.request_sent = request_sent
 
 
 class WeChatPayTimeout(TransportError):

@@ -1,7 +1,10 @@
 """Everything WeChat Pay would refuse about a file, checked before any network call.
 
-The format comes from the file's first bytes, never from its name, so no imaging
-library is needed; the name is normalised to what the upload API accepts.
+The format comes from the file's first bytes, never from its name, and the file's
+structure is walked (PNG chunks to IEND, JPEG segments to the scan and its end
+marker, BMP headers against the pixel data), so a cut-off or broken file is
+refused while no imaging library is needed; the name is normalised to what the
+upload API accepts.
 """
 
 from __future__ import annotations
@@ -11,7 +14,13 @@ import posixpath
 import unicodedata
 from dataclasses import dataclass, field
 
-from .errors import EmptyImageError, ImageTooLargeError, UnsupportedImageFormatError
+from .errors import (
+    CorruptImageError,
+    EmptyImageError,
+    ImageTooLargeError,
+    TruncatedImageError,
+    UnsupportedImageFormatError,
+)
 
 #: The upload API takes at most 2 MB; WeChat counts in binary units.
 MAX_IMAGE_SIZE = 2 * 1024 * 1024
@@ -54,7 +63,10 @@ def detect_format(data: bytes) -> ImageFormat | None:
 def _allowed_char(ch: str) -> bool:
     if ord(ch) > 0xFFFF:  # APIv3 text takes only 1-3 byte UTF-8 (no emoji)
         return False
-    if unicodedata.category(ch) in ("Cc", "Cs"):  # control characters, lone surrogates
+    # Control characters, lone surrogates, and invisible formatting (Cf: bidi overrides
+    # such as U+202E that make "gpj.exe" read as "exe.jpg", zero-width spaces and
+    # joiners, BOM; Zl/Zp: line and paragraph separators) that would hide what a name says.
+    if unicodedata.category(ch) in ("Cc", "Cs", "Cf", "Zl", "Zp"):
         return False
     return ch not in '"\\/'  # quotes break the multipart header; slashes are paths
 
@@ -62,8 +74,9 @@ def _allowed_char(ch: str) -> bool:
 def normalize_filename(filename: str | None, image_format: ImageFormat) -> str:
     """A name the upload API accepts, with the suffix of ``image_format``.
 
-    Directory parts, control characters, quotes and characters outside the Basic
-    Multilingual Plane are removed; an image suffix is replaced by the real one
+    Directory parts, control characters, invisible formatting characters (Unicode
+    categories Cf, Zl, Zp), quotes and characters outside the Basic Multilingual
+    Plane are removed; an image suffix is replaced by the real one
     (``photo.jpeg`` -> ``photo.jpg``, PNG bytes named ``x.jpg`` -> ``x.png``); the
     result is at most 128 characters and keeps its suffix.
     """
@@ -114,21 +127,174 @@ def check_size(size: int) -> None:
         )
 
 
+def check_image(data: bytes) -> ImageFormat:
+    """The format of ``data`` if it is a whole JPEG, PNG or BMP image.
+
+    Raises :class:`~.errors.UnsupportedImageFormatError` (not one of these formats),
+    :class:`~.errors.TruncatedImageError` (its end is missing) or
+    :class:`~.errors.CorruptImageError` (its structure is broken). No size limit is
+    applied here (see :func:`check_size`).
+    """
+    image_format = detect_format(data)
+    if image_format is None:
+        raise UnsupportedImageFormatError(
+            "The file is not a JPEG, PNG or BMP image (checked by its content, not its name)."
+        )
+    _STRUCTURE_CHECKS[image_format.name](memoryview(data))
+    return image_format
+
+
+def _truncated(kind: str) -> TruncatedImageError:
+    return TruncatedImageError(f"The {kind} image is cut off: its end is missing.", format=kind)
+
+
+def _corrupt(kind: str, what: str) -> CorruptImageError:
+    return CorruptImageError(f"The {kind} image is damaged ({what}).", format=kind, detail=what)
+
+
+def _check_png(data: memoryview) -> None:
+    """Walk the chunks from the signature to IEND: IHDR first, sane lengths, some IDAT."""
+    position = 8
+    first = True
+    seen_data = False
+    while True:
+        if position + 8 > len(data):
+            raise _truncated("PNG")
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = bytes(data[position + 4 : position + 8])
+        if length > 0x7FFFFFFF or not kind.isalpha() or not kind.isascii():
+            raise _corrupt("PNG", "a chunk header is invalid")
+        end = position + 12 + length  # length, type, data, CRC (the CRC is not checked)
+        if end > len(data):
+            raise _truncated("PNG")
+        if first:
+            if kind != b"IHDR" or length != 13:
+                raise _corrupt("PNG", "the IHDR header does not come first")
+            width = int.from_bytes(data[position + 8 : position + 12], "big")
+            height = int.from_bytes(data[position + 12 : position + 16], "big")
+            if not 0 < width <= 0x7FFFFFFF or not 0 < height <= 0x7FFFFFFF:
+                raise _corrupt("PNG", "the width or height is zero")
+            first = False
+        elif kind == b"IHDR":
+            raise _corrupt("PNG", "a second IHDR header")
+        if kind == b"IDAT":
+            seen_data = True
+        elif kind == b"IEND":
+            if not seen_data:
+                raise _corrupt("PNG", "no image data")
+            return  # bytes after IEND are tolerated, as every decoder does
+        position = end
+
+
+# JPEG markers without a length field: TEM and RST0-7 (SOI and EOI never occur inside the walk).
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+# Start-of-frame markers (baseline, extended, progressive, lossless, arithmetic...); not DHT/JPG/DAC.
+_JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _check_jpeg(data: memoryview) -> None:
+    """Walk the segments from SOI to the first scan (SOS), then require an EOI after it."""
+    position = 2
+    frame = False
+    size = len(data)
+    while True:
+        # Markers may be preceded by any number of 0xFF fill bytes.
+        if position >= size:
+            raise _truncated("JPEG")
+        if data[position] != 0xFF:
+            raise _corrupt("JPEG", "a segment does not start with a marker")
+        while position < size and data[position] == 0xFF:
+            position += 1
+        if position >= size:
+            raise _truncated("JPEG")
+        marker = data[position]
+        position += 1
+        if marker in _JPEG_STANDALONE:
+            continue
+        if marker in (0x00, 0xD8):
+            raise _corrupt("JPEG", "an invalid marker")
+        if marker == 0xD9:
+            raise _corrupt("JPEG", "the image ends before its picture data")
+        if position + 2 > size:
+            raise _truncated("JPEG")
+        length = int.from_bytes(data[position : position + 2], "big")
+        if length < 2:
+            raise _corrupt("JPEG", "a segment length is invalid")
+        if position + length > size:
+            raise _truncated("JPEG")
+        if marker in _JPEG_SOF:
+            if length < 8:
+                raise _corrupt("JPEG", "the frame header is too short")
+            width = int.from_bytes(data[position + 5 : position + 7], "big")
+            if width == 0:
+                raise _corrupt("JPEG", "the width is zero")
+            frame = True
+        position += length
+        if marker == 0xDA:  # SOS: entropy-coded data follows
+            if not frame:
+                raise _corrupt("JPEG", "the picture data comes before its frame header")
+            break
+    # Entropy-coded data stuffs every 0xFF as FF 00, so FF D9 after the scan header is
+    # the end marker; anything after it (camera trailers, MPF images) is tolerated.
+    if bytes(data[position:]).find(b"\xff\xd9") < 0:
+        raise _truncated("JPEG")
+
+
+_BMP_RGB, _BMP_BITFIELDS, _BMP_ALPHABITFIELDS = 0, 3, 6
+
+
+def _check_bmp(data: memoryview) -> None:
+    """Check the file and DIB headers against the data: sizes, planes, bit depth, pixel bytes."""
+    size = len(data)
+    dib = int.from_bytes(data[14:18], "little")
+    if size < 14 + dib:
+        raise _truncated("BMP")
+    offset = int.from_bytes(data[10:14], "little")
+    if dib == 12:  # BITMAPCOREHEADER (OS/2 1.x)
+        width = int.from_bytes(data[18:20], "little")
+        height = int.from_bytes(data[20:22], "little", signed=True)
+        planes = int.from_bytes(data[22:24], "little")
+        bits = int.from_bytes(data[24:26], "little")
+        compression = _BMP_RGB
+    else:
+        width = int.from_bytes(data[18:22], "little", signed=True)
+        height = int.from_bytes(data[22:26], "little", signed=True)
+        planes = int.from_bytes(data[26:28], "little")
+        bits = int.from_bytes(data[28:30], "little")
+        compression = int.from_bytes(data[30:34], "little")
+    if width <= 0 or height == 0:
+        raise _corrupt("BMP", "the width or height is zero")
+    if planes != 1 or bits not in (1, 2, 4, 8, 16, 24, 32, 64):
+        raise _corrupt("BMP", "the bit depth is invalid")
+    if offset < 14 + dib:
+        raise _corrupt("BMP", "the pixel data overlaps the headers")
+    # The file-size field is not compared: real encoders write 0 or a wrong value there.
+    if compression in (_BMP_RGB, _BMP_BITFIELDS, _BMP_ALPHABITFIELDS):
+        row = (bits * width + 31) // 32 * 4
+        if offset + row * abs(height) > size:
+            raise _truncated("BMP")
+    elif offset >= size:  # compressed (RLE, embedded JPEG/PNG): the length is not known in advance
+        raise _truncated("BMP")
+
+
+_STRUCTURE_CHECKS = {"JPEG": _check_jpeg, "PNG": _check_png, "BMP": _check_bmp}
+
+
 def prepare_image(data: bytes, filename: str | None = None) -> PreparedImage:
     """Validate ``data`` and return it with its normalised name and sha256.
 
     Raises a subclass of :class:`~.errors.ImageValidationError` for a file WeChat
-    Pay would refuse: empty, larger than 2 MB, or not a JPEG, PNG or BMP image.
+    Pay would refuse: empty, larger than 2 MB, not a JPEG, PNG or BMP image, or
+    one that is cut off or damaged (see :func:`check_image`).
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"image data must be bytes, not {type(data).__name__}")
     data = bytes(data)
     check_size(len(data))
-    image_format = detect_format(data)
-    if image_format is None:
-        raise UnsupportedImageFormatError(
-            "The file is not a JPEG, PNG or BMP image (checked by its content, not its name).",
-            filename=filename or "",
-        )
+    try:
+        image_format = check_image(data)
+    except UnsupportedImageFormatError as err:
+        err.params["filename"] = filename or ""
+        raise
     name = normalize_filename(filename, image_format)
     return PreparedImage(data=data, filename=name, sha256=hashlib.sha256(data).hexdigest(), format=image_format)

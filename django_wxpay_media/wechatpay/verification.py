@@ -146,33 +146,43 @@ class KeyStore:
         assert self._apiv3_key is not None
         try:
             entries = json.loads(body)["data"]
-        except (ValueError, KeyError, TypeError):
-            raise InvalidResponseError("The platform certificate list is not the JSON WeChat Pay documents.") from None
+        except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+            entries = None
+        if not isinstance(entries, list):
+            raise InvalidResponseError("The platform certificate list is not the JSON WeChat Pay documents.")
         now = dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc)
         aead = AESGCM(self._apiv3_key)
         certificates: dict[str, PlatformCertificate] = {}
         for entry in entries:
             try:
                 enc = entry["encrypt_certificate"]
+                nonce, ciphertext = enc["nonce"], enc["ciphertext"]
+                associated_data = enc.get("associated_data") or ""
                 pem = aead.decrypt(
-                    enc["nonce"].encode("utf-8"),
-                    base64.b64decode(enc["ciphertext"]),
-                    (enc.get("associated_data") or "").encode("utf-8"),
+                    nonce.encode("utf-8"),
+                    base64.b64decode(ciphertext, validate=True),
+                    associated_data.encode("utf-8"),
                 )
-                cert = x509.load_pem_x509_certificate(pem)
             except InvalidTag:
                 raise ConfigurationError(
                     "A platform certificate could not be decrypted: the APIv3 key is wrong."
                 ) from None
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
+                # AttributeError: a nonce that is a number; ValueError: bad base64, a nonce
+                # AES-GCM cannot take, text that is not UTF-8.
                 raise InvalidResponseError("A platform certificate entry is malformed.") from None
-            if cert.not_valid_after_utc <= now:
+            try:
+                cert = x509.load_pem_x509_certificate(pem)
+                not_after = cert.not_valid_after_utc
+                key = cert.public_key()
+                serial = format(cert.serial_number, "X")
+            except ValueError:
+                raise InvalidResponseError("A platform certificate entry is not a certificate.") from None
+            if not_after <= now:
                 continue  # expired certificates never sign anything we accept
-            key = cert.public_key()
             if not isinstance(key, rsa.RSAPublicKey):
                 continue
-            serial = format(cert.serial_number, "X")
-            certificates[serial] = PlatformCertificate(serial, key, cert.not_valid_after_utc)
+            certificates[serial] = PlatformCertificate(serial, key, not_after)
         return certificates
 
     # -- verification ------------------------------------------------------------
@@ -189,7 +199,7 @@ class KeyStore:
         A serial never seen before triggers one certificate download (at most one a
         minute), as certificates rotate.
         """
-        serial = headers.get("Wechatpay-Serial", "")
+        serial = _text(headers.get("Wechatpay-Serial"))
         if (
             serial
             and self._key_for(serial, self._certificates) is None
@@ -212,7 +222,7 @@ class KeyStore:
         def fail(reason: str, message: str) -> SignatureVerificationError:
             return SignatureVerificationError(message, reason=reason, status=status, request_id=request_id)
 
-        values = {name: headers.get(name, "") for name in SIGNATURE_HEADERS}
+        values = {name: _text(headers.get(name)) for name in SIGNATURE_HEADERS}
         missing = [name for name, value in values.items() if not value]
         if missing:
             raise fail("missing_headers", f"The answer is not signed (missing {', '.join(missing)}).")
@@ -221,9 +231,13 @@ class KeyStore:
             raise fail("probe", "WeChat Pay's signature probe (WECHATPAY/SIGNTEST/) was rejected, as it must be.")
         signature_type = headers.get("Wechatpay-Signature-Type")
         if signature_type and signature_type != SIGNATURE_TYPE:
-            raise fail("bad_signature", f"Unsupported signature type {signature_type!r}.")
+            raise fail("bad_signature", f"Unsupported signature type {str(signature_type)[:80]!r}.")
+        text = values["Wechatpay-Timestamp"]
         try:
-            timestamp = int(values["Wechatpay-Timestamp"])
+            # ASCII digits only: int() would also take " 1", "1_0" or other scripts' digits.
+            if not (text.isascii() and text.isdigit() and len(text) <= 12):
+                raise ValueError(text)
+            timestamp = int(text)
         except ValueError:
             raise fail("stale_timestamp", "The answer's Wechatpay-Timestamp is not a number.") from None
         if abs(self._clock() - timestamp) >= MAX_CLOCK_SKEW:
@@ -235,23 +249,32 @@ class KeyStore:
         serial = values["Wechatpay-Serial"]
         key = self._key_for(serial, certificates)
         if key is None:
-            raise fail("unknown_serial", f"The answer is signed by an unknown key (Wechatpay-Serial {serial}).")
-        message = b"%s\n%s\n%s\n" % (
-            values["Wechatpay-Timestamp"].encode(),
-            values["Wechatpay-Nonce"].encode(),
-            body,
-        )
+            raise fail(
+                "unknown_serial", f"The answer is signed by an unknown key (Wechatpay-Serial {serial[:80]!r})."
+            )
         try:
+            message = b"%s\n%s\n%s\n" % (
+                values["Wechatpay-Timestamp"].encode("utf-8"),
+                values["Wechatpay-Nonce"].encode("utf-8"),
+                bytes(body),
+            )
             key.verify(base64.b64decode(signature, validate=True), message, padding.PKCS1v15(), hashes.SHA256())
-        except (InvalidSignature, ValueError):
+        except (InvalidSignature, ValueError, TypeError):
+            # ValueError: bad base64 or a header that is not UTF-8 text; TypeError: a body that is not bytes.
             raise fail("bad_signature", "The answer's signature does not verify.") from None
+
+
+def _text(value: object) -> str:
+    """A header value as text; anything else (a number, None) counts as missing."""
+    return value if isinstance(value, str) else ""
 
 
 def parse_json(body: bytes, *, status: int, request_id: str | None) -> Any:
     """The answer's JSON, or a clear :class:`InvalidResponseError` (a proxy's text page...)."""
     try:
         return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: deeply nested arrays ("[[[[..."), a cheap way to crash a parser.
         excerpt = body[:120].decode("utf-8", "replace")
         raise InvalidResponseError(
             f"The answer is not JSON: {excerpt!r}", status=status, request_id=request_id

@@ -1,7 +1,8 @@
 import hashlib
+import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE, detect_format, normalize_filename, prepare_image
@@ -79,11 +80,30 @@ def test_normalize_filename(name, fmt, expected):
     assert normalize_filename(name, fmt) == expected
 
 
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("invoice\u202egpj.png", "invoicegpj.png"),  # RIGHT-TO-LEFT OVERRIDE
+        ("\u202dreceipt\u202c.jpg", "receipt.png"),  # LRO / PDF
+        ("\u2066收据\u2069.png", "收据.png"),  # bidi isolates
+        ("zero\u200bwidth\u200c\u200d.png", "zerowidth.png"),
+        ("\ufeffbom.png", "bom.png"),
+        ("line\u2028para\u2029.png", "linepara.png"),
+        ("soft\u00adhyphen.png", "softhyphen.png"),
+        ("\u200b\u200b.png", "image.png"),  # nothing visible left
+        ("\u061cmark\u200e\u200f.png", "mark.png"),  # ALM, LRM, RLM
+    ],
+)
+def test_invisible_formatting_characters_are_removed(name, expected):
+    assert normalize_filename(name, PNG) == expected
+
+
 def test_long_names_are_cut_to_128_characters_keeping_the_suffix():
     name = normalize_filename("长" * 300 + ".jpeg", JPEG)
     assert len(name) == 128 and name.endswith(".jpg")
 
 
+@settings(max_examples=600, deadline=None, database=None)
 @given(st.text(max_size=400), st.sampled_from([JPEG, PNG, BMP]))
 def test_any_name_normalises_to_what_the_api_accepts(name, fmt):
     result = normalize_filename(name, fmt)
@@ -92,7 +112,25 @@ def test_any_name_normalises_to_what_the_api_accepts(name, fmt):
     assert len(result) > len(fmt.extension) + 1  # a non-empty stem
     assert all(ord(ch) <= 0xFFFF for ch in result)  # 1-3 byte UTF-8 only
     assert not any(ch in result for ch in '/\\"\r\n\x00')
+    assert not any(unicodedata.category(ch) in ("Cc", "Cs", "Cf", "Zl", "Zp") for ch in result)
     assert normalize_filename(result, fmt) == result  # idempotent
+
+
+invisible = st.characters(categories=["Cf", "Zl", "Zp"])
+
+
+@settings(max_examples=600, deadline=None, database=None)
+@given(
+    st.lists(st.one_of(st.text(max_size=8), invisible), max_size=30).map("".join),
+    st.sampled_from([JPEG, PNG, BMP]),
+)
+def test_names_salted_with_invisible_characters_come_out_clean(name, fmt):
+    result = normalize_filename(name, fmt)
+    assert not any(unicodedata.category(ch) in ("Cf", "Zl", "Zp") for ch in result)
+    assert 1 <= len(result) <= 128 and result.endswith("." + fmt.extension)
+    # Invisible characters change nothing else: the name is the one without them.
+    visible = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cf", "Zl", "Zp"))
+    assert result == normalize_filename(visible, fmt)
 
 
 def test_every_rejection_is_an_image_validation_error_with_a_code():

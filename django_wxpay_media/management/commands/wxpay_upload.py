@@ -5,18 +5,57 @@ and one line per failure on stderr (the path, the reason, WeChat Pay's or our co
 and the Request-ID when there is one). Goes on after a failure; exits with 0 only
 when every file was uploaded. ``--retry-failed`` also finishes the pending and
 failed records, printed by their file name.
+
+Output stays machine-readable whatever the path (see :func:`escape`): a TAB, a
+line break, a backslash, a control character or a byte that is not UTF-8 is
+written as an escape, so each result is one line and splits on its one TAB. A
+line that cannot be written (a closed pipe, a stream that cannot encode it) is
+reported on stderr and counted as a failure; it never stops the batch.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import unicodedata
+from typing import IO, Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_wxpay_media import services, texts
 from django_wxpay_media.exceptions import user_message
 from django_wxpay_media.outcome import UploadOutcome, UploadState
+
+
+#: Escapes of the characters that would break a ``PATH<TAB>MEDIA_ID`` line.
+_NAMED_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def escape(name: str | os.PathLike[str], *, ascii_only: bool = False) -> str:
+    """``name`` as one field of a result line: no TAB, no line break, every byte kept.
+
+    ``\\``, TAB, LF and CR become ``\\\\``, ``\\t``, ``\\n``, ``\\r``; a byte of the path
+    that is not UTF-8 (Python reads it as a surrogate escape) becomes ``\\xNN``; any
+    other control, format or separator character (category C* or Zl/Zp: U+0085,
+    U+2028, a bidi override...) becomes ``\\uNNNN`` (``\\UNNNNNNNN`` beyond U+FFFF).
+    Read back: ``\\xNN`` is the byte NN, ``\\uNNNN`` the UTF-8 bytes of that
+    character. ``ascii_only`` also escapes every other non-ASCII character as
+    ``\\uNNNN``, for a stream that cannot encode it.
+    """
+    text = os.fspath(name)
+    out: list[str] = []
+    for char in text:
+        code = ord(char)
+        if char in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[char])
+        elif 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for a byte that is not UTF-8
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif (code > 0x7F and ascii_only) or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 class Command(BaseCommand):
@@ -38,6 +77,7 @@ class Command(BaseCommand):
             raise CommandError(str(texts.COMMAND_NO_INPUT))
         failures = 0
         total = 0
+        self._unwritten = 0
         try:
             if paths:
                 outcomes = services.upload_many(paths)
@@ -51,8 +91,9 @@ class Command(BaseCommand):
         except ImproperlyConfigured as exc:
             # A settings problem is for the developer: say which, without a traceback.
             raise CommandError(str(texts.COMMAND_NOT_CONFIGURED) % {"error": exc}) from exc
+        failures += self._unwritten
         if failures:
-            raise CommandError(texts.COMMAND_FAILED % {"failed": failures, "total": total})
+            raise CommandError(texts.COMMAND_FAILED % {"failed": min(failures, total), "total": total})
 
     def _report(self, outcomes: list[UploadOutcome], *, by_path: bool) -> int:
         """Print each outcome; return how many failed."""
@@ -60,7 +101,7 @@ class Command(BaseCommand):
         for outcome in outcomes:
             name = outcome.filename if by_path or outcome.record is None else outcome.record.filename
             if outcome.ok:
-                self.stdout.write(f"{name}\t{outcome.media_id}")
+                self._emit(self.stdout, name, lambda field: f"{field}\t{outcome.media_id}")
             else:
                 failures += 1
                 self._print_failure(name, outcome)
@@ -71,4 +112,20 @@ class Command(BaseCommand):
         details = [str(texts.COMMAND_CODE) % {"code": outcome.code or outcome.state.value.upper()}]
         if outcome.request_id:
             details.append(str(texts.COMMAND_REQUEST_ID) % {"request_id": outcome.request_id})
-        self.stderr.write(f"{os.fspath(name)}: {reason} ({', '.join(details)})")
+        self._emit(self.stderr, name, lambda field: f"{field}: {reason} ({', '.join(details)})")
+
+    def _emit(self, stream: IO[str] | Any, name: str | os.PathLike[str], line: Any) -> None:
+        """Write ``line(escaped name)``; a stream that cannot take it never stops the batch."""
+        try:
+            try:
+                stream.write(line(escape(name)))
+            except UnicodeEncodeError:  # e.g. PYTHONIOENCODING=ascii and a Chinese file name
+                stream.write(line(escape(name, ascii_only=True)).encode("ascii", "backslashreplace").decode("ascii"))
+        except (OSError, ValueError) as exc:  # a closed pipe or file; UnicodeError is a ValueError
+            self._unwritten += 1
+            try:
+                self.stderr.write(
+                    str(texts.COMMAND_UNWRITTEN) % {"path": escape(name, ascii_only=True), "error": type(exc).__name__}
+                )
+            except (OSError, ValueError):
+                pass  # stderr is gone too: the exit status still says it

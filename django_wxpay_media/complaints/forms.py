@@ -1,0 +1,109 @@
+"""The desk's forms: reply, mark complete, refund decision.
+
+Images go through the existing :class:`~django_wxpay_media.forms.FeedbackImagesField`
+with ``upload=False``: the field validates them like WeChat Pay would, and the
+service uploads them afterwards, outside any transaction, before sending.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+
+from ..forms import FeedbackImagesField
+from ..wechatpay import complaints as wc
+from .messages import message_for
+
+
+def _check_length(code: str, value: str, limit: int) -> None:
+    length = wc.text_length(value)  # characters, as WeChat Pay counts them
+    if length > limit:
+        raise forms.ValidationError(message_for(code, length=length, limit=limit), code=code.lower())
+
+
+class CountedTextarea(forms.Textarea):
+    """A textarea with a live character count (counted like WeChat Pay: characters)."""
+
+    def __init__(self, limit: int, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__({"rows": 6, "data-wxpay-limit": str(limit), "class": "vLargeTextField wxpay-counted", **(attrs or {})})
+
+
+class ReplyForm(forms.Form):
+    content = forms.CharField(
+        label=_("Reply to the consumer"),
+        widget=CountedTextarea(wc.MAX_RESPONSE_CONTENT),
+        help_text=format_lazy(_("At most {limit} characters."), limit=wc.MAX_RESPONSE_CONTENT),
+        strip=True,
+    )
+    images = FeedbackImagesField(
+        label=_("Images"),
+        required=False,
+        upload=False,
+        max_files=wc.MAX_IMAGES,
+        help_text=_("Up to 4 JPEG, PNG or BMP images of at most 2 MB; uploaded to WeChat Pay before the reply is sent."),
+    )
+
+    def clean_content(self) -> str:
+        content: str = self.cleaned_data["content"]
+        _check_length("CONTENT_TOO_LONG", content, wc.MAX_RESPONSE_CONTENT)
+        return content
+
+
+class ConfirmForm(forms.Form):
+    """Marking complete: a POST with the CSRF token is the confirmation."""
+
+    confirm = forms.BooleanField(widget=forms.HiddenInput, initial=True)
+
+
+class RefundDecisionForm(forms.Form):
+    action = forms.ChoiceField(
+        label=_("Decision"),
+        choices=[("APPROVE", _("Approve the refund")), ("REJECT", _("Reject the refund"))],
+        widget=forms.RadioSelect,
+    )
+    launch_refund_day = forms.IntegerField(
+        label=_("Refund within (days)"),
+        required=False,
+        min_value=0,
+        help_text=_("When approving: in how many days the refund will be made (0: today). Approving does not refund by itself."),
+    )
+    reject_reason = forms.CharField(
+        label=_("Reason for rejecting"),
+        required=False,
+        widget=CountedTextarea(wc.MAX_REJECT_REASON),
+        help_text=format_lazy(_("Required when rejecting; at most {limit} characters."), limit=wc.MAX_REJECT_REASON),
+    )
+    images = FeedbackImagesField(
+        label=_("Evidence images"),
+        required=False,
+        upload=False,
+        max_files=wc.MAX_IMAGES,
+        help_text=_("When rejecting: up to 4 images."),
+    )
+    remark = forms.CharField(
+        label=_("Remark"), required=False, widget=CountedTextarea(wc.MAX_REMARK, {"rows": 2}), help_text=_("Optional.")
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        action = data.get("action")
+        reason = data.get("reject_reason") or ""
+        if action == "REJECT" and not reason.strip():
+            self.add_error("reject_reason", message_for("MISSING_REJECT_REASON"))
+        if reason:
+            try:
+                _check_length("REASON_TOO_LONG", reason, wc.MAX_REJECT_REASON)
+            except forms.ValidationError as exc:
+                self.add_error("reject_reason", exc)
+        if action == "APPROVE" and (reason or data.get("images")):
+            self.add_error("action", _("An approval carries no reason or images; choose “Reject” to send them."))
+        remark = data.get("remark") or ""
+        if remark:
+            try:
+                _check_length("REMARK_TOO_LONG", remark, wc.MAX_REMARK)
+            except forms.ValidationError as exc:
+                self.add_error("remark", exc)
+        return data

@@ -1,0 +1,64 @@
+"""``manage.py wxpay_complaints``: the complaint desk from scripts.
+
+* ``sync [--days N]``: store every complaint of the last N days (default 30) with
+  its history; prints ``COMPLAINT_ID<TAB>STATE`` per complaint stored, one line per
+  failure on stderr; exits with 0 only if all were synced.
+* ``notify-url [URL | --delete]``: show, set or remove the URL WeChat Pay sends
+  complaint notifications to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
+
+from django_wxpay_media.complaints import services
+
+
+class Command(BaseCommand):
+    help = "Synchronise WeChat Pay complaints, or manage the complaint notification URL."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{sync,notify-url}")
+        sync = sub.add_parser("sync", help="Store the complaints of the last N days with their history.")
+        sync.add_argument("--days", type=int, default=30, help="How many days back, today included (default 30).")
+        notify = sub.add_parser("notify-url", help="Show, set (URL) or remove (--delete) the notification URL.")
+        notify.add_argument("url", nargs="?", metavar="URL", help="The HTTPS URL to register.")
+        notify.add_argument("--delete", action="store_true", help="Remove the registered URL.")
+
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
+        if action == "sync":
+            self._sync(options["days"])
+        else:
+            self._notify_url(options.get("url"), options.get("delete", False))
+
+    def _sync(self, days: int) -> None:
+        if days < 1:
+            raise CommandError(_("--days must be at least 1."))
+        result = services.sync(days)
+        for complaint in result.synced:
+            self.stdout.write(f"{complaint.complaint_id}\t{complaint.state}")
+        for complaint_id, outcome in result.failed:
+            self.stderr.write(f"{complaint_id}\t{outcome.code}\t{outcome.message}")
+        if result.error is not None:
+            raise CommandError(_("The complaint list could not be read: %(reason)s") % {"reason": result.error.message})
+        if result.failed:
+            raise CommandError(
+                _("%(failed)d of %(total)d complaints could not be synced.")
+                % {"failed": len(result.failed), "total": len(result.failed) + len(result.synced)}
+            )
+
+    def _notify_url(self, url: str | None, delete: bool) -> None:
+        if url and delete:
+            raise CommandError(_("Give a URL or --delete, not both."))
+        outcome = services.notification_url(url, delete=delete)
+        if not outcome.ok:
+            raise CommandError(outcome.message)
+        if delete:
+            self.stdout.write(_("The notification URL was removed."))
+        elif outcome.message:
+            self.stdout.write(outcome.message)
+        else:
+            self.stdout.write(_("No notification URL is registered."))

@@ -1,0 +1,70 @@
+"""Staff-facing sentences for what can go wrong on the complaint desk, in one place.
+
+Complaint calls have their own codes (limits checked before sending, WeChat's
+answers to complaint APIs); transport, signature and configuration failures are
+the upload's and keep the upload's sentences (:func:`..exceptions.user_message`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from ..exceptions import user_message
+from ..wechatpay import errors
+from ..wechatpay.complaints import ComplaintRequestError
+
+MESSAGES: dict[str, Promise] = {
+    # Checked before anything is sent.
+    "EMPTY_CONTENT": _("Write the reply's text."),
+    "CONTENT_TOO_LONG": _("The reply has %(length)s characters; WeChat Pay accepts at most %(limit)s."),
+    "TOO_MANY_IMAGES": _("Attach at most %(limit)s images (you attached %(count)s)."),
+    "INCOMPLETE_JUMP_LINK": _("A link needs both its address and its text."),
+    "INVALID_JUMP_URL": _("The link must be an HTTPS address of at most %(limit)s characters."),
+    "JUMP_TEXT_TOO_LONG": _("The link text has %(length)s characters; WeChat Pay accepts at most %(limit)s."),
+    "MISSING_REJECT_REASON": _("Say why the refund is rejected."),
+    "REASON_TOO_LONG": _("The reason has %(length)s characters; WeChat Pay accepts at most %(limit)s."),
+    "REMARK_TOO_LONG": _("The remark has %(length)s characters; WeChat Pay accepts at most %(limit)s."),
+    "INVALID_NOTIFICATION_URL": _("The notification URL must be an HTTPS address of at most %(limit)s characters."),
+    "MISSING_COMPLAINTED_MCHID": _("This complaint names no merchant; refresh it from WeChat Pay first."),
+    "IMAGE_UPLOAD_FAILED": _("“%(filename)s” could not be uploaded to WeChat Pay: %(reason)s"),
+    "REPLY_NOT_SENT": _("The reply was not sent; it is kept as failed. Send it again later."),
+    "DECISION_NOT_SENT": _("The refund decision was not sent to WeChat Pay."),
+    "IMAGE_DOWNLOAD_FAILED": _("The consumer's image could not be downloaded from WeChat Pay: %(reason)s"),
+    # WeChat Pay's answers to the complaint APIs.
+    "PARAM_ERROR": _("WeChat Pay rejected the request: %(message)s"),
+    "INVALID_REQUEST": _("WeChat Pay refused this under its rules: %(message)s"),
+    "RESOURCE_NOT_EXISTS": _("WeChat Pay does not know this complaint (or the item asked for)."),
+    "NO_AUTH": _(
+        "This merchant account may not handle complaints through the API. The permission has to be "
+        "enabled by WeChat Pay."
+    ),
+    "REQUEST_BLOCKED": _("WeChat Pay blocked the request: %(message)s"),
+}
+
+_INVALID = _("WeChat Pay would not accept this request: %(message)s")
+_FALLBACK = _("WeChat Pay answered with an error (%(code)s): %(message)s")
+
+
+def staff_message(exc: BaseException, **extra: Any) -> str:
+    """A translated sentence for any error a complaint call ends with."""
+    if isinstance(exc, ImproperlyConfigured) or not isinstance(exc, errors.WeChatPayError):
+        return user_message(exc)
+    template = MESSAGES.get(exc.code)
+    if template is None:
+        if isinstance(exc, ComplaintRequestError):
+            template = _INVALID
+        elif isinstance(exc, errors.WeChatPayAPIError) and not isinstance(exc, errors.WeChatPaySystemError):
+            template = _FALLBACK
+        else:  # transport, signature, unreadable answer, rate limit, 5xx: the upload's words
+            return user_message(exc)
+    params = {"message": exc.message or exc.code, "code": exc.code, **exc.params, **extra}
+    return str(template) % params
+
+
+def message_for(code: str, **params: Any) -> str:
+    """The sentence for one of this module's own codes."""
+    return str(MESSAGES[code]) % params

@@ -1,0 +1,245 @@
+"""What the desk remembers of each complaint. Only :mod:`.services` writes these.
+
+WeChat Pay's detail is the truth: a complaint row is a copy refreshed from it
+(``raw`` keeps the whole answer). The payer's phone number is stored only as
+WeChat sent it, encrypted; it is decrypted on demand for staff allowed to see it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import posixpath
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .. import conf
+from ..models import FeedbackImage
+
+
+def consumer_image_upload_to(instance: ComplaintImage, filename: str) -> str:
+    """Downloaded consumer images go under ``wxpay_complaints/<complaint id>/``."""
+    return posixpath.join("wxpay_complaints", instance.complaint.complaint_id, filename)
+
+
+class Complaint(models.Model):
+    """A consumer complaint, copied from WeChat Pay's complaint detail."""
+
+    class State(models.TextChoices):
+        PENDING = "PENDING", _("Pending")
+        PROCESSING = "PROCESSING", _("Processing")
+        PROCESSED = "PROCESSED", _("Processed")
+
+    class ProblemType(models.TextChoices):
+        REFUND = "REFUND", _("Refund requested")
+        SERVICE_NOT_WORK = "SERVICE_NOT_WORK", _("Service not working")
+        OTHERS = "OTHERS", _("Other")
+
+    complaint_id = models.CharField(
+        _("complaint ID"), max_length=64, unique=True, help_text=_("WeChat Pay's complaint number (complaint_id).")
+    )
+    state = models.CharField(
+        _("state"),
+        max_length=32,
+        choices=State.choices,
+        db_index=True,
+        help_text=_("Pending: not answered yet. Processing: answered. Processed: marked complete."),
+    )
+    problem_type = models.CharField(
+        _("problem type"),
+        max_length=32,
+        choices=ProblemType.choices,
+        blank=True,
+        default="",
+        help_text=_("What the consumer asks for, as WeChat Pay classifies it."),
+    )
+    description = models.TextField(
+        _("problem"), blank=True, default="", help_text=_("The consumer's problem as they chose it (problem_description).")
+    )
+    detail = models.TextField(
+        _("complaint text"), blank=True, default="", help_text=_("What the consumer wrote (complaint_detail).")
+    )
+    complaint_time = models.DateTimeField(
+        _("complained at"), null=True, blank=True, help_text=_("When the consumer filed the complaint.")
+    )
+    complainted_mchid = models.CharField(
+        _("merchant"),
+        max_length=32,
+        db_index=True,
+        help_text=_("The merchant the complaint is about (complainted_mchid); replies are sent for this merchant."),
+    )
+    out_trade_no = models.CharField(
+        _("order number"), max_length=64, blank=True, default="", db_index=True, help_text=_("The merchant's order number of the complained payment.")
+    )
+    transaction_id = models.CharField(
+        _("transaction ID"), max_length=64, blank=True, default="", db_index=True, help_text=_("WeChat Pay's transaction number of the complained payment.")
+    )
+    amount = models.PositiveBigIntegerField(
+        _("order amount"), null=True, blank=True, help_text=_("The complained order's amount, in fen (0.01 yuan).")
+    )
+    apply_refund_amount = models.PositiveBigIntegerField(
+        _("refund requested"), null=True, blank=True, help_text=_("The refund the consumer asks for, in fen (0.01 yuan).")
+    )
+    payer_phone_encrypted = models.TextField(
+        _("payer phone (encrypted)"),
+        blank=True,
+        default="",
+        help_text=_("The consumer's phone number as WeChat Pay sent it, encrypted; never stored decrypted."),
+    )
+    raw = models.JSONField(_("raw detail"), default=dict, blank=True, help_text=_("WeChat Pay's complete answer, unknown fields included."))
+    synced_at = models.DateTimeField(_("synced at"), null=True, blank=True, help_text=_("When the copy was last refreshed from WeChat Pay."))
+    created_at = models.DateTimeField(_("first seen"), auto_now_add=True, help_text=_("When this site first learnt of the complaint."))
+
+    class Meta:
+        verbose_name = _("complaint")
+        verbose_name_plural = _("complaints")
+        ordering = ["-complaint_time", "-pk"]
+        permissions = [
+            ("reply_complaint", _("Can reply to complaints")),
+            ("complete_complaint", _("Can mark complaints complete")),
+            ("decide_refund_complaint", _("Can approve or reject refunds of complaints")),
+            ("view_payer_phone", _("Can see the payer's phone number")),
+        ]
+
+    def __str__(self) -> str:
+        return self.complaint_id
+
+
+class ComplaintImage(models.Model):
+    """A consumer's image of a complaint; downloaded from WeChat Pay on demand."""
+
+    complaint = models.ForeignKey(
+        Complaint, on_delete=models.CASCADE, related_name="images", verbose_name=_("complaint"), help_text=_("The complaint the image belongs to.")
+    )
+    media_url = models.TextField(_("media URL"), help_text=_("WeChat Pay's download URL of the image (signed request, unsigned answer)."))
+    url_hash = models.CharField(_("URL digest"), max_length=64, editable=False, help_text=_("SHA-256 of the URL, to keep each image once."))
+    media_type = models.CharField(_("media type"), max_length=64, blank=True, default="", help_text=_("WeChat Pay's media_type, e.g. USER_COMPLAINT_IMAGE."))
+    position = models.PositiveIntegerField(_("position"), default=0, help_text=_("Order of the image in the complaint."))
+    file = models.FileField(
+        _("file"),
+        upload_to=consumer_image_upload_to,
+        storage=conf.get_storage,
+        max_length=255,
+        blank=True,
+        help_text=_("The downloaded copy, in the configured storage; empty until first viewed."),
+    )
+    content_type = models.CharField(_("content type"), max_length=100, blank=True, default="", help_text=_("The image type WeChat Pay answered with."))
+    downloaded_at = models.DateTimeField(_("downloaded at"), null=True, blank=True, help_text=_("When the copy was downloaded."))
+    error_code = models.CharField(_("error code"), max_length=64, blank=True, default="", help_text=_("Why the latest download failed, if it did."))
+
+    class Meta:
+        verbose_name = _("consumer image")
+        verbose_name_plural = _("consumer images")
+        ordering = ["complaint", "position", "pk"]
+        constraints = [models.UniqueConstraint(fields=["complaint", "url_hash"], name="wxpay_complaints_unique_image_url")]
+
+    def __str__(self) -> str:
+        return f"#{self.position + 1}"
+
+    @staticmethod
+    def hash_url(url: str) -> str:
+        return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+class HistoryEntry(models.Model):
+    """One step of a complaint's negotiation history (协商历史)."""
+
+    complaint = models.ForeignKey(
+        Complaint, on_delete=models.CASCADE, related_name="history", verbose_name=_("complaint"), help_text=_("The complaint this step belongs to.")
+    )
+    log_id = models.CharField(_("log ID"), max_length=64, help_text=_("WeChat Pay's id of the step."))
+    operator = models.CharField(_("operator"), max_length=128, blank=True, default="", help_text=_("Who acted: the consumer, the merchant or the platform."))
+    operate_time = models.DateTimeField(_("time"), null=True, blank=True, help_text=_("When it happened."))
+    operate_type = models.CharField(_("action"), max_length=64, blank=True, default="", help_text=_("WeChat Pay's operate_type, e.g. USER_CREATE_COMPLAINT."))
+    operate_details = models.TextField(_("details"), blank=True, default="", help_text=_("What was said or done."))
+    image_urls = models.JSONField(_("image URLs"), default=list, blank=True, help_text=_("Image links of the step (valid about an hour)."))
+    raw = models.JSONField(_("raw entry"), default=dict, blank=True, help_text=_("WeChat Pay's complete entry, unknown fields included."))
+
+    class Meta:
+        verbose_name = _("history entry")
+        verbose_name_plural = _("history entries")
+        ordering = ["complaint", "operate_time", "pk"]
+        constraints = [models.UniqueConstraint(fields=["complaint", "log_id"], name="wxpay_complaints_unique_log_id")]
+
+    def __str__(self) -> str:
+        return f"{self.operate_type} {self.operate_time or ''}".strip()
+
+
+class Reply(models.Model):
+    """A staff member's answer to a complaint, with up to four feedback images."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    complaint = models.ForeignKey(
+        Complaint, on_delete=models.CASCADE, related_name="replies", verbose_name=_("complaint"), help_text=_("The complaint answered.")
+    )
+    content = models.TextField(_("text"), help_text=_("The reply's text (response_content), as WeChat Pay counts it: characters."))
+    images = models.ManyToManyField(
+        FeedbackImage, blank=True, related_name="wxpay_complaint_replies", verbose_name=_("images"), help_text=_("Feedback images sent with the reply (at most 4).")
+    )
+    state = models.CharField(
+        _("state"),
+        max_length=16,
+        choices=State.choices,
+        default=State.PENDING,
+        help_text=_("Sending: not answered yet. Sent: WeChat Pay accepted it. Failed: see the error; nothing reached the consumer."),
+    )
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="wxpay_complaint_replies",
+        verbose_name=_("sent by"),
+        help_text=_("The staff member who wrote the reply."),
+    )
+    created_at = models.DateTimeField(_("written at"), auto_now_add=True, help_text=_("When the reply was written."))
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True, help_text=_("When WeChat Pay accepted the reply."))
+    error_code = models.CharField(_("error code"), max_length=64, blank=True, default="", help_text=_("WeChat Pay's (or this site's) code for the failure."))
+    error_message = models.TextField(_("error message"), blank=True, default="", help_text=_("What went wrong, for staff."))
+    request_id = models.CharField(_("Request-ID"), max_length=128, blank=True, default="", help_text=_("WeChat Pay's Request-ID of the answer; its support asks for it."))
+
+    class Meta:
+        verbose_name = _("reply")
+        verbose_name_plural = _("replies")
+        ordering = ["complaint", "created_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.content[:30]
+
+
+class Notification(models.Model):
+    """A complaint notification received from WeChat Pay; its id is kept once."""
+
+    notification_id = models.CharField(
+        _("notification ID"), max_length=64, unique=True, help_text=_("WeChat Pay's id of the notification; a repeated one is ignored.")
+    )
+    complaint_id = models.CharField(_("complaint ID"), max_length=64, db_index=True, help_text=_("The complaint the notification is about."))
+    event_type = models.CharField(_("event"), max_length=64, blank=True, default="", help_text=_("COMPLAINT.CREATE or COMPLAINT.STATE_CHANGE."))
+    action_type = models.CharField(_("action"), max_length=64, blank=True, default="", help_text=_("What happened, e.g. USER_RESPONSE."))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True, help_text=_("When this site received it."))
+    refresh_error = models.CharField(
+        _("refresh error"), max_length=64, blank=True, default="", help_text=_("Why the complaint could not be refreshed afterwards, if it could not.")
+    )
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-received_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.notification_id
+
+
+def parse_time(value: str) -> datetime.datetime | None:
+    """WeChat's RFC 3339 time (``2026-11-20T10:00:00+08:00``), or ``None``."""
+    try:
+        when = datetime.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo else None

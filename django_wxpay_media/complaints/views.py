@@ -1,0 +1,45 @@
+"""The notification callback WeChat Pay POSTs complaint events to.
+
+Include ``django_wxpay_media.complaints.urls`` under a path of the site's choosing
+and register that HTTPS URL with ``manage.py wxpay_complaints notify-url URL``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import services
+
+#: WeChat's notifications are about 1 KB; anything far larger is not one.
+MAX_BODY = 64 * 1024
+
+
+def _fail(status: int, message: str) -> HttpResponse:
+    # WeChat Pay reads {"code": "FAIL", "message": ...} on an error answer and retries.
+    body = json.dumps({"code": "FAIL", "message": message})
+    return HttpResponse(body, status=status, content_type="application/json")
+
+
+@csrf_exempt  # WeChat Pay cannot send a CSRF token; the signature authenticates it
+@require_POST
+def notification(request: HttpRequest) -> HttpResponse:
+    """Verify, de-duplicate and act on one complaint notification; 204 when handled."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY:
+        return _fail(413, "body too large")
+    body = request.read(MAX_BODY + 1)  # capped even when Content-Length lies
+    if len(body) > MAX_BODY:
+        return _fail(413, "body too large")
+    outcome = services.handle_notification(request.headers, body)
+    if outcome.status in ("accepted", "duplicate"):
+        return HttpResponse(status=204)
+    if outcome.status == "refresh_failed":
+        return _fail(500, "recorded; the complaint could not be refreshed yet")
+    return _fail(401, "notification rejected")

@@ -1,0 +1,69 @@
+"""Building WeChat Pay's side of a complaint notification, for protocol tests.
+
+Written from the spec with ``cryptography`` directly (not with the client's code):
+AES-256-GCM under the APIv3 key, signed like an answer with WeChat Pay's key.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+
+def encrypted_resource(plaintext: dict[str, Any], apiv3_key: str) -> dict[str, str]:
+    nonce = secrets.token_hex(6)
+    associated_data = "complaint"
+    ciphertext = AESGCM(apiv3_key.encode()).encrypt(
+        nonce.encode(), json.dumps(plaintext).encode(), associated_data.encode()
+    )
+    return {
+        "algorithm": "AEAD_AES_256_GCM",
+        "original_type": "complaint",
+        "associated_data": associated_data,
+        "nonce": nonce,
+        "ciphertext": base64.b64encode(ciphertext).decode(),
+    }
+
+
+def signed_notification(
+    signing_key: rsa.RSAPrivateKey,
+    serial: str,
+    apiv3_key: str,
+    complaint_id: str,
+    *,
+    action_type: str = "CREATE_COMPLAINT",
+    notification_id: str | None = None,
+    timestamp: int | None = None,
+    signature: str | None = None,
+) -> tuple[dict[str, str], bytes]:
+    body = json.dumps(
+        {
+            "id": notification_id or secrets.token_hex(16),
+            "create_time": "2026-11-27T12:00:00+08:00",
+            "event_type": "COMPLAINT.CREATE",
+            "resource_type": "encrypt-resource",
+            "summary": "产生新投诉",
+            "resource": encrypted_resource({"complaint_id": complaint_id, "action_type": action_type}, apiv3_key),
+        },
+        ensure_ascii=False,
+    ).encode()
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = secrets.token_hex(16)
+    if signature is None:
+        message = b"%s\n%s\n%s\n" % (ts.encode(), nonce.encode(), body)
+        signature = base64.b64encode(signing_key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
+    headers = {
+        "Wechatpay-Timestamp": ts,
+        "Wechatpay-Nonce": nonce,
+        "Wechatpay-Serial": serial,
+        "Wechatpay-Signature": signature,
+        "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
+    }
+    return headers, body

@@ -1,0 +1,324 @@
+"""The whole desk against the sandbox over a real socket: notification, detail,
+consumer images, a reply with two images, completion, refund decision, sync."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.db import connection, connections
+from django.urls import reverse
+from django.utils import timezone
+
+from django_wxpay_media.complaints import services
+from django_wxpay_media.complaints.models import (
+    Complaint,
+    HistoryEntry,
+    Notification,
+    Reply,
+)
+from django_wxpay_media.models import FeedbackImage
+from tests.images import png_bytes
+
+pytestmark = pytest.mark.django_db
+
+NOTIFY = "/wxpay/complaints/notify/"
+
+
+def connection_vendor() -> str:
+    return connection.vendor
+
+
+def post(client, headers, body):
+    extra = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in dict(headers).items()}
+    return client.generic("POST", NOTIFY, body, content_type="application/json", **extra)
+
+
+@pytest.fixture
+def agent(db):
+    user = User.objects.create_user("agent", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="wxpay_complaints"))
+    return user
+
+
+def detail_fetches(sandbox, complaint_id):
+    return [r for r in sandbox.requests if r.method == "GET" and r.path.endswith(f"/complaints-v2/{complaint_id}")]
+
+
+def test_a_complaint_is_answered_with_two_images_and_completed(client, desk, agent):
+    seeded = desk.seed_complaint(images=2, problem_type="SERVICE_NOT_WORK")
+    cid = seeded["complaint_id"]
+
+    # WeChat Pay notifies; the desk fetches the detail.
+    headers, body = desk.notification(cid)
+    assert post(client, headers, body).status_code == 204
+    complaint = Complaint.objects.get(complaint_id=cid)
+    assert complaint.state == "PENDING" and complaint.images.count() == 2
+    assert complaint.complainted_mchid == seeded["complainted_mchid"]
+
+    # Staff open it: the consumer's images are downloaded on demand.
+    client.force_login(agent)
+    page = client.get(reverse("admin:wxpay_complaints_complaint_change", args=[complaint.pk]))
+    assert page.status_code == 200
+    for image in complaint.images.all():
+        response = client.get(reverse("admin:wxpay_complaints_complaint_image", args=[image.pk]))
+        assert response.status_code == 200 and response["Content-Type"].startswith("image/")
+        image.refresh_from_db()
+        assert image.file and image.downloaded_at
+
+    # They answer with two images: uploaded first, then the reply carries their media_ids.
+    files = [SimpleUploadedFile(f"evidence{i}.png", png_bytes(40 + i), "image/png") for i in range(2)]
+    response = client.post(
+        reverse("admin:wxpay_complaints_complaint_reply", args=[complaint.pk]),
+        {"content": "您好，已为您补发商品。", "images": files},
+    )
+    assert response.status_code == 302
+    reply = Reply.objects.get()
+    assert reply.state == Reply.State.SENT and reply.request_id
+    media_ids = sorted(FeedbackImage.objects.values_list("media_id", flat=True))
+    sent = desk.complaint_replies(cid)
+    assert len(sent) == 1
+    assert sent[0]["response_content"] == "您好，已为您补发商品。"
+    assert sorted(sent[0]["response_images"]) == media_ids and len(media_ids) == 2
+    complaint.refresh_from_db()
+    assert complaint.state == "PROCESSING"
+
+    # And mark it complete, after the confirmation screen.
+    url = reverse("admin:wxpay_complaints_complaint_complete", args=[complaint.pk])
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"confirm": "True"}).status_code == 302
+    complaint.refresh_from_db()
+    assert complaint.state == "PROCESSED"
+    assert desk.complaints[cid]["complaint_state"] == "PROCESSED"
+
+
+def test_a_replayed_notification_fetches_nothing_more(client, desk):
+    cid = desk.seed_complaint()["complaint_id"]
+    headers, body = desk.notification(cid)
+    assert post(client, headers, body).status_code == 204
+    fetched = len(detail_fetches(desk, cid))
+    assert fetched == 1
+    assert post(client, headers, body).status_code == 204
+    assert len(detail_fetches(desk, cid)) == fetched
+    assert Notification.objects.count() == 1
+
+
+def test_a_forged_notification_changes_nothing(client, desk):
+    cid = desk.seed_complaint()["complaint_id"]
+    headers, body = desk.notification(cid)
+    assert post(client, headers, body.replace(b'"id":"', b'"id":"x')).status_code == 401
+    assert not Complaint.objects.exists() and not Notification.objects.exists()
+    assert not detail_fetches(desk, cid)
+
+
+def test_a_reply_whose_image_fails_is_not_sent(desk, agent):
+    cid = desk.seed_complaint()["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    assert complaint is not None
+    desk.add_fault("status", count=10, status=500, code="SYSTEM_ERROR")
+    outcome = services.send_reply(
+        complaint, "请查看附件", [SimpleUploadedFile("bill.png", png_bytes(7), "image/png")], user=agent
+    )
+    assert not outcome.ok and outcome.code == "IMAGE_UPLOAD_FAILED" and "bill.png" in outcome.message
+    assert desk.complaint_replies(cid) == []
+    desk.clear_faults()
+    # Sending again retries the kept image, then the reply.
+    assert outcome.reply is not None
+    again = services.resend_reply(outcome.reply, user=agent)
+    assert again.ok, again.message
+    assert len(desk.complaint_replies(cid)[0]["response_images"]) == 1
+
+
+def test_replies_go_to_the_complaints_merchant_not_ours(desk):
+    cid = desk.seed_complaint(complainted_mchid="1900000999")["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    assert complaint is not None and complaint.complainted_mchid == "1900000999" != desk.mchid
+    assert services.send_reply(complaint, "您好").ok
+    assert desk.complaint_replies(cid)[0]["complainted_mchid"] == "1900000999"
+
+
+def test_refund_rejected_with_an_image(desk, agent):
+    cid = desk.seed_complaint(problem_type="REFUND")["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    assert complaint is not None
+    files = [SimpleUploadedFile("signed.png", png_bytes(9), "image/png")]
+    outcome = services.decide_refund(complaint, "REJECT", reason="商品已签收", images=files, user=agent)
+    assert outcome.ok, outcome.message
+    progress = [r for r in desk.requests if r.path.endswith("/update-refund-progress")]
+    assert len(progress) == 1
+
+
+def test_a_wechat_error_is_a_message_not_an_exception(desk):
+    cid = desk.seed_complaint()["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    assert complaint is not None
+    outcome = services.complete(complaint)  # PENDING: WeChat refuses completing before a reply
+    assert not outcome.ok and outcome.message
+
+
+def test_sync_prints_each_complaint_and_its_state(desk):
+    ids = sorted(desk.seed_complaint()["complaint_id"] for _ in range(3))
+    out = io.StringIO()
+    call_command("wxpay_complaints", "sync", "--days", "7", stdout=out)
+    assert sorted(out.getvalue().splitlines()) == [f"{cid}\tPENDING" for cid in ids]
+    assert Complaint.objects.count() == 3
+    assert HistoryEntry.objects.exists()
+
+
+def test_sync_fails_when_a_history_cannot_be_read(desk):
+    cid = desk.seed_complaint()["complaint_id"]
+    desk.add_fault("status", count=10, path=f"/v3/merchant-service/complaints-v2/{cid}/negotiation-historys", status=500)
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("wxpay_complaints", "sync", stdout=io.StringIO(), stderr=err)
+    assert cid in err.getvalue()
+
+
+def test_notify_url_set_show_delete(desk):
+    out = io.StringIO()
+    call_command("wxpay_complaints", "notify-url", stdout=out)
+    assert "No notification URL" in out.getvalue()
+    call_command("wxpay_complaints", "notify-url", "https://shop.example/wxpay/complaints/notify/", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("wxpay_complaints", "notify-url", stdout=out)
+    assert out.getvalue().strip() == "https://shop.example/wxpay/complaints/notify/"
+    call_command("wxpay_complaints", "notify-url", "--delete", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("wxpay_complaints", "notify-url", stdout=out)
+    assert "No notification URL" in out.getvalue()
+    with pytest.raises(CommandError):
+        call_command("wxpay_complaints", "notify-url", "http://not-https.example/")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sandbox_notifies_the_live_site(desk, live_server):
+    cid = desk.seed_complaint()["complaint_id"]
+    assert desk.notify(cid, url=live_server.url + NOTIFY) == 204
+    assert Complaint.objects.filter(complaint_id=cid).exists()
+
+
+@pytest.mark.skipif(connection_vendor() != "postgresql", reason="pg_stat_activity is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_no_session_is_idle_in_transaction_while_the_reply_is_sent(desk):
+    cid = desk.seed_complaint()["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    assert complaint is not None
+    desk.add_fault("delay", path=f"/v3/merchant-service/complaints-v2/{cid}/response", seconds=1.0)
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        # A connection of its own (this thread's), looking at every session of the test database.
+        with connections["default"].cursor() as cursor:
+            while not stop.is_set():
+                cursor.execute(
+                    "SELECT state FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                seen.extend(row[0] for row in cursor.fetchall() if row[0])
+                stop.wait(0.05)
+        connections["default"].close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        outcome = services.send_reply(complaint, "您好")
+    finally:
+        stop.set()
+        watcher.join()
+    assert outcome.ok, outcome.message
+    assert seen, "the watcher saw no session at all"
+    assert "idle in transaction" not in seen
+
+
+def test_sync_reads_windows_beyond_thirty_days(desk):
+    old = desk.seed_complaint(complaint_time=timezone.now() - datetime.timedelta(days=40))["complaint_id"]
+    new = desk.seed_complaint()["complaint_id"]
+    out = io.StringIO()
+    call_command("wxpay_complaints", "sync", "--days", "45", stdout=out)
+    assert sorted(out.getvalue().split()) == sorted([old, "PENDING", new, "PENDING"])
+    out = io.StringIO()
+    call_command("wxpay_complaints", "sync", "--days", "30", stdout=out)
+    assert out.getvalue().split() == [new, "PENDING"]
+
+
+def test_a_notification_whose_refresh_failed_is_taken_again(client, desk):
+    cid = desk.seed_complaint()["complaint_id"]
+    desk.add_fault("status", count=20, path=f"/v3/merchant-service/complaints-v2/{cid}", status=500)
+    headers, body = desk.notification(cid)
+    assert post(client, headers, body).status_code == 500  # WeChat Pay will send it again
+    assert Notification.objects.get().refresh_error == "SYSTEM_ERROR"
+    assert not Complaint.objects.exists()
+    desk.clear_faults()
+    assert post(client, headers, body).status_code == 204
+    assert Complaint.objects.filter(complaint_id=cid).exists()
+    assert Notification.objects.get().refresh_error == ""
+
+
+def test_an_image_that_cannot_be_downloaded_is_a_502_with_a_sentence(client, desk, agent):
+    cid = desk.seed_complaint(images=1)["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    assert complaint is not None
+    image = complaint.images.get()
+    desk.add_fault("status", count=20, path=None, status=404, code="RESOURCE_NOT_EXISTS")
+    client.force_login(agent)
+    response = client.get(reverse("admin:wxpay_complaints_complaint_image", args=[image.pk]))
+    assert response.status_code == 502
+    assert "could not be downloaded" in response.content.decode()
+    image.refresh_from_db()
+    assert not image.file and image.error_code
+    page = client.get(reverse("admin:wxpay_complaints_complaint_change", args=[complaint.pk])).content.decode()
+    assert "Last download failed" in page
+
+
+def test_refresh_button(client, desk, agent):
+    cid = desk.seed_complaint()["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    assert complaint is not None
+    Complaint.objects.filter(pk=complaint.pk).update(state="PROCESSED")
+    client.force_login(agent)
+    response = client.post(reverse("admin:wxpay_complaints_complaint_refresh", args=[complaint.pk]), follow=True)
+    assert "refreshed from WeChat Pay" in response.content.decode()
+    complaint.refresh_from_db()
+    assert complaint.state == "PENDING"
+
+
+def test_refund_decision_screen(client, desk, agent):
+    cid = desk.seed_complaint(problem_type="REFUND")["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    assert complaint is not None
+    client.force_login(agent)
+    url = reverse("admin:wxpay_complaints_complaint_refund", args=[complaint.pk])
+    assert url in client.get(reverse("admin:wxpay_complaints_complaint_change", args=[complaint.pk])).content.decode()
+    # Rejecting needs a reason: refused on the form, nothing sent.
+    response = client.post(url, {"action": "REJECT", "reject_reason": ""})
+    assert response.status_code == 200 and "Say why the refund is rejected." in response.content.decode()
+    assert desk.complaint_refund_updates(cid) == []
+    files = [SimpleUploadedFile("delivered.png", png_bytes(77), "image/png")]
+    response = client.post(url, {"action": "REJECT", "reject_reason": "快递显示已签收", "images": files})
+    assert response.status_code == 302
+    (update,) = desk.complaint_refund_updates(cid)
+    assert update["action"] == "REJECT" and update["reject_reason"] == "快递显示已签收"
+    assert update["reject_media_list"] == [FeedbackImage.objects.get().media_id]
+    assert "complainted_mchid" not in update
+
+
+def test_a_loopback_notification_url_is_accepted_only_by_a_loopback_sandbox(desk):
+    call_command("wxpay_complaints", "notify-url", "http://127.0.0.1:8000/wxpay/complaints/notify/", stdout=io.StringIO())
+    assert desk.complaint_notification_url == "http://127.0.0.1:8000/wxpay/complaints/notify/"
+    with pytest.raises(CommandError):
+        call_command("wxpay_complaints", "notify-url", "http://shop.example/notify/")
+
+
+def test_sync_pages_through_more_than_one_page(desk):
+    ids = {desk.seed_complaint(images=0)["complaint_id"] for _ in range(55)}
+    out = io.StringIO()
+    call_command("wxpay_complaints", "sync", "--days", "1", stdout=out)
+    assert {line.split("\t")[0] for line in out.getvalue().splitlines()} == ids
+    lists = [urlsplit(r.path) for r in desk.requests if urlsplit(r.path).path.endswith("/complaints-v2")]
+    assert [parse_qs(target.query)["offset"] for target in lists] == [["0"], ["50"]]

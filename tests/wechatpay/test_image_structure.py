@@ -1,0 +1,256 @@
+"""Images are checked for structure, not only their first bytes.
+
+Every image a real encoder writes is accepted: Pillow (a test dependency only; no
+imaging library at run time) in many modes, plus the variants Pillow cannot write
+(interlaced PNG, BMP with V4/V5 and OS/2 headers), built by hand here and proven
+valid by Pillow decoding them. Anything cut off or broken is refused with a code.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from django_wxpay_media.wechatpay import check_image, prepare_image
+from django_wxpay_media.wechatpay.errors import (
+    CorruptImageError,
+    ImageValidationError,
+    TruncatedImageError,
+    UnsupportedImageFormatError,
+)
+
+Image = pytest.importorskip("PIL.Image")
+
+
+def fuzz(examples: int) -> settings:
+    return settings(max_examples=examples, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def pillow(fmt: str, mode: str, size: tuple[int, int] = (37, 23), **options) -> bytes:
+    """An image with some structure (a gradient) saved by Pillow."""
+    image = Image.new("RGB", size)
+    image.putdata([((x * 7) % 256, (y * 11) % 256, ((x + y) * 5) % 256) for y in range(size[1]) for x in range(size[0])])
+    if mode == "P":
+        image = image.quantize(16)
+    elif mode != "RGB":
+        image = image.convert(mode)
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def exif_jpeg(progressive: bool = False) -> bytes:
+    image = Image.new("RGB", (40, 30), (200, 10, 10))
+    exif = Image.Exif()
+    exif[0x010F] = "Phone maker"  # Make
+    exif[0x0110] = "Model 9"  # Model
+    exif[0x0112] = 6  # Orientation
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes(), progressive=progressive, quality=90)
+    return out.getvalue()
+
+
+def chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def interlaced_png(width: int = 9, height: int = 7) -> bytes:
+    """An Adam7-interlaced RGB PNG (Pillow reads these but does not write them)."""
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    raw = b""
+    for x0, y0, dx, dy in passes:
+        columns = len(range(x0, width, dx))
+        for y in range(y0, height, dy):
+            if columns:
+                raw += b"\x00" + b"".join(bytes([x * 20 % 256, y * 30 % 256, 99]) for x in range(x0, width, dx))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 1)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def bmp_with_header(dib_size: int, bits: int = 32, width: int = 5, height: int = 4) -> bytes:
+    """A bottom-up BMP with a BITMAPCOREHEADER (12), BITMAPINFOHEADER (40), V4 (108) or V5 (124) header."""
+    row = (bits * width + 31) // 32 * 4
+    pixels = bytes((i * 37) % 256 for i in range(row * height))
+    if dib_size == 12:
+        dib = struct.pack("<IHHHH", 12, width, height, 1, bits)
+    else:
+        compression = 3 if bits == 32 and dib_size > 40 else 0  # BI_BITFIELDS with masks in V4/V5
+        dib = struct.pack("<IiiHHIIiiII", dib_size, width, height, 1, bits, compression, len(pixels), 2835, 2835, 0, 0)
+        if dib_size > 40:
+            masks = struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000)
+            dib += masks + b"sRGB"[::-1] + bytes(dib_size - 40 - 16 - 4)
+    offset = 14 + len(dib)
+    return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + dib + pixels
+
+
+REAL_IMAGES = {
+    "jpeg-baseline-rgb": lambda: pillow("JPEG", "RGB", quality=85),
+    "jpeg-grey": lambda: pillow("JPEG", "L"),
+    "jpeg-cmyk": lambda: pillow("JPEG", "CMYK"),
+    "jpeg-progressive": lambda: pillow("JPEG", "RGB", progressive=True, quality=70),
+    "jpeg-optimized-444": lambda: pillow("JPEG", "RGB", optimize=True, subsampling=0),
+    "jpeg-exif": exif_jpeg,
+    "jpeg-exif-progressive": lambda: exif_jpeg(progressive=True),
+    "jpeg-1x1": lambda: pillow("JPEG", "RGB", size=(1, 1)),
+    "png-rgb": lambda: pillow("PNG", "RGB"),
+    "png-rgba": lambda: pillow("PNG", "RGBA"),
+    "png-grey": lambda: pillow("PNG", "L"),
+    "png-grey-alpha": lambda: pillow("PNG", "LA"),
+    "png-palette": lambda: pillow("PNG", "P"),
+    "png-1bit": lambda: pillow("PNG", "1"),
+    "png-16bit": lambda: pillow("PNG", "I;16"),
+    "png-optimized": lambda: pillow("PNG", "RGB", optimize=True),
+    "png-interlaced": interlaced_png,
+    "bmp-24bit": lambda: pillow("BMP", "RGB"),
+    "bmp-32bit": lambda: pillow("BMP", "RGBA"),
+    "bmp-8bit-palette": lambda: pillow("BMP", "P"),
+    "bmp-8bit-grey": lambda: pillow("BMP", "L"),
+    "bmp-1bit": lambda: pillow("BMP", "1"),
+    "bmp-core-header-24bit": lambda: bmp_with_header(12, bits=24),
+    "bmp-info-header-24bit": lambda: bmp_with_header(40, bits=24),
+    "bmp-v4-header-32bit": lambda: bmp_with_header(108),
+    "bmp-v5-header-32bit": lambda: bmp_with_header(124),
+    "bmp-v5-header-24bit": lambda: bmp_with_header(124, bits=24),
+}
+
+
+@pytest.fixture(scope="module")
+def real_images() -> dict[str, bytes]:
+    images = {name: make() for name, make in REAL_IMAGES.items()}
+    for name, data in images.items():
+        with Image.open(io.BytesIO(data)) as decoded:  # a real decoder takes every one of them
+            decoded.load()
+    return images
+
+
+@pytest.mark.parametrize("name", sorted(REAL_IMAGES))
+def test_every_real_image_is_accepted(real_images, name):
+    data = real_images[name]
+    assert check_image(data).name == name.split("-")[0].upper()
+    assert prepare_image(data, "photo").size == len(data)
+
+
+@pytest.mark.parametrize("name", sorted(REAL_IMAGES))
+def test_trailing_bytes_after_a_whole_image_are_tolerated(real_images, name):
+    # Cameras append trailers after the JPEG end; some tools pad files.
+    check_image(real_images[name] + b"\x00" * 16 + b"trailer")
+
+
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        (b"\x89PNG\r\n\x1a\n", TruncatedImageError),  # a bare PNG signature
+        (b"\xff\xd8\xff", TruncatedImageError),  # a 3-byte JPEG
+        (b"BM" + struct.pack("<IHHI", 54, 0, 0, 54) + struct.pack("<I", 40), TruncatedImageError),  # 18-byte BMP header
+    ],
+)
+def test_what_used_to_pass_on_magic_bytes_is_refused(data, error):
+    with pytest.raises(error) as info:
+        prepare_image(data, "x.png")
+    assert info.value.code in ("TRUNCATED_IMAGE", "CORRUPT_IMAGE")
+
+
+def test_a_png_cut_after_20_bytes_is_refused(real_images):
+    with pytest.raises(TruncatedImageError) as info:
+        prepare_image(real_images["png-rgb"][:20], "x.png")
+    assert info.value.code == "TRUNCATED_IMAGE" and "cut off" in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(REAL_IMAGES))
+def test_every_cut_of_a_real_image_is_refused(real_images, name):
+    data = real_images[name]
+    step = max(1, len(data) // 150)  # about 150 cut points per image, the last bytes always
+    cuts = sorted(set(range(1, len(data), step)) | set(range(max(1, len(data) - 8), len(data))))
+    for cut in cuts:
+        with pytest.raises(ImageValidationError):
+            check_image(data[:cut])
+
+
+def png_with(chunks: list[bytes]) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+
+
+IHDR = chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+IDAT = chunk(b"IDAT", zlib.compress(b"\x00" + b"\x01" * 6 + b"\x00" + b"\x02" * 6))
+IEND = chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        png_with([IDAT, IHDR, IEND]),  # IHDR not first
+        png_with([IHDR, IEND]),  # no image data
+        png_with([IHDR, IHDR, IDAT, IEND]),
+        png_with([chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 2, 8, 2, 0, 0, 0)), IDAT, IEND]),
+        png_with([IHDR, b"\x00\x00\x00\x04" + b"I D!" + b"\x00" * 8, IDAT, IEND]),  # a chunk type that is not letters
+        png_with([IHDR, b"\xff\xff\xff\xff" + b"IDAT", IEND]),  # length beyond 2**31
+        b"\xff\xd8\xff\xd9",  # SOI then EOI, no picture
+        b"\xff\xd8\xff\xe0\x00\x01" + b"\x00" * 20,  # segment length below 2
+        b"\xff\xd8\xff\xda\x00\x08" + b"\x00" * 6 + b"\xff\xd9",  # a scan without a frame header
+        b"\xff\xd8\xff\xe0\x00\x04AB\x00\x00\xff\xd9",  # no marker where a segment should start
+        b"BM" + struct.pack("<IHHI", 62, 0, 0, 10) + struct.pack("<IiiHHIIiiII", 40, 2, 2, 1, 24, 0, 16, 0, 0, 0, 0) + bytes(16),
+        b"BM" + struct.pack("<IHHI", 70, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 0, 2, 1, 24, 0, 16, 0, 0, 0, 0) + bytes(16),
+        b"BM" + struct.pack("<IHHI", 70, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 2, 2, 3, 24, 0, 16, 0, 0, 0, 0) + bytes(16),
+        b"BM" + struct.pack("<IHHI", 70, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 2, 2, 1, 7, 0, 16, 0, 0, 0, 0) + bytes(16),
+    ],
+)
+def test_broken_structures_are_corrupt(data):
+    with pytest.raises(CorruptImageError) as info:
+        check_image(data)
+    assert info.value.code == "CORRUPT_IMAGE"
+
+
+def test_the_file_size_field_of_a_bmp_is_not_trusted(real_images):
+    # Real encoders write 0 or a wrong total there; the headers and pixel data decide.
+    data = bytearray(real_images["bmp-24bit"])
+    for value in (0, 1, 2**32 - 1):
+        data[2:6] = struct.pack("<I", value)
+        check_image(bytes(data))
+
+
+# -- property-based ---------------------------------------------------------------------------------
+
+
+@fuzz(400)
+@given(data=st.binary(max_size=300), prefix=st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM"]))
+def test_any_bytes_pass_or_raise_a_validation_error(data, prefix):
+    try:
+        check_image(prefix + data)
+    except ImageValidationError as err:
+        assert err.code in ("UNSUPPORTED_FORMAT", "TRUNCATED_IMAGE", "CORRUPT_IMAGE")
+
+
+@fuzz(400)
+@given(
+    name=st.sampled_from(sorted(REAL_IMAGES)),
+    position=st.floats(min_value=0, max_value=1, exclude_max=True),
+    value=st.integers(0, 255),
+    length=st.integers(1, 8),
+)
+def test_damaged_real_images_pass_or_raise_a_validation_error(name, position, value, length):
+    data = bytearray(REAL_IMAGES[name]())
+    start = int(position * len(data))
+    data[start : start + length] = bytes([value]) * length
+    try:
+        check_image(bytes(data))
+    except ImageValidationError:
+        pass
+
+
+@fuzz(300)
+@given(name=st.sampled_from(sorted(REAL_IMAGES)), keep=st.floats(min_value=0, max_value=1, exclude_max=True))
+def test_any_prefix_of_a_real_image_is_refused(name, keep):
+    data = REAL_IMAGES[name]()
+    with pytest.raises(ImageValidationError):
+        check_image(data[: int(keep * len(data))])
+
+
+def test_other_formats_stay_unsupported():
+    for fmt in ("GIF", "WEBP", "TIFF"):
+        with pytest.raises(UnsupportedImageFormatError):
+            check_image(pillow(fmt, "RGB"))
