@@ -87,6 +87,9 @@ _POLL_MAX = 0.5
 _MAX_ROUNDS = 3
 # upload_pending() reads this many records per query while the workers upload.
 _PAGE_SIZE = 100
+# Batch threads beyond CONCURRENCY: they read and claim the next records while
+# CONCURRENCY requests are on the wire (the client bounds those).
+_PREPARE_AHEAD = 2
 
 
 # -- public API -----------------------------------------------------------------------
@@ -585,18 +588,21 @@ def _run_all(func: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
     if workers <= 1 or transaction.get_connection().in_atomic_block:
         return [func(item) for item in items]
     source = iter(items)
-    head = list(itertools.islice(source, workers))
+    head = list(itertools.islice(source, workers + _PREPARE_AHEAD))
     if len(head) <= 1:  # nothing to overlap: no threads, no extra connection
         return [func(item) for item in itertools.chain(head, source)]
-    return _Batch(func, min(workers, len(head))).run(itertools.chain(head, source))
+    return _Batch(func, len(head), conf.get_client(), in_flight=workers).run(itertools.chain(head, source))
 
 
 class _Batch(Generic[_T, _R]):
     """Worker threads fed through a short queue; results kept by position."""
 
-    def __init__(self, func: Callable[[_T], _R], workers: int) -> None:
+    def __init__(self, func: Callable[[_T], _R], workers: int, client: WeChatPayClient, *, in_flight: int) -> None:
         self.func = func
         self.workers = workers
+        self.client = client
+        # At most CONCURRENCY requests on the wire; the other threads prepare their next image.
+        self.slots = threading.BoundedSemaphore(in_flight)
         # A short queue: items are read from the source only as workers get free.
         self.todo: queue.Queue[tuple[int, _T]] = queue.Queue(maxsize=workers)
         self.results: dict[int, _R] = {}
@@ -652,16 +658,20 @@ class _Batch(Generic[_T, _R]):
 
     def _work(self) -> None:
         try:
-            while not self.stop.is_set():
-                try:
-                    index, item = self.todo.get(timeout=0.1)
-                except queue.Empty:
-                    if self.fed.is_set():
-                        return  # everything was taken
-                    continue
-                try:
-                    self.results[index] = self.func(item)
-                except BaseException as exc:  # a bug or an interrupt: stop the batch, raise it in the caller
-                    self._fail(exc)
+            with self.client.requests_in_flight(self.slots):
+                self._work_through()
         finally:
             connections.close_all()  # once per worker thread, not once per item
+
+    def _work_through(self) -> None:
+        while not self.stop.is_set():
+            try:
+                index, item = self.todo.get(timeout=0.1)
+            except queue.Empty:
+                if self.fed.is_set():
+                    return  # everything was taken
+                continue
+            try:
+                self.results[index] = self.func(item)
+            except BaseException as exc:  # a bug or an interrupt: stop the batch, raise it in the caller
+                self._fail(exc)

@@ -74,8 +74,9 @@ def test_interrupted_batch_keeps_every_finished_upload_and_starts_no_more(wxpay_
 
 def test_records_are_streamed_to_the_workers(wxpay_settings, concurrency):
     """A generator of records is read a few ahead of the workers, not all first."""
+    wxpay_settings.add_fault("delay", count=40, seconds=0.05)
     concurrency(2)
-    records = stored("stream", 20)
+    records = stored("stream", 40)
     taken = []
     taken_at_first_upload = []
 
@@ -95,8 +96,9 @@ def test_records_are_streamed_to_the_workers(wxpay_settings, concurrency):
         signals.image_uploaded.disconnect(first_done)
     assert [o.record.pk for o in outcomes] == [r.pk for r in records]
     assert {o.state for o in outcomes} == {UploadState.SENT}
-    # Two workers, two queued, one being put: far from all twenty.
-    assert taken_at_first_upload[0] <= 2 * 2 + 1
+    # One per thread, as many queued, one being put: far from all forty.
+    threads = 2 + services._PREPARE_AHEAD
+    assert taken_at_first_upload[0] <= 2 * threads + 1 < len(records)
 
 
 def test_each_worker_keeps_one_database_connection(wxpay_settings, concurrency):
@@ -114,7 +116,20 @@ def test_each_worker_keeps_one_database_connection(wxpay_settings, concurrency):
     finally:
         connection_created.disconnect(count)
     assert {o.state for o in outcomes} == {UploadState.SENT}
-    assert len(opened) == len(set(opened)) <= 3  # one per worker thread, not one per image
+    # One per worker thread, not one per image.
+    assert len(opened) == len(set(opened)) <= 3 + services._PREPARE_AHEAD < len(records)
+
+
+def test_no_more_than_concurrency_requests_on_the_wire(wxpay_settings, concurrency):
+    """Batches run a few threads more than CONCURRENCY; only CONCURRENCY requests are sent at a time."""
+    concurrency(2)
+    records = stored("in flight", 12)
+    wxpay_settings.add_fault("delay", count=12, seconds=0.1)
+    outcomes = services.upload_records(records)
+    assert {o.state for o in outcomes} == {UploadState.SENT}
+    # The client keeps a connection per request on the wire at once (keep-alive reuses them).
+    ports = {request.client_port for request in wxpay_settings.requests}
+    assert len(ports) == 2
 
 
 def test_upload_pending_pages_through_ties_once_each(wxpay_settings, concurrency, monkeypatch):

@@ -302,6 +302,21 @@ class WeChatPayClient:
         """
         return self.deadline + self.timeout
 
+    @contextmanager
+    def requests_in_flight(self, slots: threading.Semaphore) -> Iterator[None]:
+        """Within this block, each request this thread sends holds one of ``slots`` while on the wire.
+
+        Batches run a few more threads than requests may be in flight: while some
+        threads wait for WeChat Pay's answer, the others prepare their next image
+        (database, stored file), and ``slots`` (``CONCURRENCY``) still bounds the
+        requests sent at a time. Backoff and rate-limit pauses hold no slot.
+        """
+        self._local.slots = slots
+        try:
+            yield
+        finally:
+            self._local.slots = None
+
     def _bases(self) -> list[str]:
         return [self.base_url, self.backup_base_url] if self.backup_base_url else [self.base_url]
 
@@ -600,34 +615,49 @@ class WeChatPayClient:
                 request.method, prepared.path_url, request.signed_body
             )
             options = self._send_options(base, prepared.url or url)
-            try:
-                response = self.session.send(
-                    prepared, timeout=min(self.timeout, remaining), allow_redirects=False, **options
-                )
-            except requests.ConnectionError as err:
-                not_made = _connection_not_made(err)
-                if not_made and index + 1 < len(bases):
-                    logger.warning("Cannot connect to %s; failing over to %s", url, bases[index + 1])
-                    continue
-                if isinstance(err, requests.exceptions.ConnectTimeout):
-                    error: errors.TransportError = self._timeout_error(url, sent=False)
-                else:
-                    error = errors.WeChatPayConnectionError(
-                        f"Cannot reach WeChat Pay at {url}: {type(err).__name__}", url=url, request_sent=not not_made
+            with self._slot(url, deadline):  # signed and ready: only the exchange itself holds a slot
+                try:
+                    response = self.session.send(
+                        prepared, timeout=min(self.timeout, remaining), allow_redirects=False, **options
                     )
-                error.__cause__ = err
-                raise _Retry(error) from err
-            except requests.Timeout as err:
-                error = self._timeout_error(url, sent=True)
-                error.__cause__ = err
-                raise _Retry(error) from err
-            except requests.RequestException as err:
-                raise errors.WeChatPayConnectionError(
-                    f"Request to {url} failed: {type(err).__name__}", url=url
-                ) from err
-            with response:
-                return self._receive(response, request, url, deadline)
+                except requests.ConnectionError as err:
+                    not_made = _connection_not_made(err)
+                    if not_made and index + 1 < len(bases):
+                        logger.warning("Cannot connect to %s; failing over to %s", url, bases[index + 1])
+                        continue
+                    if isinstance(err, requests.exceptions.ConnectTimeout):
+                        error: errors.TransportError = self._timeout_error(url, sent=False)
+                    else:
+                        error = errors.WeChatPayConnectionError(
+                            f"Cannot reach WeChat Pay at {url}: {type(err).__name__}", url=url, request_sent=not not_made
+                        )
+                    error.__cause__ = err
+                    raise _Retry(error) from err
+                except requests.Timeout as err:
+                    error = self._timeout_error(url, sent=True)
+                    error.__cause__ = err
+                    raise _Retry(error) from err
+                except requests.RequestException as err:
+                    raise errors.WeChatPayConnectionError(
+                        f"Request to {url} failed: {type(err).__name__}", url=url
+                    ) from err
+                with response:
+                    return self._receive(response, request, url, deadline)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _slot(self, url: str, deadline: float) -> Iterator[None]:
+        """Hold one of this thread's batch slots (see :meth:`requests_in_flight`) during an exchange."""
+        slots: threading.Semaphore | None = getattr(self._local, "slots", None)
+        if slots is None:
+            yield
+            return
+        if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise _Retry(self._timeout_error(url, sent=False))
+        try:
+            yield
+        finally:
+            slots.release()
 
     def _send_options(self, base: str, url: str) -> dict[str, Any]:
         environment = self._environment.get(base)
