@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from django_wxpay_media.sandbox import Sandbox
 from django_wxpay_media.sandbox.__main__ import log_line
@@ -325,3 +327,23 @@ def test_wechatpayv3_uploads_to_the_sandbox(sandbox: Sandbox, tmp_path: Any) -> 
     (upload,) = sandbox.uploads
     assert (upload.filename, upload.data, upload.media_id) == ("sdk.png", PNG, json.loads(message)["media_id"])
     assert set(sandbox.requests[0].notes) == {BOUNDARY_FROM_BODY, META_WITHOUT_CONTENT_TYPE}
+
+
+_HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=_HEADER_TEXT)
+def test_meta_content_type_other_than_json_is_refused_absent_is_accepted(caller: Caller, value: str) -> None:
+    """Only application/json (any case, parameters allowed) or no Content-Type at all: never a 500."""
+    meta = meta_json("m.png", hashlib.sha256(PNG).hexdigest())
+    body = multipart(meta, PNG, b"m.png").replace(
+        b"Content-Type: application/json\r\n", b"Content-Type: " + value.encode() + b"\r\n", 1
+    )
+    response = caller.upload(body=body, meta=meta)
+    is_json = value.strip().split(";", 1)[0].strip().lower() == "application/json"
+    if is_json:
+        assert response.status_code == 200, response.text
+    else:
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "PARAM_ERROR"
