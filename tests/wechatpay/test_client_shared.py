@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from django_wxpay_media.wechatpay import errors
 from tests.images import png_bytes
@@ -144,3 +145,18 @@ def test_no_proxy_from_the_environment_is_obeyed(wxpay_sandbox, proxy_environmen
     with make_client(wxpay_sandbox) as client:
         assert client.upload_bytes(png_bytes(921), "a.png").media_id
     assert proxy.lines == [] and len(wxpay_sandbox.uploads) == 1
+
+
+def test_a_session_given_is_used_as_configured(wxpay_sandbox, proxy_environment):
+    """Its hooks run and it reads the environment per request, as requests does."""
+    proxy, env = proxy_environment
+    session = requests.Session()
+    seen = []
+    session.hooks["response"].append(lambda response, **kwargs: seen.append(response.status_code))
+    with make_client(wxpay_sandbox, session=session, max_retries=0) as client:
+        assert client.upload_bytes(png_bytes(930), "a.png").media_id
+        env.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")  # after the client was built
+        with pytest.raises(errors.WeChatPayError):
+            client.upload_bytes(png_bytes(931), "b.png")
+    assert seen == [200, 502]
+    assert len(proxy.lines) == 1 and len(wxpay_sandbox.uploads) == 1
