@@ -575,10 +575,12 @@ def _send(signal: Signal, **kwargs: Any) -> None:
 
 
 def _run_all(func: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
-    """``[func(item) for item in items]``, on ``CONCURRENCY`` threads when that is safe.
+    """``[func(item) for item in items]``, ``CONCURRENCY`` requests at a time when that is safe.
 
-    The items are handed to the workers as they are free (a generator is read
-    lazily, a few items ahead). Each worker thread keeps its database connection
+    ``CONCURRENCY`` + ``_PREPARE_AHEAD`` threads run ``func``; the shared client lets
+    only ``CONCURRENCY`` of them have a request on the wire at a time. The items
+    are handed to the threads as they are free (a generator is read lazily, a few
+    items ahead). Each worker thread keeps its database connection
     for the whole batch and closes it once at the end. On ``KeyboardInterrupt``
     (or any other exception escaping ``func``) no new item is started; the items
     under way finish, so their records say what happened, and the exception is
