@@ -325,6 +325,7 @@ class Api:
         if note is not None:
             request.notes.append(note)
         form = split_parts(parts)
+        request.notes.extend(form.notes)
         self.check_signature(auth, "POST", request.target, form.meta_bytes, what="the meta JSON text")
         valid = validate_upload(form, meta_text(form))
         with self.lock:

@@ -14,7 +14,15 @@ from typing import Any
 from .multipart import Part
 from .protocol import param_error
 
-__all__ = ["MAX_FILENAME_LENGTH", "MAX_FILE_SIZE", "UploadForm", "detect_format", "split_parts", "validate_upload"]
+__all__ = [
+    "MAX_FILENAME_LENGTH",
+    "MAX_FILE_SIZE",
+    "META_WITHOUT_CONTENT_TYPE",
+    "UploadForm",
+    "detect_format",
+    "split_parts",
+    "validate_upload",
+]
 
 MAX_FILE_SIZE = 2 * 1024 * 1024
 MAX_FILENAME_LENGTH = 128
@@ -22,14 +30,23 @@ SUFFIXES = ("jpg", "png", "bmp")
 _SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 _MAGIC = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"BM", "bmp"))
 _FORMAT_NAMES = {"jpg": "JPEG", "png": "PNG", "bmp": "BMP"}
+#: Request-log note for a meta part sent without a Content-Type header.
+META_WITHOUT_CONTENT_TYPE = (
+    "the meta part has no Content-Type; it was read as application/json (WeChat Pay accepts this)"
+)
 
 
 @dataclass(frozen=True)
 class UploadForm:
-    """The two form parts of an upload: the raw meta text and the file."""
+    """The two form parts of an upload: the raw meta text and the file.
+
+    ``notes`` are remarks for the request log about what was accepted although it
+    differs from the documented form.
+    """
 
     meta_bytes: bytes
     file: Part
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,7 +70,12 @@ def detect_format(data: bytes) -> str | None:
 
 
 def split_parts(parts: list[Part]) -> UploadForm:
-    """Exactly one ``meta`` part (application/json, no filename) and one ``file`` part."""
+    """Exactly one ``meta`` part (application/json, no filename) and one ``file`` part.
+
+    A meta part without any Content-Type is accepted with a note: WeChat Pay takes
+    it (wechatpayv3 sends it so), and a stand-in must not refuse what the real
+    server accepts. A meta part that names another type is refused.
+    """
     names = [p.name for p in parts]
     unexpected = sorted({n for n in names if n not in ("meta", "file")})
     if unexpected:
@@ -65,14 +87,16 @@ def split_parts(parts: list[Part]) -> UploadForm:
             raise param_error(f"form part {name!r} is given more than once")
     meta = next(p for p in parts if p.name == "meta")
     file = next(p for p in parts if p.name == "file")
-    meta_type = (meta.content_type or "").split(";", 1)[0].strip().lower()
-    if meta_type != "application/json":
+    notes: tuple[str, ...] = ()
+    if meta.content_type is None:
+        notes = (META_WITHOUT_CONTENT_TYPE,)
+    elif meta.content_type.split(";", 1)[0].strip().lower() != "application/json":
         raise param_error("the meta part must have Content-Type: application/json")
     if meta.filename is not None:
         raise param_error("the meta part must not have a filename")
     if file.filename is None:
         raise param_error('the file part must have a filename="..." parameter')
-    return UploadForm(meta_bytes=meta.content, file=file)
+    return UploadForm(meta_bytes=meta.content, file=file, notes=notes)
 
 
 def meta_text(form: UploadForm) -> str:

@@ -16,6 +16,7 @@ import ipaddress
 import json as jsonlib
 import logging
 import math
+import os
 import platform
 import random
 import threading
@@ -33,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import errors
 from .keys import PemInput
-from .multipart import build_body, content_type, new_boundary
+from .multipart import MultipartBody, body_parts, content_type, new_boundary
 from .signing import Signer, meta_json
 from .validation import MAX_IMAGE_SIZE, PreparedImage, check_image, prepare_image
 from .verification import KeyStore, has_signature, parse_json
@@ -157,7 +158,8 @@ class _Request:
 
     method: str
     target: str  # path and query, as sent
-    body: bytes | None = None
+    #: A multipart body goes as its pieces (never joined): requests sends each with sendall.
+    body: bytes | MultipartBody | None = None
     #: The BODY line of the signing string: the JSON sent, or the upload's meta text.
     signed_body: str = ""
     headers: dict[str, str] = field(default_factory=dict)
@@ -192,6 +194,29 @@ def default_deadline(timeout: float, max_retries: int, retry_backoff: float) -> 
     return timeout * (max_retries + 1) + waits
 
 
+class _Gate:
+    """When this client may send again after WeChat Pay asked it to slow down.
+
+    One client is shared by the threads of a batch; a 429 (or a ``Retry-After``)
+    seen by one of them is WeChat's rate limit for the merchant, so every thread
+    waits for it before its next request, instead of each finding out with a
+    429 of its own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until = 0.0  # time.monotonic() before which nothing is sent
+
+    @property
+    def until(self) -> float:
+        return self._until
+
+    def hold(self, until: float) -> None:
+        """Send nothing before ``until`` (monotonic); a longer hold already set stays."""
+        with self._lock:
+            self._until = max(self._until, until)
+
+
 class WeChatPayClient:
     """Calls the WeChat Pay APIv3 as one merchant.
 
@@ -204,6 +229,13 @@ class WeChatPayClient:
     whole call, retries and their waits included (default: see
     :func:`default_deadline`). :attr:`max_call_seconds` is the longest a call can
     take.
+
+    One client may be shared by threads (the batches do): after a 429 or a
+    ``Retry-After`` answer, every thread waits out the same pause before its next
+    request. A session built here ignores the environment per request: proxies
+    (``HTTPS_PROXY``, ``NO_PROXY`` …) and a CA bundle (``REQUESTS_CA_BUNDLE``,
+    ``CURL_CA_BUNDLE``) are read once, when the client is built; a ``session``
+    given is used as it is configured.
     """
 
     def __init__(
@@ -244,8 +276,17 @@ class WeChatPayClient:
         if deadline <= 0:
             raise errors.ConfigurationError(f"The deadline must be a positive number of seconds, not {deadline!r}.")
         self.deadline = float(deadline)
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            # Reading the environment (proxies, netrc, CA bundle) on every request
+            # costs more than signing it: read it once, here.
+            self._environment = {base: _environment_settings(base) for base in self._bases()}
+            session.trust_env = False
+        else:
+            self._environment = {}
+        self.session = session
         self._sleep = sleep
+        self._gate = _Gate()
         self._local = threading.local()  # the deadline of the call running in this thread
 
     def __repr__(self) -> str:
@@ -260,6 +301,24 @@ class WeChatPayClient:
         Django layer sizes its stale-claim window from this.
         """
         return self.deadline + self.timeout
+
+    @contextmanager
+    def requests_in_flight(self, slots: threading.Semaphore) -> Iterator[None]:
+        """Within this block, each request this thread sends holds one of ``slots`` while on the wire.
+
+        Batches run a few more threads than requests may be in flight: while some
+        threads wait for WeChat Pay's answer, the others prepare their next image
+        (database, stored file), and ``slots`` (``CONCURRENCY``) still bounds the
+        requests sent at a time. Backoff and rate-limit pauses hold no slot.
+        """
+        self._local.slots = slots
+        try:
+            yield
+        finally:
+            self._local.slots = None
+
+    def _bases(self) -> list[str]:
+        return [self.base_url, self.backup_base_url] if self.backup_base_url else [self.base_url]
 
     def close(self) -> None:
         self.session.close()
@@ -283,7 +342,7 @@ class WeChatPayClient:
         request = _Request(
             "POST",
             UPLOAD_PATH,
-            body=build_body(meta, image.filename, image.data, image.content_type, boundary),
+            body=body_parts(meta, image.filename, image.data, image.content_type, boundary),
             signed_body=meta,
             headers={"Content-Type": content_type(boundary)},
             # Sending the same image again only leaves an unused copy at WeChat Pay
@@ -451,14 +510,23 @@ class WeChatPayClient:
         """Send ``request`` with retries until it succeeds, fails for good or the deadline passes."""
         with self._deadline() as deadline:
             number = 0
+            waited_until = 0.0  # the end of the pause this call already sat out
             while True:
                 number += 1
+                waited_until = self._pass_gate(waited_until, deadline)
                 try:
                     return self._attempt(request, deadline, certificates=certificates), number
                 except _Retry as retry:
                     error = retry.error
                     if isinstance(error, errors.TransportError):
                         error.attempts = number
+                    wait = self._backoff(number, retry.wait)
+                    now = time.monotonic()
+                    if _slow_down(error, retry.wait):
+                        # WeChat's rate limit is the merchant's: every thread sharing this
+                        # client pauses too (see _pass_gate), even when this call gives up.
+                        self._gate.hold(now + wait)
+                        waited_until = max(waited_until, now + wait)
                     if number > self.max_retries:
                         raise error from error.__cause__
                     if isinstance(error, errors.TransportError) and error.request_sent and not request.repeatable:
@@ -466,12 +534,33 @@ class WeChatPayClient:
                         raise error from error.__cause__
                     if retry.wait is not None and retry.wait > MAX_RETRY_WAIT:
                         raise error from error.__cause__
-                    wait = self._backoff(number, retry.wait)
-                    if time.monotonic() + wait >= deadline:
+                    if now + wait >= deadline:
                         logger.warning("WeChat Pay attempt %d failed (%s); no time left to retry", number, error)
                         raise error from error.__cause__
                     logger.warning("WeChat Pay attempt %d failed (%s); retrying in %.2fs", number, error, wait)
                     self._sleep(wait)
+
+    def _pass_gate(self, waited_until: float, deadline: float) -> float:
+        """Wait out a pause WeChat Pay asked another thread for; the end of the pause waited for.
+
+        Each pause is waited for once (``waited_until``), so an injected ``sleep``
+        that does not really sleep cannot loop here; a pause made longer meanwhile
+        is waited for again. A pause that outlasts this call's deadline fails the
+        call at once, with nothing sent.
+        """
+        while True:
+            until = self._gate.until
+            now = time.monotonic()
+            if until <= waited_until or until <= now:
+                return waited_until
+            if until >= deadline:
+                raise errors.FrequencyLimitedError(
+                    f"WeChat Pay asked this merchant to slow down for {until - now:.1f} s more, "
+                    "beyond this call's deadline; not sent.",
+                    retry_after=until - now,
+                )
+            self._sleep(until - now)
+            waited_until = until
 
     def _backoff(self, number: int, retry_after: float | None) -> float:
         # Exponential with full jitter around the nominal delay, never below Retry-After.
@@ -525,36 +614,68 @@ class WeChatPayClient:
             prepared.headers["Authorization"] = self.signer.authorization(
                 request.method, prepared.path_url, request.signed_body
             )
-            options = self.session.merge_environment_settings(prepared.url or url, {}, True, None, None)
-            options["stream"] = True
-            try:
-                response = self.session.send(
-                    prepared, timeout=min(self.timeout, remaining), allow_redirects=False, **options
-                )
-            except requests.ConnectionError as err:
-                not_made = _connection_not_made(err)
-                if not_made and index + 1 < len(bases):
-                    logger.warning("Cannot connect to %s; failing over to %s", url, bases[index + 1])
-                    continue
-                if isinstance(err, requests.exceptions.ConnectTimeout):
-                    error: errors.TransportError = self._timeout_error(url, sent=False)
-                else:
-                    error = errors.WeChatPayConnectionError(
-                        f"Cannot reach WeChat Pay at {url}: {type(err).__name__}", url=url, request_sent=not not_made
-                    )
-                error.__cause__ = err
-                raise _Retry(error) from err
-            except requests.Timeout as err:
-                error = self._timeout_error(url, sent=True)
-                error.__cause__ = err
-                raise _Retry(error) from err
-            except requests.RequestException as err:
-                raise errors.WeChatPayConnectionError(
-                    f"Request to {url} failed: {type(err).__name__}", url=url
-                ) from err
-            with response:
-                return self._receive(response, request, url, deadline)
+            options = self._send_options(base, prepared.url or url)
+            with self._slot(url, deadline):  # signed and ready: only the exchange itself holds a slot
+                try:
+                    response = self._exchange(prepared, timeout=min(self.timeout, remaining), **options)
+                except requests.ConnectionError as err:
+                    not_made = _connection_not_made(err)
+                    if not_made and index + 1 < len(bases):
+                        logger.warning("Cannot connect to %s; failing over to %s", url, bases[index + 1])
+                        continue
+                    if isinstance(err, requests.exceptions.ConnectTimeout):
+                        error: errors.TransportError = self._timeout_error(url, sent=False)
+                    else:
+                        error = errors.WeChatPayConnectionError(
+                            f"Cannot reach WeChat Pay at {url}: {type(err).__name__}", url=url, request_sent=not not_made
+                        )
+                    error.__cause__ = err
+                    raise _Retry(error) from err
+                except requests.Timeout as err:
+                    error = self._timeout_error(url, sent=True)
+                    error.__cause__ = err
+                    raise _Retry(error) from err
+                except requests.RequestException as err:
+                    raise errors.WeChatPayConnectionError(
+                        f"Request to {url} failed: {type(err).__name__}", url=url
+                    ) from err
+                with response:
+                    return self._receive(response, request, url, deadline)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _exchange(self, prepared: requests.PreparedRequest, **options: Any) -> requests.Response:
+        """Send ``prepared``; never follows a redirect."""
+        if self._environment:
+            # Our own session has no hooks, and WeChat Pay sets no cookies: the adapter
+            # alone does what Session.send would (its cookie and hook handling cost
+            # more CPU per upload than signing it).
+            adapter = self.session.get_adapter(prepared.url or "")
+            return adapter.send(prepared, **options)
+        return self.session.send(prepared, allow_redirects=False, **options)
+
+    @contextmanager
+    def _slot(self, url: str, deadline: float) -> Iterator[None]:
+        """Hold one of this thread's batch slots (see :meth:`requests_in_flight`) during an exchange."""
+        slots: threading.Semaphore | None = getattr(self._local, "slots", None)
+        if slots is None:
+            yield
+            return
+        if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise _Retry(self._timeout_error(url, sent=False))
+        try:
+            yield
+        finally:
+            slots.release()
+
+    def _send_options(self, base: str, url: str) -> dict[str, Any]:
+        environment = self._environment.get(base)
+        if environment is None:  # a session given to us: requests reads the environment as it is set up to
+            options = self.session.merge_environment_settings(url, {}, True, None, None)
+        else:
+            proxies, verify = environment
+            options = self.session.merge_environment_settings(url, dict(proxies), True, verify, None)
+        options["stream"] = True
+        return options
 
     def _receive(self, response: requests.Response, request: _Request, url: str, deadline: float) -> _Answer:
         """The answer's body, read up to ``request.limit`` bytes and until ``deadline``."""
@@ -632,6 +753,18 @@ class WeChatPayClient:
             detail=data.get("detail"),
         )
         return _Retry(error, error.retry_after) if retryable else error
+
+
+def _slow_down(error: errors.WeChatPayError, retry_after: float | None) -> bool:
+    """Whether an answer asks the whole merchant to pause: a 429, or any ``Retry-After``."""
+    return retry_after is not None or getattr(error, "status", None) == 429
+
+
+def _environment_settings(base: str) -> tuple[dict[str, str], bool | str]:
+    """The proxies and CA bundle requests would take from the environment for ``base``."""
+    proxies = requests.utils.get_environ_proxies(base)
+    verify: bool | str = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return proxies, verify
 
 
 def valid_media_id(value: object) -> bool:

@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from django_wxpay_media.sandbox import Sandbox
 from django_wxpay_media.sandbox.__main__ import log_line
 from django_wxpay_media.sandbox.multipart import BOUNDARY_FROM_BODY
+from django_wxpay_media.sandbox.upload import META_WITHOUT_CONTENT_TYPE
 
 from .apiv3 import (
     BMP,
@@ -181,7 +184,10 @@ def _body_variants(meta: bytes) -> dict[str, tuple[bytes, str]]:
             ),
             "unexpected form part",
         ),
-        "meta-content-type": (good.replace(b"Content-Type: application/json\r\n", b""), "application/json"),
+        "meta-content-type": (
+            good.replace(b"Content-Type: application/json\r\n", b"Content-Type: text/plain\r\n"),
+            "application/json",
+        ),
         "epilogue": (good + b"trailing junk", "closing"),
     }
 
@@ -253,6 +259,20 @@ def test_content_type_without_boundary_takes_it_from_the_body_and_says_so(sandbo
     assert "boundary" in log_line(record) and "note=" in log_line(record)
 
 
+def test_meta_part_without_content_type_is_accepted_and_noted(sandbox: Sandbox, caller: Caller) -> None:
+    """WeChat Pay takes a meta part with no Content-Type (wechatpayv3 sends it so): so does the sandbox."""
+    meta = meta_json("bare.png", hashlib.sha256(PNG).hexdigest())
+    body = multipart(meta, PNG, b"bare.png").replace(b"Content-Type: application/json\r\n", b"", 1)
+    assert b"application/json" not in body
+    response = caller.upload(body=body, meta=meta)
+    assert response.status_code == 200, response.text
+    (upload,) = sandbox.uploads
+    assert (upload.filename, upload.data) == ("bare.png", PNG)
+    (record,) = sandbox.requests
+    assert record.notes == (META_WITHOUT_CONTENT_TYPE,)
+    assert "note=" in log_line(record) and "Content-Type" in log_line(record)
+
+
 def test_a_boundary_in_the_header_leaves_no_note(sandbox: Sandbox, caller: Caller) -> None:
     assert caller.upload().status_code == 200
     assert sandbox.requests[0].notes == ()
@@ -283,3 +303,47 @@ def test_an_empty_boundary_parameter_is_still_refused(sandbox: Sandbox) -> None:
     meta = meta_json("nob.png", hashlib.sha256(PNG).hexdigest())
     answer = _raw_upload(sandbox, b'multipart/form-data; boundary=""', multipart(meta, PNG, b"nob.png"), meta)
     assert answer.startswith(b"HTTP/1.1 400 ") and b"empty boundary" in answer
+
+
+def test_wechatpayv3_uploads_to_the_sandbox(sandbox: Sandbox, tmp_path: Any) -> None:
+    """The most used Python SDK's upload (no meta Content-Type, no boundary) is accepted as WeChat accepts it."""
+    wechatpayv3 = pytest.importorskip("wechatpayv3")
+    settings = sandbox.settings()
+    pay = wechatpayv3.WeChatPay(
+        wechatpay_type=wechatpayv3.WeChatPayType.NATIVE,
+        mchid=settings["MCHID"],
+        private_key=settings["PRIVATE_KEY"],
+        cert_serial_no=settings["MERCHANT_SERIAL_NO"],
+        appid="wxsandboxtest",
+        apiv3_key="0" * 32,
+        public_key=settings["WECHATPAY_PUBLIC_KEY"],
+        public_key_id=settings["WECHATPAY_PUBLIC_KEY_ID"],
+    )
+    pay._core._gate_way = settings["API_BASE_URL"]  # the SDK has no public option for the host
+    path = tmp_path / "sdk.png"
+    path.write_bytes(PNG)
+    status, message = pay.complaint_image_upload(str(path))
+    assert status == 200, message
+    (upload,) = sandbox.uploads
+    assert (upload.filename, upload.data, upload.media_id) == ("sdk.png", PNG, json.loads(message)["media_id"])
+    assert set(sandbox.requests[0].notes) == {BOUNDARY_FROM_BODY, META_WITHOUT_CONTENT_TYPE}
+
+
+_HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=_HEADER_TEXT)
+def test_meta_content_type_other_than_json_is_refused_absent_is_accepted(caller: Caller, value: str) -> None:
+    """Only application/json (any case, parameters allowed) or no Content-Type at all: never a 500."""
+    meta = meta_json("m.png", hashlib.sha256(PNG).hexdigest())
+    body = multipart(meta, PNG, b"m.png").replace(
+        b"Content-Type: application/json\r\n", b"Content-Type: " + value.encode() + b"\r\n", 1
+    )
+    response = caller.upload(body=body, meta=meta)
+    is_json = value.strip().split(";", 1)[0].strip().lower() == "application/json"
+    if is_json:
+        assert response.status_code == 200, response.text
+    else:
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "PARAM_ERROR"
