@@ -44,7 +44,7 @@ pytestmark = pytest.mark.django_db
 Status = FeedbackImage.Status
 DUMMY = f"{FRAMEWORK}.backends.dummy.DummyBackend"
 IMMEDIATE = f"{FRAMEWORK}.backends.immediate.ImmediateBackend"
-REPLY_ADD = "admin:wxpay_demo_complaintreply_add"
+REPLY_ADD = "admin:formexample_complaintreply_add"
 
 
 def task_backends():
