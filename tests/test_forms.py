@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import pytest
 from django import forms
-from django.db import transaction
-from hypothesis import HealthCheck, assume, given
-from hypothesis import settings as hypothesis_settings
-from hypothesis import strategies as st
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.utils import translation
 from django.utils.datastructures import MultiValueDict
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from django_wxpay_media import services, signals
 from django_wxpay_media.forms import (
     FeedbackImageField,
     FeedbackImageFormMixin,
     FeedbackImagesField,
     MultipleFeedbackImageInput,
 )
-from django_wxpay_media import services, signals
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState
 from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime
-import re
 import hashlib
+import re
 
 import pytest
 from django.apps import apps

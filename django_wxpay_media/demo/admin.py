@@ -89,8 +89,7 @@ class ComplaintReplyAdmin(admin.ModelAdmin):
             return self.get_empty_value_display()
         return format_html_join(
             "",
-            '<figure class="wxpay-figure"><img src="{}" alt="{}">'
-            "<figcaption>{}</figcaption></figure>",
+            '<figure class="wxpay-figure"><img src="{}" alt="{}"><figcaption>{}</figcaption></figure>',
             ((file_url(image) or "", image.filename, image.filename) for image in images),
         )
 

@@ -150,7 +150,7 @@ class KeyStore:
             entries = None
         if not isinstance(entries, list):
             raise InvalidResponseError("The platform certificate list is not the JSON WeChat Pay documents.")
-        now = dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc)
+        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         aead = AESGCM(self._apiv3_key)
         certificates: dict[str, PlatformCertificate] = {}
         for entry in entries:
@@ -249,9 +249,7 @@ class KeyStore:
         serial = values["Wechatpay-Serial"]
         key = self._key_for(serial, certificates)
         if key is None:
-            raise fail(
-                "unknown_serial", f"The answer is signed by an unknown key (Wechatpay-Serial {serial[:80]!r})."
-            )
+            raise fail("unknown_serial", f"The answer is signed by an unknown key (Wechatpay-Serial {serial[:80]!r}).")
         try:
             message = b"%s\n%s\n%s\n" % (
                 values["Wechatpay-Timestamp"].encode("utf-8"),

@@ -81,7 +81,11 @@ def test_upload_returns_the_sandbox_media_id(client, wxpay_sandbox):
 
 @pytest.mark.parametrize(
     "data, name, sent",
-    [(jpeg_bytes(2), "photo.jpeg", "photo.jpg"), (png_bytes(3), "x.jpg", "x.png"), (bmp_bytes(4), "扫描件", "扫描件.bmp")],
+    [
+        (jpeg_bytes(2), "photo.jpeg", "photo.jpg"),
+        (png_bytes(3), "x.jpg", "x.png"),
+        (bmp_bytes(4), "扫描件", "扫描件.bmp"),
+    ],
 )
 def test_names_are_normalised_to_what_wechat_accepts(client, wxpay_sandbox, data, name, sent):
     client.upload_bytes(data, name)
@@ -91,7 +95,9 @@ def test_names_are_normalised_to_what_wechat_accepts(client, wxpay_sandbox, data
 def test_quotes_in_a_name_survive_meta_json(client, wxpay_sandbox):
     prepared = prepare_image(png_bytes(5), "a.png")
     # Bypass normalisation to prove the encoder and multipart agree on any text.
-    prepared = type(prepared)(data=prepared.data, filename="it's {a} & 100%.png", sha256=prepared.sha256, format=prepared.format)
+    prepared = type(prepared)(
+        data=prepared.data, filename="it's {a} & 100%.png", sha256=prepared.sha256, format=prepared.format
+    )
     client.upload_image(prepared)
     assert json.loads(wxpay_sandbox.uploads[-1].meta_text)["filename"] == "it's {a} & 100%.png"
 
@@ -254,9 +260,10 @@ def test_a_read_timeout_on_the_upload_is_retried(wxpay_sandbox):
 
 def test_a_read_timeout_every_time_is_a_timeout_error(wxpay_sandbox):
     wxpay_sandbox.add_fault("delay", count=3, seconds=1.0)
-    with make_client(wxpay_sandbox, timeout=0.3, deadline=30, sleep=Sleeps()) as client, pytest.raises(
-        errors.WeChatPayTimeout
-    ) as info:
+    with (
+        make_client(wxpay_sandbox, timeout=0.3, deadline=30, sleep=Sleeps()) as client,
+        pytest.raises(errors.WeChatPayTimeout) as info,
+    ):
         client.upload_bytes(png_bytes(20), "a.png")
     assert info.value.request_sent is True and info.value.attempts == 3
 
@@ -352,9 +359,8 @@ def test_expired_certificates_are_dropped(wxpay_sandbox_factory):
 
 def test_wrong_apiv3_key_is_a_configuration_error(wxpay_sandbox_factory):
     sandbox = wxpay_sandbox_factory(mode="certificate")
-    with make_client(sandbox, apiv3_key="0" * 32) as client:
-        with pytest.raises(errors.ConfigurationError) as info:
-            client.upload_bytes(png_bytes(33), "a.png")
+    with make_client(sandbox, apiv3_key="0" * 32) as client, pytest.raises(errors.ConfigurationError) as info:
+        client.upload_bytes(png_bytes(33), "a.png")
     assert "APIv3 key" in str(info.value) and "0" * 32 not in str(info.value)
     assert sandbox.uploads == []
 
@@ -380,11 +386,13 @@ def test_public_key_only_cannot_verify_certificate_answers(wxpay_sandbox_factory
     sandbox = wxpay_sandbox_factory(mode="certificate")
     public = wxpay_sandbox_factory(mode="public_key")
     pk = public.settings()
-    with make_client(
-        sandbox, apiv3_key=None, public_key=pk["WECHATPAY_PUBLIC_KEY"], public_key_id=pk["WECHATPAY_PUBLIC_KEY_ID"]
-    ) as client:
-        with pytest.raises(errors.SignatureVerificationError):
-            client.upload_bytes(png_bytes(36), "a.png")
+    with (
+        make_client(
+            sandbox, apiv3_key=None, public_key=pk["WECHATPAY_PUBLIC_KEY"], public_key_id=pk["WECHATPAY_PUBLIC_KEY_ID"]
+        ) as client,
+        pytest.raises(errors.SignatureVerificationError),
+    ):
+        client.upload_bytes(png_bytes(36), "a.png")
 
 
 # -- configuration and secrets ---------------------------------------------------------------------

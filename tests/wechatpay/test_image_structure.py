@@ -34,7 +34,9 @@ def fuzz(examples: int) -> settings:
 def pillow(fmt: str, mode: str, size: tuple[int, int] = (37, 23), **options) -> bytes:
     """An image with some structure (a gradient) saved by Pillow."""
     image = Image.new("RGB", size)
-    image.putdata([((x * 7) % 256, (y * 11) % 256, ((x + y) * 5) % 256) for y in range(size[1]) for x in range(size[0])])
+    image.putdata(
+        [((x * 7) % 256, (y * 11) % 256, ((x + y) * 5) % 256) for y in range(size[1]) for x in range(size[0])]
+    )
     if mode == "P":
         image = image.quantize(16)
     elif mode != "RGB":
@@ -193,10 +195,22 @@ IEND = chunk(b"IEND", b"")
         b"\xff\xd8\xff\xe0\x00\x01" + b"\x00" * 20,  # segment length below 2
         b"\xff\xd8\xff\xda\x00\x08" + b"\x00" * 6 + b"\xff\xd9",  # a scan without a frame header
         b"\xff\xd8\xff\xe0\x00\x04AB\x00\x00\xff\xd9",  # no marker where a segment should start
-        b"BM" + struct.pack("<IHHI", 62, 0, 0, 10) + struct.pack("<IiiHHIIiiII", 40, 2, 2, 1, 24, 0, 16, 0, 0, 0, 0) + bytes(16),
-        b"BM" + struct.pack("<IHHI", 70, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 0, 2, 1, 24, 0, 16, 0, 0, 0, 0) + bytes(16),
-        b"BM" + struct.pack("<IHHI", 70, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 2, 2, 3, 24, 0, 16, 0, 0, 0, 0) + bytes(16),
-        b"BM" + struct.pack("<IHHI", 70, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 2, 2, 1, 7, 0, 16, 0, 0, 0, 0) + bytes(16),
+        b"BM"
+        + struct.pack("<IHHI", 62, 0, 0, 10)
+        + struct.pack("<IiiHHIIiiII", 40, 2, 2, 1, 24, 0, 16, 0, 0, 0, 0)
+        + bytes(16),
+        b"BM"
+        + struct.pack("<IHHI", 70, 0, 0, 54)
+        + struct.pack("<IiiHHIIiiII", 40, 0, 2, 1, 24, 0, 16, 0, 0, 0, 0)
+        + bytes(16),
+        b"BM"
+        + struct.pack("<IHHI", 70, 0, 0, 54)
+        + struct.pack("<IiiHHIIiiII", 40, 2, 2, 3, 24, 0, 16, 0, 0, 0, 0)
+        + bytes(16),
+        b"BM"
+        + struct.pack("<IHHI", 70, 0, 0, 54)
+        + struct.pack("<IiiHHIIiiII", 40, 2, 2, 1, 7, 0, 16, 0, 0, 0, 0)
+        + bytes(16),
     ],
 )
 def test_broken_structures_are_corrupt(data):

@@ -102,7 +102,9 @@ def test_a_post_that_may_have_arrived_is_never_sent_again(wxpay_sandbox):
 
 def test_a_post_declared_idempotent_is_retried(wxpay_sandbox):
     wxpay_sandbox.add_fault("drop", path="/v3/merchant-service/x/response-immediate-service")
-    wxpay_sandbox.add_fault("status", status=400, code="PARAM_ERROR", path="/v3/merchant-service/x/response-immediate-service")
+    wxpay_sandbox.add_fault(
+        "status", status=400, code="PARAM_ERROR", path="/v3/merchant-service/x/response-immediate-service"
+    )
     with make_client(wxpay_sandbox, sleep=Sleeps()) as client, pytest.raises(errors.ParamError):
         client.request_json(
             "POST", "/v3/merchant-service/x/response-immediate-service", json={"idempotent_id": "1"}, idempotent=True
@@ -123,7 +125,7 @@ def test_a_post_refused_before_sending_is_retried(wxpay_sandbox):
 
 
 def test_a_json_body_is_signed_as_the_exact_bytes_sent(wxpay_sandbox, wxpay_sandbox_keys):
-    payload = {"complainted_mchid": "1900000001", "response_content": "您好，已退款 \"全额\" \\ 😀", "n": [1, 2.5]}
+    payload = {"complainted_mchid": "1900000001", "response_content": '您好，已退款 "全额" \\ 😀', "n": [1, 2.5]}
     with Loopback(lambda r: signed(wxpay_sandbox_keys, b"", status=204)) as loop:
         with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
             answer = client.request_json("POST", "/v3/merchant-service/complaints-v2/2001/response", json=payload)
@@ -147,7 +149,7 @@ def test_an_unsigned_204_is_not_a_success(wxpay_sandbox, wxpay_sandbox_keys):
 
 
 def test_a_signed_200_keeps_unknown_fields(wxpay_sandbox, wxpay_sandbox_keys):
-    body = '{"complaint_id":"2001","new_field_2027":{"x":[1]}}'.encode()
+    body = b'{"complaint_id":"2001","new_field_2027":{"x":[1]}}'
     with Loopback(lambda r: signed(wxpay_sandbox_keys, body)) as loop:
         with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
             answer = client.request_json("GET", "/v3/merchant-service/complaints-v2/2001")
@@ -162,7 +164,9 @@ def image_reply(data: bytes, content_type: str = "image/png") -> Reply:
     return Reply(headers=[("Content-Type", content_type), ("Request-ID", "DL-1")], body=data)
 
 
-@pytest.mark.parametrize("data, kind", [(png_bytes(1), "image/png"), (jpeg_bytes(2), "image/jpeg"), (bmp_bytes(3), "image/bmp")])
+@pytest.mark.parametrize(
+    "data, kind", [(png_bytes(1), "image/png"), (jpeg_bytes(2), "image/jpeg"), (bmp_bytes(3), "image/bmp")]
+)
 def test_download_returns_checked_image_bytes(wxpay_sandbox, wxpay_sandbox_keys, data, kind):
     with Loopback(lambda r: image_reply(data, kind)) as loop:
         with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
@@ -217,10 +221,9 @@ def test_download_refuses_other_hosts_before_any_request(wxpay_sandbox, url):
     ],
 )
 def test_download_refuses_what_is_not_an_image(wxpay_sandbox, reply):
-    with Loopback(lambda r: reply) as loop:
-        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
-            with pytest.raises(errors.InvalidResponseError) as info:
-                client.download("/v3/merchant-service/images/1")
+    with Loopback(lambda r: reply) as loop, make_client(wxpay_sandbox, base_url=loop.base_url) as client:
+        with pytest.raises(errors.InvalidResponseError) as info:
+            client.download("/v3/merchant-service/images/1")
     assert info.value.request_id == "DL-1"
 
 
@@ -266,10 +269,9 @@ def test_a_json_answer_over_one_mib_is_not_read(wxpay_sandbox, wxpay_sandbox_key
     body = b'{"data":"' + b"x" * (1024 * 1024) + b'"}'
     reply = signed(wxpay_sandbox_keys, body)
     reply.content_length = content_length
-    with Loopback(lambda r: reply) as loop:
-        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
-            with pytest.raises(errors.InvalidResponseError) as info:
-                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+    with Loopback(lambda r: reply) as loop, make_client(wxpay_sandbox, base_url=loop.base_url) as client:
+        with pytest.raises(errors.InvalidResponseError) as info:
+            client.request_json("GET", "/v3/merchant-service/complaints-v2")
     assert "larger than 1048576 bytes" in str(info.value)
 
 
@@ -300,9 +302,8 @@ def test_a_certificate_list_with_data_5_is_an_invalid_response(wxpay_sandbox_fac
     body = b'{"data": 5}'
     reply = Reply(headers=signature_headers(cert.private_key_pem, cert.serial_no, body), body=body)
     with Loopback(lambda r: reply) as loop:
-        with make_client(sandbox, base_url=loop.base_url) as client:
-            with pytest.raises(errors.InvalidResponseError):
-                client.upload_bytes(png_bytes(43), "a.png")
+        with make_client(sandbox, base_url=loop.base_url) as client, pytest.raises(errors.InvalidResponseError):
+            client.upload_bytes(png_bytes(43), "a.png")
         assert [r.target for r in loop.received] == ["/v3/certificates"]  # nothing uploaded unverifiable
 
 
@@ -338,11 +339,13 @@ def test_a_trickling_answer_is_cut_at_the_deadline(wxpay_sandbox, wxpay_sandbox_
 def test_the_deadline_covers_the_retries_too(wxpay_sandbox, wxpay_sandbox_keys):
     sleeps = Sleeps()
     with Loopback(lambda r: trickle(wxpay_sandbox_keys)) as loop:
-        with make_client(
-            wxpay_sandbox, base_url=loop.base_url, timeout=1, deadline=0.5, max_retries=5, sleep=sleeps
-        ) as client:
-            with pytest.raises(errors.WeChatPayTimeout):
-                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+        with (
+            make_client(
+                wxpay_sandbox, base_url=loop.base_url, timeout=1, deadline=0.5, max_retries=5, sleep=sleeps
+            ) as client,
+            pytest.raises(errors.WeChatPayTimeout),
+        ):
+            client.request_json("GET", "/v3/merchant-service/complaints-v2")
         # A GET may be repeated, but not past the call's deadline.
         assert len(loop.received) == 1 and sleeps == []
 
@@ -369,7 +372,15 @@ def test_the_default_deadline_and_max_call_seconds(wxpay_sandbox):
 
 
 @pytest.mark.parametrize(
-    "url", ["http://api.mch.weixin.qq.com", "http://10.0.0.1:8000", "ftp://api.mch.weixin.qq.com", "api.mch.weixin.qq.com", "https://", ""]
+    "url",
+    [
+        "http://api.mch.weixin.qq.com",
+        "http://10.0.0.1:8000",
+        "ftp://api.mch.weixin.qq.com",
+        "api.mch.weixin.qq.com",
+        "https://",
+        "",
+    ],
 )
 def test_the_client_refuses_a_base_url_that_is_not_https(wxpay_sandbox, url):
     with pytest.raises(errors.ConfigurationError):
@@ -378,7 +389,10 @@ def test_the_client_refuses_a_base_url_that_is_not_https(wxpay_sandbox, url):
         make_client(wxpay_sandbox, backup_base_url=url or "http://x.example")
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://127.8.0.1:9/", "http://localhost:9", "http://[::1]:9", "https://api.example.com"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9", "http://127.8.0.1:9/", "http://localhost:9", "http://[::1]:9", "https://api.example.com"],
+)
 def test_plain_http_is_allowed_on_loopback_only(wxpay_sandbox, url):
     assert make_client(wxpay_sandbox, base_url=url).base_url == url.rstrip("/")
 

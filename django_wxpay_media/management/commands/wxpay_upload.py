@@ -21,10 +21,10 @@ from typing import IO, Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
 from django_wxpay_media import services, texts
 from django_wxpay_media.exceptions import user_message
 from django_wxpay_media.outcome import UploadOutcome, UploadState
-
 
 #: Escapes of the characters that would break a ``PATH<TAB>MEDIA_ID`` line.
 _NAMED_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
