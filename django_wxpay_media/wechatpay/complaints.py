@@ -677,7 +677,7 @@ def parse_notification(keys: KeyStore, apiv3_key: str | bytes, headers: Mapping[
 
 
 #: RSA-OAEP as WeChat's 敏感信息加解密 uses it: SHA-1 for the hash and MGF1.
-_OAEP_SHA1 = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+_OAEP_SHA1 = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303 - the protocol's, not our choice
 
 
 def decrypt_payer_phone(private_key: rsa.RSAPrivateKey, ciphertext: str) -> str:
