@@ -284,7 +284,7 @@ def test_awkward_paths_print_one_line_each_and_the_batch_goes_on(wxpay_settings,
     lines = out.splitlines()
     assert len(lines) == len(raw_names)
     media = {u.sha256: u.media_id for u in wxpay_settings.uploads}
-    for number, (line, raw) in enumerate(zip(lines, raw_names)):
+    for number, (line, raw) in enumerate(zip(lines, raw_names, strict=True)):
         field, media_id = line.split("\t")
         assert unescape(field) == os.path.join(os.fsencode(folder), raw)
         assert media_id == media[hashlib.sha256(png(f"awkward {number}")).hexdigest()]

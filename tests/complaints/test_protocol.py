@@ -61,7 +61,7 @@ def test_reply_needs_the_complaints_merchant(mchid):
 
 
 @pytest.mark.parametrize(
-    "url, text, code",
+    ("url", "text", "code"),
     [
         ("https://shop.example/o/1", None, "INCOMPLETE_JUMP_LINK"),
         ("http://shop.example/o/1", "订单", "INVALID_JUMP_URL"),

@@ -31,7 +31,7 @@ def signer():
 
 def test_authorization_header_is_exact_for_fixed_key_timestamp_and_nonce():
     meta = meta_json("filea.jpg", SHA)
-    assert meta == '{"filename":"filea.jpg","sha256":"%s"}' % SHA
+    assert meta == '{"filename":"filea.jpg","sha256":"' + SHA + '"}'
     header = signer().authorization(
         "POST",
         "/v3/merchant-service/images/upload",
