@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from django_wxpay_media.sandbox import Sandbox, SandboxKeys  # noqa: E402
-from django_wxpay_media.wechatpay import WeChatPayClient, meta_json, prepare_image  # noqa: E402
-from tests.images import png_bytes  # noqa: E402
+from django_wxpay_media.sandbox import Sandbox, SandboxKeys
+from django_wxpay_media.wechatpay import WeChatPayClient, meta_json, prepare_image
+from tests.images import png_bytes
 
 
 def make_client(sb: Sandbox) -> WeChatPayClient:

@@ -32,7 +32,7 @@ def _serve(conn: Connection) -> None:
                     conn.send(len(sandbox.uploads))
                 else:
                     conn.send(ValueError(f"unknown command {command!r}"))
-            except Exception as exc:  # sent back, raised there
+            except Exception as exc:  # noqa: BLE001 - sent back to the parent, raised there
                 conn.send(exc)
 
 

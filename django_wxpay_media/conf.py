@@ -713,7 +713,8 @@ def build_client() -> WeChatPayClient:
 
     problems, loaded = _evaluate()
     _raise_first(problems)
-    assert loaded is not None and loaded.private_key is not None  # no error: both were loaded
+    if loaded is None or loaded.private_key is None:  # unreachable: no error means both were loaded
+        raise ImproperlyConfigured(f"{SETTING_NAME}: the merchant private key could not be loaded.")
     options = get_settings()
     try:
         # Key objects, not text, cross into the protocol layer; the APIv3 key is

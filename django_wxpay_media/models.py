@@ -32,7 +32,7 @@ def feedback_image_upload_to(instance: FeedbackImage, filename: str) -> str:
     saved, not frozen into the migration.
     """
     # Same expansion FileField applies to a string upload_to (local, naive time).
-    directory = datetime.datetime.now().strftime(conf.upload_to())
+    directory = datetime.datetime.now().strftime(conf.upload_to())  # noqa: DTZ005 - naive on purpose: mirrors FileField
     extension = posixpath.splitext(posixpath.basename(filename))[1].lower()
     if not (1 < len(extension) <= 5 and extension[1:].isascii() and extension[1:].isalnum()):
         extension = ""  # only a short, plain extension survives; the content decides the type anyway
@@ -207,6 +207,11 @@ class FeedbackImage(models.Model):
     def __repr__(self) -> str:
         return f"<FeedbackImage pk={self.pk} {self.filename!r} status={self.status!r} media_id={self.media_id!r}>"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # sha256 is compared as text; keep it in the case WeChat Pay documents.
+        self.sha256 = (self.sha256 or "").lower()
+        super().save(*args, **kwargs)
+
     @property
     def is_stale(self) -> bool:
         """True when an upload marked as running was abandoned (see :meth:`FeedbackImageQuerySet.stale`).
@@ -227,8 +232,3 @@ class FeedbackImage(models.Model):
     def is_uploaded(self) -> bool:
         """True once WeChat Pay has accepted the image (``media_id`` is set)."""
         return self.status == self.Status.UPLOADED and bool(self.media_id)
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # sha256 is compared as text; keep it in the case WeChat Pay documents.
-        self.sha256 = (self.sha256 or "").lower()
-        super().save(*args, **kwargs)

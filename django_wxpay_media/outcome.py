@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["UploadOutcome", "UploadState", "count_states"]
 
 
-class UploadState(str, enum.Enum):
+class UploadState(str, enum.Enum):  # noqa: UP042 - StrEnum would change str(state), a public name
     """What one upload did. The values are stable strings (for logs, JSON, templates)."""
 
     #: This call uploaded the image now; ``record.media_id`` is WeChat Pay's answer.

@@ -31,4 +31,3 @@ def media_root(settings, tmp_path):
     root.mkdir()
     settings.MEDIA_ROOT = str(root)
     return root
-

@@ -7,7 +7,7 @@ plain PRNG, so it is reproducible (and worthless as a secret).
 from __future__ import annotations
 
 import random
-from functools import lru_cache
+from functools import cache
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -41,7 +41,7 @@ def _prime(rng: random.Random, bits: int, e: int) -> int:
             return candidate
 
 
-@lru_cache(maxsize=None)
+@cache
 def deterministic_rsa_key(seed: str, bits: int = 2048) -> rsa.RSAPrivateKey:
     rng = random.Random(seed)
     e = 65537
@@ -52,7 +52,12 @@ def deterministic_rsa_key(seed: str, bits: int = 2048) -> rsa.RSAPrivateKey:
     n = p * q
     d = pow(e, -1, (p - 1) * (q - 1))
     numbers = rsa.RSAPrivateNumbers(
-        p=p, q=q, d=d, dmp1=d % (p - 1), dmq1=d % (q - 1), iqmp=pow(q, -1, p),
+        p=p,
+        q=q,
+        d=d,
+        dmp1=d % (p - 1),
+        dmq1=d % (q - 1),
+        iqmp=pow(q, -1, p),
         public_numbers=rsa.RSAPublicNumbers(e, n),
     )
     return numbers.private_key()

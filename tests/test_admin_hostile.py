@@ -24,9 +24,7 @@ ADD = "admin:django_wxpay_media_feedbackimage_add"
 ADMIN_PAGES = "/admin/django_wxpay_media/feedbackimage/"
 # Function-scoped fixtures (client, sandbox) are shared by the examples on purpose:
 # the same bytes are reused after the first upload, so examples stay cheap.
-shared_fixtures = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+shared_fixtures = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @shared_fixtures

@@ -141,9 +141,7 @@ def test_retry_is_csrf_protected(admin_user, wxpay_settings):
 
 
 def test_retry_of_a_deleted_record_says_so(admin_client, wxpay_settings):
-    response = admin_client.post(
-        reverse("admin:django_wxpay_media_feedbackimage_upload", args=(999999,)), follow=True
-    )
+    response = admin_client.post(reverse("admin:django_wxpay_media_feedbackimage_upload", args=(999999,)), follow=True)
 
     assert response.redirect_chain == [(reverse(CHANGELIST), 302)]
     [message] = [str(message) for message in response.context["messages"]]

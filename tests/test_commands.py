@@ -15,7 +15,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import translation
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
+from django_wxpay_media.management.commands.wxpay_upload import escape
 from django_wxpay_media.models import FeedbackImage
 
 from .images import png
@@ -223,10 +227,6 @@ def test_bad_settings_exit_without_traceback(tmp_path, media_root, images):
 
 # -- machine-readable output, whatever the path --------------------------------------------
 
-from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
-
-from django_wxpay_media.management.commands.wxpay_upload import escape  # noqa: E402
-
 
 def unescape(field: str) -> bytes:
     """The reader's side of ``escape``: the path's bytes back from one printed field."""
@@ -284,7 +284,7 @@ def test_awkward_paths_print_one_line_each_and_the_batch_goes_on(wxpay_settings,
     lines = out.splitlines()
     assert len(lines) == len(raw_names)
     media = {u.sha256: u.media_id for u in wxpay_settings.uploads}
-    for number, (line, raw) in enumerate(zip(lines, raw_names)):
+    for number, (line, raw) in enumerate(zip(lines, raw_names, strict=True)):
         field, media_id = line.split("\t")
         assert unescape(field) == os.path.join(os.fsencode(folder), raw)
         assert media_id == media[hashlib.sha256(png(f"awkward {number}")).hexdigest()]
@@ -333,7 +333,11 @@ def test_an_ascii_only_stdout_gets_escapes_not_a_crash(wxpay_settings, settings,
     }
     done = subprocess.run(
         [sys.executable, "-m", "django", "wxpay_upload", path],
-        env=env, cwd=tmp_path, capture_output=True, check=False, timeout=120,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     [upload] = wxpay_settings.uploads

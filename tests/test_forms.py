@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import pytest
 from django import forms
-from django.db import transaction
-from hypothesis import HealthCheck, assume, given
-from hypothesis import settings as hypothesis_settings
-from hypothesis import strategies as st
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.utils import translation
 from django.utils.datastructures import MultiValueDict
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from django_wxpay_media import services, signals
 from django_wxpay_media.forms import (
     FeedbackImageField,
     FeedbackImageFormMixin,
     FeedbackImagesField,
     MultipleFeedbackImageInput,
 )
-from django_wxpay_media import services, signals
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState
 from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE
@@ -357,7 +357,7 @@ def test_max_files_setting_is_read_when_cleaning(wxpay_settings, settings):
 
 
 def test_invalid_max_files_argument():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_files must be at least 1"):
         FeedbackImagesField(max_files=0)
 
 
@@ -439,11 +439,16 @@ def test_inside_a_transaction_the_upload_waits_for_the_commit(wxpay_settings):
 
 def test_a_rollback_sends_nothing(wxpay_settings):
     seen: list = []
-    with pytest.raises(RuntimeError), transaction.atomic():
-        form = OneImageForm(data={}, files={"image": upload("r.png", png_bytes(72))})
-        assert form.is_valid()
-        form.on_uploads_done(seen.append)
-        raise RuntimeError("the view failed")
+
+    def view() -> None:
+        with transaction.atomic():
+            form = OneImageForm(data={}, files={"image": upload("r.png", png_bytes(72))})
+            assert form.is_valid()
+            form.on_uploads_done(seen.append)
+            raise RuntimeError("the view failed")
+
+    with pytest.raises(RuntimeError, match="the view failed"):
+        view()
     assert seen == [] and wxpay_settings.requests == []
     assert not FeedbackImage.objects.exists()
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime
-import re
 import hashlib
+import re
 
 import pytest
 from django.apps import apps
@@ -150,7 +150,7 @@ def test_upload_permission_exists():
 def test_files_go_where_upload_to_says(settings, media_root):
     settings.WXPAY_MEDIA = {"UPLOAD_TO": "evidence/%Y/"}
     image = make(filename="where.png")
-    year = datetime.datetime.now().year
+    year = datetime.datetime.now().year  # noqa: DTZ005 - upload_to expands naive local time, as FileField
     folder, name = image.file.name.rsplit("/", 1)
     assert folder == f"evidence/{year}"
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}\.png", name)  # random, not the name sent
@@ -160,7 +160,7 @@ def test_files_go_where_upload_to_says(settings, media_root):
 @pytest.mark.django_db
 def test_default_upload_to(media_root):
     image = make(filename="default.png")
-    assert image.file.name.startswith(datetime.datetime.now().strftime("wxpay_media/%Y/%m/"))
+    assert image.file.name.startswith(datetime.datetime.now().strftime("wxpay_media/%Y/%m/"))  # noqa: DTZ005 - as upload_to
     assert image.file.name.endswith(".png") and "default" not in image.file.name
 
 

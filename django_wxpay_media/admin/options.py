@@ -29,6 +29,7 @@ logger = logging.getLogger("django_wxpay_media")
 
 Status = FeedbackImage.Status
 
+
 @admin.register(FeedbackImage)
 class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
     """Feedback images: list, add (= upload), view, retry; the system writes the records."""

@@ -41,7 +41,15 @@ def _fen(value: int | None) -> str:
 
 @admin.register(Complaint)
 class ComplaintAdmin(admin.ModelAdmin):
-    list_display = ["complaint_id", "state", "problem_type", "complainted_mchid", "complaint_time", "out_trade_no", "amount_yuan"]
+    list_display = [
+        "complaint_id",
+        "state",
+        "problem_type",
+        "complainted_mchid",
+        "complaint_time",
+        "out_trade_no",
+        "amount_yuan",
+    ]
     list_filter = ["state", "problem_type", "complainted_mchid", "complaint_time"]
     search_fields = ["=complaint_id", "=out_trade_no", "=transaction_id"]
     change_form_template = "admin/wxpay_complaints/complaint/change_form.html"
@@ -118,7 +126,8 @@ class ComplaintAdmin(admin.ModelAdmin):
         if complaint is not None:
             context.update(
                 consumer_images=[
-                    (image, reverse(f"admin:{APP}_complaint_image", args=[image.pk])) for image in complaint.images.all()
+                    (image, reverse(f"admin:{APP}_complaint_image", args=[image.pk]))
+                    for image in complaint.images.all()
                 ],
                 history=complaint.history.all(),
                 replies=[
@@ -160,7 +169,9 @@ class ComplaintAdmin(admin.ModelAdmin):
     def _change_url(self, complaint: Complaint) -> str:
         return reverse(f"admin:{APP}_complaint_change", args=[complaint.pk])
 
-    def _render(self, request: HttpRequest, complaint: Complaint, template: str, title: str, **context: Any) -> TemplateResponse:
+    def _render(
+        self, request: HttpRequest, complaint: Complaint, template: str, title: str, **context: Any
+    ) -> TemplateResponse:
         form = context.get("form")
         media = self.media + form.media if form is not None else self.media
         return TemplateResponse(
@@ -184,7 +195,10 @@ class ComplaintAdmin(admin.ModelAdmin):
         else:
             text = outcome.message
             if outcome.request_id:
-                text = gettext("%(message)s (Request-ID %(request_id)s)") % {"message": text, "request_id": outcome.request_id}
+                text = gettext("%(message)s (Request-ID %(request_id)s)") % {
+                    "message": text,
+                    "request_id": outcome.request_id,
+                }
             messages.error(request, text)
 
     def reply_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -197,7 +211,13 @@ class ComplaintAdmin(admin.ModelAdmin):
             self._report(request, outcome)
             if outcome.ok or outcome.reply is not None:  # a kept (failed) reply is on the page
                 return HttpResponseRedirect(self._change_url(complaint))
-        return self._render(request, complaint, "reply.html", gettext("Reply to complaint %(id)s") % {"id": complaint.complaint_id}, form=form)
+        return self._render(
+            request,
+            complaint,
+            "reply.html",
+            gettext("Reply to complaint %(id)s") % {"id": complaint.complaint_id},
+            form=form,
+        )
 
     def resend_view(self, request: HttpRequest, pk: int, reply_pk: int) -> HttpResponse:
         """Send a failed reply again (POST), retrying the images it kept."""
@@ -215,7 +235,11 @@ class ComplaintAdmin(admin.ModelAdmin):
             self._report(request, outcome)
             return HttpResponseRedirect(self._change_url(complaint))
         return self._render(
-            request, complaint, "complete.html", gettext("Mark complaint %(id)s complete") % {"id": complaint.complaint_id}, form=form
+            request,
+            complaint,
+            "complete.html",
+            gettext("Mark complaint %(id)s complete") % {"id": complaint.complaint_id},
+            form=form,
         )
 
     def refund_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -236,7 +260,11 @@ class ComplaintAdmin(admin.ModelAdmin):
             if outcome.ok:
                 return HttpResponseRedirect(self._change_url(complaint))
         return self._render(
-            request, complaint, "refund.html", gettext("Refund decision for complaint %(id)s") % {"id": complaint.complaint_id}, form=form
+            request,
+            complaint,
+            "refund.html",
+            gettext("Refund decision for complaint %(id)s") % {"id": complaint.complaint_id},
+            form=form,
         )
 
     def refresh_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -270,7 +298,18 @@ class ReplyAdmin(admin.ModelAdmin):
     list_display = ["complaint", "state", "sent_by", "created_at", "sent_at", "error_code", "request_id"]
     list_filter = ["state", "created_at"]
     search_fields = ["=complaint__complaint_id", "=request_id"]
-    readonly_fields = ["complaint", "content", "images", "state", "sent_by", "created_at", "sent_at", "error_code", "error_message", "request_id"]
+    readonly_fields = [
+        "complaint",
+        "content",
+        "images",
+        "state",
+        "sent_by",
+        "created_at",
+        "sent_at",
+        "error_code",
+        "error_message",
+        "request_id",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -294,7 +333,9 @@ class NotificationAdmin(admin.ModelAdmin):
         complaint = Complaint.objects.filter(complaint_id=obj.complaint_id).only("pk").first()
         if complaint is None:
             return obj.complaint_id
-        return format_html('<a href="{}">{}</a>', reverse(f"admin:{APP}_complaint_change", args=[complaint.pk]), obj.complaint_id)
+        return format_html(
+            '<a href="{}">{}</a>', reverse(f"admin:{APP}_complaint_change", args=[complaint.pk]), obj.complaint_id
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -28,7 +28,9 @@ class CountedTextarea(forms.Textarea):
     """A textarea with a live character count (counted like WeChat Pay: characters)."""
 
     def __init__(self, limit: int, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__({"rows": 6, "data-wxpay-limit": str(limit), "class": "vLargeTextField wxpay-counted", **(attrs or {})})
+        super().__init__(
+            {"rows": 6, "data-wxpay-limit": str(limit), "class": "vLargeTextField wxpay-counted", **(attrs or {})}
+        )
 
 
 class ReplyForm(forms.Form):
@@ -43,7 +45,9 @@ class ReplyForm(forms.Form):
         required=False,
         upload=False,
         max_files=wc.MAX_IMAGES,
-        help_text=_("Up to 4 JPEG, PNG or BMP images of at most 2 MB; uploaded to WeChat Pay before the reply is sent."),
+        help_text=_(
+            "Up to 4 JPEG, PNG or BMP images of at most 2 MB; uploaded to WeChat Pay before the reply is sent."
+        ),
     )
 
     def clean_content(self) -> str:
@@ -68,7 +72,9 @@ class RefundDecisionForm(forms.Form):
         label=_("Refund within (days)"),
         required=False,
         min_value=0,
-        help_text=_("When approving: in how many days the refund will be made (0: today). Approving does not refund by itself."),
+        help_text=_(
+            "When approving: in how many days the refund will be made (0: today). Approving does not refund by itself."
+        ),
     )
     reject_reason = forms.CharField(
         label=_("Reason for rejecting"),

@@ -7,6 +7,7 @@ to :meth:`.api.Api.answer`, writes the answer and records the exchange — each
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import selectors
 import socket
@@ -62,10 +63,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 
     def wake(self) -> None:
         """Make :meth:`serve` return."""
-        try:
+        with contextlib.suppress(OSError):  # already closed
             self._wake_w.send(b"x")
-        except OSError:  # pragma: no cover - already closed
-            pass
 
     def server_close(self) -> None:
         super().server_close()
@@ -104,10 +103,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         with self._conn_lock:
             items = list(self._connections.items())
         for sock, _ in items:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         deadline = time.monotonic() + timeout
         for _, thread in items:
             thread.join(max(0.0, deadline - time.monotonic()))

@@ -121,14 +121,19 @@ def _check_id(complaint_id: str) -> str:
 def _check_length(code: str, name: str, value: str, limit: int) -> None:
     length = text_length(value)
     if length > limit:
-        raise ComplaintRequestError(code, f"{name} has {length} characters; WeChat Pay accepts {limit}.", length=length, limit=limit)
+        raise ComplaintRequestError(
+            code, f"{name} has {length} characters; WeChat Pay accepts {limit}.", length=length, limit=limit
+        )
 
 
 def _check_media_ids(name: str, media_ids: Sequence[str]) -> list[str]:
     ids = list(media_ids)
     if len(ids) > MAX_IMAGES:
         raise ComplaintRequestError(
-            "TOO_MANY_IMAGES", f"{name} has {len(ids)} images; WeChat Pay accepts {MAX_IMAGES}.", count=len(ids), limit=MAX_IMAGES
+            "TOO_MANY_IMAGES",
+            f"{name} has {len(ids)} images; WeChat Pay accepts {MAX_IMAGES}.",
+            count=len(ids),
+            limit=MAX_IMAGES,
         )
     if any(not isinstance(media_id, str) or not media_id for media_id in ids):
         raise ComplaintRequestError("INVALID_MEDIA_ID", f"{name} holds an empty media_id.")
@@ -307,7 +312,9 @@ class Notification:
 def _page(answer: Any, parse: Any, limit: int, offset: int) -> Page:
     data = answer.data if isinstance(answer.data, dict) else None
     if data is None or not isinstance(data.get("data", []), list):
-        raise errors.InvalidResponseError("A list answer without a data array.", status=answer.status, request_id=answer.request_id)
+        raise errors.InvalidResponseError(
+            "A list answer without a data array.", status=answer.status, request_id=answer.request_id
+        )
     items = tuple(parse(item, request_id=answer.request_id) for item in _list(data.get("data")))
     answered_offset = _int(data.get("offset"))
     return Page(
@@ -377,7 +384,7 @@ BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 def beijing_today(now: dt.datetime | None = None) -> dt.date:
     """Today in Beijing (at ``now``, an aware time; default: now), whatever this machine's time zone."""
-    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(BEIJING).date()
+    return (now or dt.datetime.now(dt.UTC)).astimezone(BEIJING).date()
 
 
 def date_windows(days: int, *, today: dt.date | None = None) -> list[tuple[dt.date, dt.date]]:
@@ -426,7 +433,9 @@ def list_history(client: WeChatPayClient, complaint_id: str, *, limit: int = 100
     return _page(answer, HistoryEntry.from_json, limit, offset)
 
 
-def iter_history(client: WeChatPayClient, complaint_id: str, *, page_size: int = MAX_HISTORY_LIMIT) -> Iterator[HistoryEntry]:
+def iter_history(
+    client: WeChatPayClient, complaint_id: str, *, page_size: int = MAX_HISTORY_LIMIT
+) -> Iterator[HistoryEntry]:
     """The whole negotiation history of one complaint, oldest page first."""
     offset: int | None = 0
     while offset is not None:
@@ -486,7 +495,11 @@ def reply(
     ``images`` are ``media_id``s from the feedback image upload (≤ 4).
     """
     body = reply_body(
-        complainted_mchid=complainted_mchid, content=content, images=images, jump_url=jump_url, jump_url_text=jump_url_text
+        complainted_mchid=complainted_mchid,
+        content=content,
+        images=images,
+        jump_url=jump_url,
+        jump_url_text=jump_url_text,
     )
     return client.request_json("POST", _path(complaint_id, "/response"), json=body).request_id
 
@@ -546,7 +559,11 @@ def update_refund_progress(
     ``complainted_mchid``.
     """
     body = refund_progress_body(
-        action, launch_refund_day=launch_refund_day, reject_reason=reject_reason, reject_images=reject_images, remark=remark
+        action,
+        launch_refund_day=launch_refund_day,
+        reject_reason=reject_reason,
+        reject_images=reject_images,
+        remark=remark,
     )
     return client.request_json("POST", _path(complaint_id, "/update-refund-progress"), json=body).request_id
 
@@ -624,9 +641,7 @@ def decrypt_resource(resource: Any, apiv3_key: str | bytes) -> bytes:
         raise NotificationError("The notification's resource does not decrypt with the APIv3 key.") from None
 
 
-def parse_notification(
-    keys: KeyStore, apiv3_key: str | bytes, headers: Mapping[str, str], body: bytes
-) -> Notification:
+def parse_notification(keys: KeyStore, apiv3_key: str | bytes, headers: Mapping[str, str], body: bytes) -> Notification:
     """Verify a complaint notification like an API answer, then decrypt it.
 
     Raises :class:`~.errors.SignatureVerificationError` (forged, stale, probe,
@@ -662,7 +677,7 @@ def parse_notification(
 
 
 #: RSA-OAEP as WeChat's 敏感信息加解密 uses it: SHA-1 for the hash and MGF1.
-_OAEP_SHA1 = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+_OAEP_SHA1 = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303 - the protocol's, not our choice
 
 
 def decrypt_payer_phone(private_key: rsa.RSAPrivateKey, ciphertext: str) -> str:

@@ -54,9 +54,8 @@ def detect_format(data: bytes) -> ImageFormat | None:
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return PNG
     # "BM" alone is too weak (any text may start with it): check the DIB header size too.
-    if len(data) >= 18 and data.startswith(b"BM"):
-        if int.from_bytes(data[14:18], "little") in _BMP_DIB_HEADER_SIZES:
-            return BMP
+    if len(data) >= 18 and data.startswith(b"BM") and int.from_bytes(data[14:18], "little") in _BMP_DIB_HEADER_SIZES:
+        return BMP
     return None
 
 

@@ -127,31 +127,34 @@ class KeyStore:
 
         Returns whether a download happened.
         """
-        if self._apiv3_key is None or self.fetch_certificates is None:
+        apiv3_key = self._apiv3_key
+        if apiv3_key is None or self.fetch_certificates is None:
             return False
         with self._lock:
             now = self._clock()
-            if not force and self._last_download is not None:
-                if now - self._last_download < CERTIFICATE_REFRESH_INTERVAL:
-                    return False
+            if (
+                not force
+                and self._last_download is not None
+                and now - self._last_download < CERTIFICATE_REFRESH_INTERVAL
+            ):
+                return False
             self._last_download = now
             headers, body = self.fetch_certificates()
-            certificates = self._decrypt_certificates(body)
+            certificates = self._decrypt_certificates(body, apiv3_key)
             # The download is checked like any answer, against what it delivered.
             self._verify(headers, body, certificates)
             self._certificates = certificates
             return True
 
-    def _decrypt_certificates(self, body: bytes) -> dict[str, PlatformCertificate]:
-        assert self._apiv3_key is not None
+    def _decrypt_certificates(self, body: bytes, apiv3_key: bytes) -> dict[str, PlatformCertificate]:
         try:
             entries = json.loads(body)["data"]
         except (ValueError, KeyError, TypeError, IndexError, RecursionError):
             entries = None
         if not isinstance(entries, list):
             raise InvalidResponseError("The platform certificate list is not the JSON WeChat Pay documents.")
-        now = dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc)
-        aead = AESGCM(self._apiv3_key)
+        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        aead = AESGCM(apiv3_key)
         certificates: dict[str, PlatformCertificate] = {}
         for entry in entries:
             try:
@@ -249,9 +252,7 @@ class KeyStore:
         serial = values["Wechatpay-Serial"]
         key = self._key_for(serial, certificates)
         if key is None:
-            raise fail(
-                "unknown_serial", f"The answer is signed by an unknown key (Wechatpay-Serial {serial[:80]!r})."
-            )
+            raise fail("unknown_serial", f"The answer is signed by an unknown key (Wechatpay-Serial {serial[:80]!r}).")
         try:
             message = b"%s\n%s\n%s\n" % (
                 values["Wechatpay-Timestamp"].encode("utf-8"),

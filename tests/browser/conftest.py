@@ -109,9 +109,7 @@ def csp_violations() -> list[str]:
 
 
 @pytest.fixture
-def new_page(
-    browser: Any, live_server: Any, superuser: Any, csp_violations: list[str]
-) -> Iterator[Callable[..., Any]]:
+def new_page(browser: Any, live_server: Any, superuser: Any, csp_violations: list[str]) -> Iterator[Callable[..., Any]]:
     """``new_page(locale="en-US", logged_in=True)``: a page in a fresh context.
 
     Relative URLs go to the live server, served under ``STRICT_CSP``; ``logged_in``

@@ -55,7 +55,9 @@ def complaint(desk):
 
 def staff(username, *codenames):
     user = User.objects.create_user(username, password="pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="wxpay_complaints", codename__in=codenames))
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="wxpay_complaints", codename__in=codenames)
+    )
     return user
 
 
@@ -64,7 +66,9 @@ def change_url(complaint):
 
 
 def test_list_filters_and_searches(client, desk, complaint):
-    services.store(wc.Complaint.from_json(detail(desk, "200000000000000000002", complaint_order_info=[{"out_trade_no": "OTHER"}])))
+    services.store(
+        wc.Complaint.from_json(detail(desk, "200000000000000000002", complaint_order_info=[{"out_trade_no": "OTHER"}]))
+    )
     client.force_login(staff("viewer", "view_complaint"))
     url = reverse("admin:wxpay_complaints_complaint_changelist")
     page = client.get(url, {"q": "ORDER-1"}).content.decode()

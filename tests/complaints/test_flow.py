@@ -173,7 +173,9 @@ def test_sync_prints_each_complaint_and_its_state(desk):
 
 def test_sync_fails_when_a_history_cannot_be_read(desk):
     cid = desk.seed_complaint()["complaint_id"]
-    desk.add_fault("status", count=10, path=f"/v3/merchant-service/complaints-v2/{cid}/negotiation-historys", status=500)
+    desk.add_fault(
+        "status", count=10, path=f"/v3/merchant-service/complaints-v2/{cid}/negotiation-historys", status=500
+    )
     err = io.StringIO()
     with pytest.raises(CommandError):
         call_command("wxpay_complaints", "sync", stdout=io.StringIO(), stderr=err)
@@ -184,7 +186,9 @@ def test_notify_url_set_show_delete(desk):
     out = io.StringIO()
     call_command("wxpay_complaints", "notify-url", stdout=out)
     assert "No notification URL" in out.getvalue()
-    call_command("wxpay_complaints", "notify-url", "https://shop.example/wxpay/complaints/notify/", stdout=io.StringIO())
+    call_command(
+        "wxpay_complaints", "notify-url", "https://shop.example/wxpay/complaints/notify/", stdout=io.StringIO()
+    )
     out = io.StringIO()
     call_command("wxpay_complaints", "notify-url", stdout=out)
     assert out.getvalue().strip() == "https://shop.example/wxpay/complaints/notify/"
@@ -309,7 +313,9 @@ def test_refund_decision_screen(client, desk, agent):
 
 
 def test_a_loopback_notification_url_is_accepted_only_by_a_loopback_sandbox(desk):
-    call_command("wxpay_complaints", "notify-url", "http://127.0.0.1:8000/wxpay/complaints/notify/", stdout=io.StringIO())
+    call_command(
+        "wxpay_complaints", "notify-url", "http://127.0.0.1:8000/wxpay/complaints/notify/", stdout=io.StringIO()
+    )
     assert desk.complaint_notification_url == "http://127.0.0.1:8000/wxpay/complaints/notify/"
     with pytest.raises(CommandError):
         call_command("wxpay_complaints", "notify-url", "http://shop.example/notify/")

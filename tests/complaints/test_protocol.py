@@ -61,7 +61,7 @@ def test_reply_needs_the_complaints_merchant(mchid):
 
 
 @pytest.mark.parametrize(
-    "url, text, code",
+    ("url", "text", "code"),
     [
         ("https://shop.example/o/1", None, "INCOMPLETE_JUMP_LINK"),
         ("http://shop.example/o/1", "订单", "INVALID_JUMP_URL"),
@@ -76,7 +76,9 @@ def test_jump_link_rules(url, text, code):
 
 
 def test_jump_link_is_sent_when_valid():
-    body = wc.reply_body(complainted_mchid="1", content="ok", jump_url="https://shop.example/o/1", jump_url_text="查看订单")
+    body = wc.reply_body(
+        complainted_mchid="1", content="ok", jump_url="https://shop.example/o/1", jump_url_text="查看订单"
+    )
     assert body["jump_url"] == "https://shop.example/o/1" and body["jump_url_text"] == "查看订单"
 
 
@@ -187,7 +189,9 @@ def key_store() -> KeyStore:
 
 
 def notification(**kwargs):
-    return signed_notification(KEYS.wechatpay_private_key, KEYS.wechatpay_public_key_id, KEYS.apiv3_key, "2002", **kwargs)
+    return signed_notification(
+        KEYS.wechatpay_private_key, KEYS.wechatpay_public_key_id, KEYS.apiv3_key, "2002", **kwargs
+    )
 
 
 def test_a_signed_notification_is_decrypted():
@@ -242,7 +246,9 @@ def encrypt_phone(phone: str, hash_algorithm) -> str:
 
 
 def test_payer_phone_decrypts_with_oaep_sha1():
-    assert wc.decrypt_payer_phone(KEYS.merchant_private_key, encrypt_phone("13800138000", hashes.SHA1())) == "13800138000"
+    assert (
+        wc.decrypt_payer_phone(KEYS.merchant_private_key, encrypt_phone("13800138000", hashes.SHA1())) == "13800138000"
+    )
 
 
 def test_payer_phone_under_another_padding_is_an_error_not_garbage():
@@ -254,7 +260,7 @@ def test_payer_phone_under_another_padding_is_an_error_not_garbage():
 
 def test_dates_are_beijing_dates():
     # At 23:30 UTC it is already the next day in Beijing, where WeChat's dates live.
-    late = dt.datetime(2026, 11, 27, 23, 30, tzinfo=dt.timezone.utc)
+    late = dt.datetime(2026, 11, 27, 23, 30, tzinfo=dt.UTC)
     assert wc.beijing_today(late) == dt.date(2026, 11, 28)
     assert wc.beijing_today(late.replace(hour=15)) == dt.date(2026, 11, 27)
     (begin, end), *_ = wc.date_windows(1)

@@ -27,7 +27,9 @@ def post(client, headers, body):
 
 def notification(sandbox, **kwargs):
     keys = sandbox.keys
-    return signed_notification(keys.wechatpay_private_key, keys.wechatpay_public_key_id, keys.apiv3_key, "2002", **kwargs)
+    return signed_notification(
+        keys.wechatpay_private_key, keys.wechatpay_public_key_id, keys.apiv3_key, "2002", **kwargs
+    )
 
 
 def test_the_url_is_named():

@@ -84,13 +84,12 @@ class ComplaintReplyAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("preview"))
     def attached_images(self, obj: ComplaintReply) -> str:
-        images = [image for image in obj.images.order_by("created_at", "pk")]
+        images = list(obj.images.order_by("created_at", "pk"))
         if not images:
             return self.get_empty_value_display()
         return format_html_join(
             "",
-            '<figure class="wxpay-figure"><img src="{}" alt="{}">'
-            "<figcaption>{}</figcaption></figure>",
+            '<figure class="wxpay-figure"><img src="{}" alt="{}"><figcaption>{}</figcaption></figure>',
             ((file_url(image) or "", image.filename, image.filename) for image in images),
         )
 

@@ -56,7 +56,7 @@ def test_cli_prints_settings_serves_logs_and_exits_cleanly(tmp_path: Path) -> No
                 break
         snippet = "".join(lines)
         namespace: dict[str, Any] = {}
-        exec(snippet, namespace)  # noqa: S102 - it is meant to be pasted into settings.py
+        exec(snippet, namespace)
         conf = namespace["WXPAY_MEDIA"]
         assert {"PRIVATE_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH", "WECHATPAY_PUBLIC_KEY_ID", "APIV3_KEY"} <= set(conf)
         assert "PRIVATE_KEY" not in conf
@@ -106,7 +106,7 @@ def test_cli_default_keys_dir_is_removed_on_sigterm() -> None:
             if line.startswith("}"):
                 break
         namespace: dict[str, Any] = {}
-        exec(snippet, namespace)  # noqa: S102
+        exec(snippet, namespace)
         key_path = Path(namespace["WXPAY_MEDIA"]["PRIVATE_KEY_PATH"])
         assert key_path.exists() and len(namespace["WXPAY_MEDIA"]["APIV3_KEY"]) == 32  # for notifications
         proc.send_signal(signal.SIGTERM)

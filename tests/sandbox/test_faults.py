@@ -124,7 +124,7 @@ def test_fault_on_any_path_and_validation_of_fault_arguments(sandbox: Sandbox) -
         sandbox.add_fault("explode")
     with pytest.raises(TypeError, match="seconds"):
         sandbox.add_fault("status", seconds=3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="fault count must be a positive integer"):
         sandbox.add_fault("drop", count=0)
     assert set(FAULT_KINDS) == {
         "status", "delay", "drop", "forged_signature", "probe_signature", "stale_timestamp",

@@ -74,7 +74,7 @@ def test_stop_ends_keep_alive_connections_and_threads(wxpay_sandbox_keys: Sandbo
     assert any(t.name.startswith(f"wxpay-sandbox-{port}") for t in threading.enumerate())
     sandbox.stop()
     assert not any(t.name.startswith(f"wxpay-sandbox-{port}") for t in threading.enumerate())
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     session.close()
     sandbox.stop()  # idempotent

@@ -130,7 +130,9 @@ def _private_key(pem: str) -> Any:
     return serialization.load_pem_private_key(pem.encode(), password=None)  # loading costs ~60 ms: once
 
 
-def signature_headers(private_key_pem: str, serial: str, body: bytes, timestamp: int | None = None) -> list[tuple[str, str]]:
+def signature_headers(
+    private_key_pem: str, serial: str, body: bytes, timestamp: int | None = None
+) -> list[tuple[str, str]]:
     """WeChat Pay's signature headers over ``body``, made with the given key."""
     key = _private_key(private_key_pem)
     ts = str(int(time.time()) if timestamp is None else timestamp)
@@ -145,4 +147,3 @@ def signature_headers(private_key_pem: str, serial: str, body: bytes, timestamp:
         ("Wechatpay-Signature", signature),
         ("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048"),
     ]
-

@@ -31,18 +31,18 @@ class Sleeps(list):
 
 def make_client(sandbox, **overrides) -> WeChatPayClient:
     s = sandbox.settings()
-    options = dict(
-        mchid=s["MCHID"],
-        merchant_serial_no=s["MERCHANT_SERIAL_NO"],
-        private_key=s["PRIVATE_KEY"],
-        public_key=s.get("WECHATPAY_PUBLIC_KEY"),
-        public_key_id=s.get("WECHATPAY_PUBLIC_KEY_ID"),
-        apiv3_key=s.get("APIV3_KEY"),
-        base_url=s["API_BASE_URL"],
-        max_retries=2,
-        retry_backoff=0.01,
-        timeout=5,
-    )
+    options = {
+        "mchid": s["MCHID"],
+        "merchant_serial_no": s["MERCHANT_SERIAL_NO"],
+        "private_key": s["PRIVATE_KEY"],
+        "public_key": s.get("WECHATPAY_PUBLIC_KEY"),
+        "public_key_id": s.get("WECHATPAY_PUBLIC_KEY_ID"),
+        "apiv3_key": s.get("APIV3_KEY"),
+        "base_url": s["API_BASE_URL"],
+        "max_retries": 2,
+        "retry_backoff": 0.01,
+        "timeout": 5,
+    }
     options.update(overrides)
     return WeChatPayClient(**options)
 
@@ -80,8 +80,12 @@ def test_upload_returns_the_sandbox_media_id(client, wxpay_sandbox):
 
 
 @pytest.mark.parametrize(
-    "data, name, sent",
-    [(jpeg_bytes(2), "photo.jpeg", "photo.jpg"), (png_bytes(3), "x.jpg", "x.png"), (bmp_bytes(4), "扫描件", "扫描件.bmp")],
+    ("data", "name", "sent"),
+    [
+        (jpeg_bytes(2), "photo.jpeg", "photo.jpg"),
+        (png_bytes(3), "x.jpg", "x.png"),
+        (bmp_bytes(4), "扫描件", "扫描件.bmp"),
+    ],
 )
 def test_names_are_normalised_to_what_wechat_accepts(client, wxpay_sandbox, data, name, sent):
     client.upload_bytes(data, name)
@@ -91,7 +95,9 @@ def test_names_are_normalised_to_what_wechat_accepts(client, wxpay_sandbox, data
 def test_quotes_in_a_name_survive_meta_json(client, wxpay_sandbox):
     prepared = prepare_image(png_bytes(5), "a.png")
     # Bypass normalisation to prove the encoder and multipart agree on any text.
-    prepared = type(prepared)(data=prepared.data, filename="it's {a} & 100%.png", sha256=prepared.sha256, format=prepared.format)
+    prepared = type(prepared)(
+        data=prepared.data, filename="it's {a} & 100%.png", sha256=prepared.sha256, format=prepared.format
+    )
     client.upload_image(prepared)
     assert json.loads(wxpay_sandbox.uploads[-1].meta_text)["filename"] == "it's {a} & 100%.png"
 
@@ -116,7 +122,7 @@ def test_invalid_input_is_refused_before_any_request(client, wxpay_sandbox):
 
 
 @pytest.mark.parametrize(
-    "fault, reason",
+    ("fault", "reason"),
     [
         ("forged_signature", "bad_signature"),
         ("wrong_key", "bad_signature"),
@@ -146,7 +152,7 @@ def test_stale_timestamp_in_the_future_is_rejected_too(client, wxpay_sandbox):
 
 
 @pytest.mark.parametrize(
-    "status, code, cls",
+    ("status", "code", "cls"),
     [
         (400, "PARAM_ERROR", errors.ParamError),
         (400, "INVALID_REQUEST", errors.InvalidRequestError),
@@ -254,18 +260,21 @@ def test_a_read_timeout_on_the_upload_is_retried(wxpay_sandbox):
 
 def test_a_read_timeout_every_time_is_a_timeout_error(wxpay_sandbox):
     wxpay_sandbox.add_fault("delay", count=3, seconds=1.0)
-    with make_client(wxpay_sandbox, timeout=0.3, deadline=30, sleep=Sleeps()) as client, pytest.raises(
-        errors.WeChatPayTimeout
-    ) as info:
+    with (
+        make_client(wxpay_sandbox, timeout=0.3, deadline=30, sleep=Sleeps()) as client,
+        pytest.raises(errors.WeChatPayTimeout) as info,
+    ):
         client.upload_bytes(png_bytes(20), "a.png")
     assert info.value.request_sent is True and info.value.attempts == 3
 
 
 def test_connection_refused_everywhere_is_a_connection_error(wxpay_sandbox, sleeps):
     port = closed_port()
-    with make_client(wxpay_sandbox, base_url=f"http://127.0.0.1:{port}", sleep=sleeps) as client:
-        with pytest.raises(errors.WeChatPayConnectionError) as info:
-            client.upload_bytes(png_bytes(21), "a.png")
+    with (
+        make_client(wxpay_sandbox, base_url=f"http://127.0.0.1:{port}", sleep=sleeps) as client,
+        pytest.raises(errors.WeChatPayConnectionError) as info,
+    ):
+        client.upload_bytes(png_bytes(21), "a.png")
     assert info.value.attempts == 3 and len(sleeps) == 2
 
 
@@ -287,9 +296,11 @@ def test_fails_over_when_the_connection_cannot_be_made(wxpay_sandbox, sleeps):
 def test_no_failover_once_the_request_was_sent(wxpay_sandbox, wxpay_sandbox_factory):
     backup = wxpay_sandbox_factory(mode="public_key")
     wxpay_sandbox.add_fault("drop", count=3)
-    with make_client(wxpay_sandbox, backup_base_url=backup.base_url) as client:
-        with pytest.raises(errors.WeChatPayConnectionError):
-            client.upload_bytes(png_bytes(23), "a.png")
+    with (
+        make_client(wxpay_sandbox, backup_base_url=backup.base_url) as client,
+        pytest.raises(errors.WeChatPayConnectionError),
+    ):
+        client.upload_bytes(png_bytes(23), "a.png")
     assert backup.requests == []
     assert len(wxpay_sandbox.requests) == 3
 
@@ -304,7 +315,7 @@ def test_certificate_mode_downloads_decrypts_and_verifies(wxpay_sandbox_factory)
         assert result.media_id == sandbox.uploads[0].media_id
         assert sandbox.certificate_downloads == 1
         serial = client.keys.certificate_serials
-        upload_request = [r for r in sandbox.requests if r.method == "POST"][0]
+        upload_request = next(r for r in sandbox.requests if r.method == "POST")
         assert upload_request.headers.get("Wechatpay-Serial") in serial
         client.upload_bytes(png_bytes(25), "b.png")
         assert sandbox.certificate_downloads == 1  # cached
@@ -352,9 +363,8 @@ def test_expired_certificates_are_dropped(wxpay_sandbox_factory):
 
 def test_wrong_apiv3_key_is_a_configuration_error(wxpay_sandbox_factory):
     sandbox = wxpay_sandbox_factory(mode="certificate")
-    with make_client(sandbox, apiv3_key="0" * 32) as client:
-        with pytest.raises(errors.ConfigurationError) as info:
-            client.upload_bytes(png_bytes(33), "a.png")
+    with make_client(sandbox, apiv3_key="0" * 32) as client, pytest.raises(errors.ConfigurationError) as info:
+        client.upload_bytes(png_bytes(33), "a.png")
     assert "APIv3 key" in str(info.value) and "0" * 32 not in str(info.value)
     assert sandbox.uploads == []
 
@@ -365,7 +375,7 @@ def test_both_modes_together_ask_for_the_public_key(wxpay_sandbox_factory):
     with make_client(sandbox) as client:
         client.upload_bytes(png_bytes(34), "a.png")
     assert settings["WECHATPAY_PUBLIC_KEY_ID"] and settings["APIV3_KEY"]
-    request = [r for r in sandbox.requests if r.method == "POST"][0]
+    request = next(r for r in sandbox.requests if r.method == "POST")
     assert request.headers["Wechatpay-Serial"] == settings["WECHATPAY_PUBLIC_KEY_ID"]
 
 
@@ -380,11 +390,13 @@ def test_public_key_only_cannot_verify_certificate_answers(wxpay_sandbox_factory
     sandbox = wxpay_sandbox_factory(mode="certificate")
     public = wxpay_sandbox_factory(mode="public_key")
     pk = public.settings()
-    with make_client(
-        sandbox, apiv3_key=None, public_key=pk["WECHATPAY_PUBLIC_KEY"], public_key_id=pk["WECHATPAY_PUBLIC_KEY_ID"]
-    ) as client:
-        with pytest.raises(errors.SignatureVerificationError):
-            client.upload_bytes(png_bytes(36), "a.png")
+    with (
+        make_client(
+            sandbox, apiv3_key=None, public_key=pk["WECHATPAY_PUBLIC_KEY"], public_key_id=pk["WECHATPAY_PUBLIC_KEY_ID"]
+        ) as client,
+        pytest.raises(errors.SignatureVerificationError),
+    ):
+        client.upload_bytes(png_bytes(36), "a.png")
 
 
 # -- configuration and secrets ---------------------------------------------------------------------

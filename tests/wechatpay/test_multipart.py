@@ -20,7 +20,7 @@ def test_body_is_exactly_meta_part_then_file_part_with_crlf():
         b"Content-Type: application/json\r\n"
         b"\r\n" + meta.encode("utf-8") + b"\r\n"
         b"--BOUNDARY\r\n"
-        b'Content-Disposition: form-data; name="file"; filename="' + "收据.jpg".encode("utf-8") + b'"\r\n'
+        b'Content-Disposition: form-data; name="file"; filename="' + "收据.jpg".encode() + b'"\r\n'
         b"Content-Type: image/jpeg\r\n"
         b"\r\n\xff\xd8\xffDATA\r\n"
         b"--BOUNDARY--\r\n"

@@ -93,16 +93,20 @@ def test_a_get_that_may_have_arrived_is_retried(wxpay_sandbox):
 
 def test_a_post_that_may_have_arrived_is_never_sent_again(wxpay_sandbox):
     wxpay_sandbox.add_fault("drop", count=3, path="/v3/merchant-service/x/response")
-    with make_client(wxpay_sandbox, sleep=Sleeps()) as client:
-        with pytest.raises(errors.WeChatPayConnectionError) as info:
-            client.request_json("POST", "/v3/merchant-service/x/response", json={"response_content": "好"})
+    with (
+        make_client(wxpay_sandbox, sleep=Sleeps()) as client,
+        pytest.raises(errors.WeChatPayConnectionError) as info,
+    ):
+        client.request_json("POST", "/v3/merchant-service/x/response", json={"response_content": "好"})
     assert info.value.request_sent is True and info.value.attempts == 1
     assert len(wxpay_sandbox.requests) == 1
 
 
 def test_a_post_declared_idempotent_is_retried(wxpay_sandbox):
     wxpay_sandbox.add_fault("drop", path="/v3/merchant-service/x/response-immediate-service")
-    wxpay_sandbox.add_fault("status", status=400, code="PARAM_ERROR", path="/v3/merchant-service/x/response-immediate-service")
+    wxpay_sandbox.add_fault(
+        "status", status=400, code="PARAM_ERROR", path="/v3/merchant-service/x/response-immediate-service"
+    )
     with make_client(wxpay_sandbox, sleep=Sleeps()) as client, pytest.raises(errors.ParamError):
         client.request_json(
             "POST", "/v3/merchant-service/x/response-immediate-service", json={"idempotent_id": "1"}, idempotent=True
@@ -123,7 +127,7 @@ def test_a_post_refused_before_sending_is_retried(wxpay_sandbox):
 
 
 def test_a_json_body_is_signed_as_the_exact_bytes_sent(wxpay_sandbox, wxpay_sandbox_keys):
-    payload = {"complainted_mchid": "1900000001", "response_content": "您好，已退款 \"全额\" \\ 😀", "n": [1, 2.5]}
+    payload = {"complainted_mchid": "1900000001", "response_content": '您好，已退款 "全额" \\ 😀', "n": [1, 2.5]}
     with Loopback(lambda r: signed(wxpay_sandbox_keys, b"", status=204)) as loop:
         with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
             answer = client.request_json("POST", "/v3/merchant-service/complaints-v2/2001/response", json=payload)
@@ -138,16 +142,18 @@ def test_a_json_body_is_signed_as_the_exact_bytes_sent(wxpay_sandbox, wxpay_sand
 
 
 def test_an_unsigned_204_is_not_a_success(wxpay_sandbox, wxpay_sandbox_keys):
-    with Loopback(lambda r: Reply(status=204)) as loop:
-        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
-            with pytest.raises(errors.SignatureVerificationError) as info:
-                client.request_json("POST", "/v3/merchant-service/complaints-v2/2001/complete", json={})
+    with (
+        Loopback(lambda r: Reply(status=204)) as loop,
+        make_client(wxpay_sandbox, base_url=loop.base_url) as client,
+        pytest.raises(errors.SignatureVerificationError) as info,
+    ):
+        client.request_json("POST", "/v3/merchant-service/complaints-v2/2001/complete", json={})
     assert info.value.reason == "missing_headers"
     assert len(loop.received) == 1
 
 
 def test_a_signed_200_keeps_unknown_fields(wxpay_sandbox, wxpay_sandbox_keys):
-    body = '{"complaint_id":"2001","new_field_2027":{"x":[1]}}'.encode()
+    body = b'{"complaint_id":"2001","new_field_2027":{"x":[1]}}'
     with Loopback(lambda r: signed(wxpay_sandbox_keys, body)) as loop:
         with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
             answer = client.request_json("GET", "/v3/merchant-service/complaints-v2/2001")
@@ -162,7 +168,9 @@ def image_reply(data: bytes, content_type: str = "image/png") -> Reply:
     return Reply(headers=[("Content-Type", content_type), ("Request-ID", "DL-1")], body=data)
 
 
-@pytest.mark.parametrize("data, kind", [(png_bytes(1), "image/png"), (jpeg_bytes(2), "image/jpeg"), (bmp_bytes(3), "image/bmp")])
+@pytest.mark.parametrize(
+    ("data", "kind"), [(png_bytes(1), "image/png"), (jpeg_bytes(2), "image/jpeg"), (bmp_bytes(3), "image/bmp")]
+)
 def test_download_returns_checked_image_bytes(wxpay_sandbox, wxpay_sandbox_keys, data, kind):
     with Loopback(lambda r: image_reply(data, kind)) as loop:
         with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
@@ -199,9 +207,11 @@ def test_download_takes_a_media_url_on_the_api_host(wxpay_sandbox, wxpay_sandbox
 )
 def test_download_refuses_other_hosts_before_any_request(wxpay_sandbox, url):
     with Loopback(lambda r: image_reply(png_bytes(5))) as loop:
-        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
-            with pytest.raises(errors.InvalidURLError):
-                client.download(url)
+        with (
+            make_client(wxpay_sandbox, base_url=loop.base_url) as client,
+            pytest.raises(errors.InvalidURLError),
+        ):
+            client.download(url)
         assert loop.received == []
 
 
@@ -217,19 +227,23 @@ def test_download_refuses_other_hosts_before_any_request(wxpay_sandbox, url):
     ],
 )
 def test_download_refuses_what_is_not_an_image(wxpay_sandbox, reply):
-    with Loopback(lambda r: reply) as loop:
-        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
-            with pytest.raises(errors.InvalidResponseError) as info:
-                client.download("/v3/merchant-service/images/1")
+    with (
+        Loopback(lambda r: reply) as loop,
+        make_client(wxpay_sandbox, base_url=loop.base_url) as client,
+        pytest.raises(errors.InvalidResponseError) as info,
+    ):
+        client.download("/v3/merchant-service/images/1")
     assert info.value.request_id == "DL-1"
 
 
 def test_download_error_answer_is_an_api_error(wxpay_sandbox):
     body = b'{"code":"PARAM_ERROR","message":"\xe5\x9b\xbe\xe7\x89\x87\xe4\xb8\x8d\xe5\xad\x98\xe5\x9c\xa8"}'
-    with Loopback(lambda r: Reply(status=400, headers=[("Content-Type", "application/json")], body=body)) as loop:
-        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
-            with pytest.raises(errors.ParamError) as info:
-                client.download("/v3/merchant-service/images/1")
+    with (
+        Loopback(lambda r: Reply(status=400, headers=[("Content-Type", "application/json")], body=body)) as loop,
+        make_client(wxpay_sandbox, base_url=loop.base_url) as client,
+        pytest.raises(errors.ParamError) as info,
+    ):
+        client.download("/v3/merchant-service/images/1")
     assert info.value.message == "图片不存在" and len(loop.received) == 1
 
 
@@ -237,10 +251,12 @@ def test_download_size_is_capped(wxpay_sandbox):
     big = png_bytes(7) + b"\x00" * 5000
     for content_length in (True, False):  # announced, or only found while reading
         reply = Reply(headers=[("Content-Type", "image/png")], body=big, content_length=content_length)
-        with Loopback(lambda r, reply=reply: reply) as loop:
-            with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
-                with pytest.raises(errors.InvalidResponseError) as info:
-                    client.download("/v3/merchant-service/images/1", max_bytes=4096)
+        with (
+            Loopback(lambda r, reply=reply: reply) as loop,
+            make_client(wxpay_sandbox, base_url=loop.base_url) as client,
+            pytest.raises(errors.InvalidResponseError) as info,
+        ):
+            client.download("/v3/merchant-service/images/1", max_bytes=4096)
         assert "larger than 4096 bytes" in str(info.value)
 
 
@@ -255,10 +271,12 @@ def test_a_deeply_nested_error_body_is_an_invalid_response(wxpay_sandbox):
 
 
 def test_a_deeply_nested_signed_answer_is_an_invalid_response(wxpay_sandbox, wxpay_sandbox_keys):
-    with Loopback(lambda r: signed(wxpay_sandbox_keys, b"[" * 100_000)) as loop:
-        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
-            with pytest.raises(errors.InvalidResponseError):
-                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+    with (
+        Loopback(lambda r: signed(wxpay_sandbox_keys, b"[" * 100_000)) as loop,
+        make_client(wxpay_sandbox, base_url=loop.base_url) as client,
+        pytest.raises(errors.InvalidResponseError),
+    ):
+        client.request_json("GET", "/v3/merchant-service/complaints-v2")
 
 
 @pytest.mark.parametrize("content_length", [True, False])
@@ -266,10 +284,12 @@ def test_a_json_answer_over_one_mib_is_not_read(wxpay_sandbox, wxpay_sandbox_key
     body = b'{"data":"' + b"x" * (1024 * 1024) + b'"}'
     reply = signed(wxpay_sandbox_keys, body)
     reply.content_length = content_length
-    with Loopback(lambda r: reply) as loop:
-        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
-            with pytest.raises(errors.InvalidResponseError) as info:
-                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+    with (
+        Loopback(lambda r: reply) as loop,
+        make_client(wxpay_sandbox, base_url=loop.base_url) as client,
+        pytest.raises(errors.InvalidResponseError) as info,
+    ):
+        client.request_json("GET", "/v3/merchant-service/complaints-v2")
     assert "larger than 1048576 bytes" in str(info.value)
 
 
@@ -279,19 +299,23 @@ def test_a_json_answer_over_one_mib_is_not_read(wxpay_sandbox, wxpay_sandbox_key
 )
 def test_an_invalid_media_id_is_an_invalid_response_not_a_success(wxpay_sandbox, wxpay_sandbox_keys, media_id):
     body = json.dumps({"media_id": media_id}).encode()
-    with Loopback(lambda r: signed(wxpay_sandbox_keys, body)) as loop:
-        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
-            with pytest.raises(errors.InvalidResponseError) as info:
-                client.upload_bytes(png_bytes(41), "a.png")
+    with (
+        Loopback(lambda r: signed(wxpay_sandbox_keys, body)) as loop,
+        make_client(wxpay_sandbox, base_url=loop.base_url) as client,
+        pytest.raises(errors.InvalidResponseError) as info,
+    ):
+        client.upload_bytes(png_bytes(41), "a.png")
     assert "media_id" in str(info.value) and info.value.request_id.startswith("LOOPBACK-")
 
 
 def test_a_512_character_media_id_is_a_success(wxpay_sandbox, wxpay_sandbox_keys):
     media_id = "媒" * 500 + "0123456.png"[:12]
     body = json.dumps({"media_id": media_id[:512]}, ensure_ascii=False).encode()
-    with Loopback(lambda r: signed(wxpay_sandbox_keys, body)) as loop:
-        with make_client(wxpay_sandbox, base_url=loop.base_url) as client:
-            assert client.upload_bytes(png_bytes(42), "a.png").media_id == media_id[:512]
+    with (
+        Loopback(lambda r: signed(wxpay_sandbox_keys, body)) as loop,
+        make_client(wxpay_sandbox, base_url=loop.base_url) as client,
+    ):
+        assert client.upload_bytes(png_bytes(42), "a.png").media_id == media_id[:512]
 
 
 def test_a_certificate_list_with_data_5_is_an_invalid_response(wxpay_sandbox_factory, wxpay_sandbox_keys):
@@ -300,9 +324,8 @@ def test_a_certificate_list_with_data_5_is_an_invalid_response(wxpay_sandbox_fac
     body = b'{"data": 5}'
     reply = Reply(headers=signature_headers(cert.private_key_pem, cert.serial_no, body), body=body)
     with Loopback(lambda r: reply) as loop:
-        with make_client(sandbox, base_url=loop.base_url) as client:
-            with pytest.raises(errors.InvalidResponseError):
-                client.upload_bytes(png_bytes(43), "a.png")
+        with make_client(sandbox, base_url=loop.base_url) as client, pytest.raises(errors.InvalidResponseError):
+            client.upload_bytes(png_bytes(43), "a.png")
         assert [r.target for r in loop.received] == ["/v3/certificates"]  # nothing uploaded unverifiable
 
 
@@ -310,9 +333,11 @@ def test_a_post_whose_connection_was_never_made_is_retried(wxpay_sandbox):
     from tests.wechatpay.test_client import closed_port
 
     sleeps = Sleeps()
-    with make_client(wxpay_sandbox, base_url=f"http://127.0.0.1:{closed_port()}", sleep=sleeps) as client:
-        with pytest.raises(errors.WeChatPayConnectionError) as info:
-            client.request_json("POST", "/v3/merchant-service/x/response", json={})
+    with (
+        make_client(wxpay_sandbox, base_url=f"http://127.0.0.1:{closed_port()}", sleep=sleeps) as client,
+        pytest.raises(errors.WeChatPayConnectionError) as info,
+    ):
+        client.request_json("POST", "/v3/merchant-service/x/response", json={})
     assert info.value.request_sent is False and info.value.attempts == 3 and len(sleeps) == 2
 
 
@@ -327,22 +352,26 @@ def trickle(keys, pieces: int = 40, pause: float = 0.1) -> Reply:
 
 
 def test_a_trickling_answer_is_cut_at_the_deadline(wxpay_sandbox, wxpay_sandbox_keys):
-    with Loopback(lambda r: trickle(wxpay_sandbox_keys)) as loop:
-        # Without a deadline the answer would arrive whole after about 4 s (each read takes 0.1 s).
-        with make_client(wxpay_sandbox, base_url=loop.base_url, timeout=1, deadline=0.5, max_retries=0) as client:
-            with pytest.raises(errors.WeChatPayTimeout) as info:
-                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+    # Without a deadline the answer would arrive whole after about 4 s (each read takes 0.1 s).
+    with (
+        Loopback(lambda r: trickle(wxpay_sandbox_keys)) as loop,
+        make_client(wxpay_sandbox, base_url=loop.base_url, timeout=1, deadline=0.5, max_retries=0) as client,
+        pytest.raises(errors.WeChatPayTimeout) as info,
+    ):
+        client.request_json("GET", "/v3/merchant-service/complaints-v2")
     assert info.value.request_sent is True
 
 
 def test_the_deadline_covers_the_retries_too(wxpay_sandbox, wxpay_sandbox_keys):
     sleeps = Sleeps()
     with Loopback(lambda r: trickle(wxpay_sandbox_keys)) as loop:
-        with make_client(
-            wxpay_sandbox, base_url=loop.base_url, timeout=1, deadline=0.5, max_retries=5, sleep=sleeps
-        ) as client:
-            with pytest.raises(errors.WeChatPayTimeout):
-                client.request_json("GET", "/v3/merchant-service/complaints-v2")
+        with (
+            make_client(
+                wxpay_sandbox, base_url=loop.base_url, timeout=1, deadline=0.5, max_retries=5, sleep=sleeps
+            ) as client,
+            pytest.raises(errors.WeChatPayTimeout),
+        ):
+            client.request_json("GET", "/v3/merchant-service/complaints-v2")
         # A GET may be repeated, but not past the call's deadline.
         assert len(loop.received) == 1 and sleeps == []
 
@@ -369,7 +398,15 @@ def test_the_default_deadline_and_max_call_seconds(wxpay_sandbox):
 
 
 @pytest.mark.parametrize(
-    "url", ["http://api.mch.weixin.qq.com", "http://10.0.0.1:8000", "ftp://api.mch.weixin.qq.com", "api.mch.weixin.qq.com", "https://", ""]
+    "url",
+    [
+        "http://api.mch.weixin.qq.com",
+        "http://10.0.0.1:8000",
+        "ftp://api.mch.weixin.qq.com",
+        "api.mch.weixin.qq.com",
+        "https://",
+        "",
+    ],
 )
 def test_the_client_refuses_a_base_url_that_is_not_https(wxpay_sandbox, url):
     with pytest.raises(errors.ConfigurationError):
@@ -378,7 +415,10 @@ def test_the_client_refuses_a_base_url_that_is_not_https(wxpay_sandbox, url):
         make_client(wxpay_sandbox, backup_base_url=url or "http://x.example")
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://127.8.0.1:9/", "http://localhost:9", "http://[::1]:9", "https://api.example.com"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9", "http://127.8.0.1:9/", "http://localhost:9", "http://[::1]:9", "https://api.example.com"],
+)
 def test_plain_http_is_allowed_on_loopback_only(wxpay_sandbox, url):
     assert make_client(wxpay_sandbox, base_url=url).base_url == url.rstrip("/")
 

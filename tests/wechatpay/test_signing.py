@@ -31,9 +31,13 @@ def signer():
 
 def test_authorization_header_is_exact_for_fixed_key_timestamp_and_nonce():
     meta = meta_json("filea.jpg", SHA)
-    assert meta == '{"filename":"filea.jpg","sha256":"%s"}' % SHA
+    assert meta == '{"filename":"filea.jpg","sha256":"' + SHA + '"}'
     header = signer().authorization(
-        "POST", "/v3/merchant-service/images/upload", meta, timestamp="1567067659", nonce="PCHK6HSOEDTACETP6P3AL7DWPHTBKIAT"
+        "POST",
+        "/v3/merchant-service/images/upload",
+        meta,
+        timestamp="1567067659",
+        nonce="PCHK6HSOEDTACETP6P3AL7DWPHTBKIAT",
     )
     assert header == EXPECTED_AUTHORIZATION
 
@@ -68,5 +72,7 @@ def test_any_name_round_trips_through_meta_json_and_its_signature_verifies(name)
     assert json.loads(meta) == {"filename": name, "sha256": SHA}
     header = signer().authorization("POST", "/v3/merchant-service/images/upload", meta, timestamp="1", nonce="N")
     signature = base64.b64decode(header.split('signature="')[1].rstrip('"'))
-    message = signing_string("POST", "/v3/merchant-service/images/upload", "1", "N", meta).encode("utf-8", "surrogatepass")
+    message = signing_string("POST", "/v3/merchant-service/images/upload", "1", "N", meta).encode(
+        "utf-8", "surrogatepass"
+    )
     KEY.public_key().verify(signature, message, padding.PKCS1v15(), hashes.SHA256())

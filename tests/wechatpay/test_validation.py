@@ -17,7 +17,7 @@ from tests.images import big_png, bmp_bytes, jpeg_bytes, png_bytes
 
 
 @pytest.mark.parametrize(
-    "data, fmt",
+    ("data", "fmt"),
     [(jpeg_bytes(1), JPEG), (png_bytes(1), PNG), (bmp_bytes(1), BMP)],
 )
 def test_format_comes_from_magic_bytes(data, fmt):
@@ -59,7 +59,7 @@ def test_prepared_image_carries_lowercase_sha256_and_real_content_type():
 
 
 @pytest.mark.parametrize(
-    "name, fmt, expected",
+    ("name", "fmt", "expected"),
     [
         ("photo.jpeg", JPEG, "photo.jpg"),
         ("PHOTO.JPG", JPEG, "PHOTO.jpg"),
@@ -81,7 +81,7 @@ def test_normalize_filename(name, fmt, expected):
 
 
 @pytest.mark.parametrize(
-    "name, expected",
+    ("name", "expected"),
     [
         ("invoice\u202egpj.png", "invoicegpj.png"),  # RIGHT-TO-LEFT OVERRIDE
         ("\u202dreceipt\u202c.jpg", "receipt.png"),  # LRO / PDF

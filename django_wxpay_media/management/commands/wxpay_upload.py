@@ -15,16 +15,17 @@ reported on stderr and counted as a failure; it never stops the batch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import unicodedata
 from typing import IO, Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
 from django_wxpay_media import services, texts
 from django_wxpay_media.exceptions import user_message
 from django_wxpay_media.outcome import UploadOutcome, UploadState
-
 
 #: Escapes of the characters that would break a ``PATH<TAB>MEDIA_ID`` line.
 _NAMED_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
@@ -101,7 +102,8 @@ class Command(BaseCommand):
         for outcome in outcomes:
             name = outcome.filename if by_path or outcome.record is None else outcome.record.filename
             if outcome.ok:
-                self._emit(self.stdout, name, lambda field: f"{field}\t{outcome.media_id}")
+                # Bound as a default: the line is built now, for this outcome.
+                self._emit(self.stdout, name, lambda field, media_id=outcome.media_id: f"{field}\t{media_id}")
             else:
                 failures += 1
                 self._print_failure(name, outcome)
@@ -123,9 +125,7 @@ class Command(BaseCommand):
                 stream.write(line(escape(name, ascii_only=True)).encode("ascii", "backslashreplace").decode("ascii"))
         except (OSError, ValueError) as exc:  # a closed pipe or file; UnicodeError is a ValueError
             self._unwritten += 1
-            try:
+            with contextlib.suppress(OSError, ValueError):  # stderr is gone too: the exit status still says it
                 self.stderr.write(
                     str(texts.COMMAND_UNWRITTEN) % {"path": escape(name, ascii_only=True), "error": type(exc).__name__}
                 )
-            except (OSError, ValueError):
-                pass  # stderr is gone too: the exit status still says it
