@@ -23,9 +23,11 @@ Example, a reply form for a model of your own::
     from django import forms
     from django_wxpay_media.forms import FeedbackImageFormMixin, FeedbackImagesField
 
+
     class ReplyForm(FeedbackImageFormMixin, forms.Form):
         content = forms.CharField(widget=forms.Textarea)
         images = FeedbackImagesField(required=False)
+
 
     form = ReplyForm(request.POST, request.FILES, user=request.user)
     if form.is_valid():
@@ -410,6 +412,8 @@ class FeedbackImageFormMixin:
     Mix in before :class:`~django.forms.Form` or :class:`~django.forms.ModelForm`::
 
         class ReplyForm(FeedbackImageFormMixin, forms.ModelForm): ...
+
+
         form = ReplyForm(request.POST, request.FILES, user=request.user)
         if form.is_valid():
             form.save()
@@ -465,4 +469,3 @@ class FeedbackImageFormMixin:
             return
         for field in waiting:
             field.when_done(one_done)
-

@@ -389,9 +389,7 @@ def _pages(queryset: QuerySet[FeedbackImage]) -> Iterator[FeedbackImage]:
     while True:
         page = queryset
         if after is not None:
-            page = page.filter(
-                Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, pk__gt=after.pk)
-            )
+            page = page.filter(Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, pk__gt=after.pk))
         records = list(page.order_by("created_at", "pk")[:_PAGE_SIZE])
         yield from records
         if len(records) < _PAGE_SIZE:
@@ -853,7 +851,7 @@ class _Batch(Generic[_T, _R]):
                 if not self._put((index, item)):
                     break
                 count = index + 1
-        except BaseException as exc:  # Ctrl-C, or the source failed: let the uploads under way finish
+        except BaseException as exc:  # noqa: BLE001 - Ctrl-C or a failing source: re-raised below, after the uploads under way finish
             self._fail(exc)
         finally:
             self.fed.set()
@@ -905,5 +903,5 @@ class _Batch(Generic[_T, _R]):
                 continue
             try:
                 self.results[index] = self.func(item)
-            except BaseException as exc:  # a bug or an interrupt: stop the batch, raise it in the caller
+            except BaseException as exc:  # noqa: BLE001 - a bug or an interrupt: stops the batch, re-raised in the caller
                 self._fail(exc)

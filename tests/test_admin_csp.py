@@ -15,8 +15,8 @@ from django.test import Client
 from django.urls import reverse
 
 from django_wxpay_media import services
-from tests.formexample.models import ComplaintReply
 from django_wxpay_media.models import FeedbackImage
+from tests.formexample.models import ComplaintReply
 
 from .images import png_bytes
 
@@ -51,9 +51,7 @@ def feedback_image_pages(client: Client, sandbox) -> dict[str, str]:
     reply = ComplaintReply.objects.create(complaint_id="200000020240101000001", content="见附图")
     reply.images.add(uploaded)
     pages["complaint reply list (demo)"] = client.get(reverse("admin:formexample_complaintreply_changelist"))
-    pages["complaint reply (demo)"] = client.get(
-        reverse("admin:formexample_complaintreply_change", args=(reply.pk,))
-    )
+    pages["complaint reply (demo)"] = client.get(reverse("admin:formexample_complaintreply_change", args=(reply.pk,)))
     html = {}
     for name, response in pages.items():
         assert response.status_code == 200, name

@@ -38,7 +38,7 @@ def test_complaints_arrive_through_the_notification_view(live_server, wxpay_sett
     assert [r.method for r in notified] == ["GET", "POST"]  # none registered yet, so created
     complaints = {c.complaint_id: c for c in Complaint.objects.all()}
     assert set(complaints) == set(report.complaint_ids)
-    for spec, complaint_id in zip(desk.SEEDS, report.complaint_ids):
+    for spec, complaint_id in zip(desk.SEEDS, report.complaint_ids, strict=True):
         complaint = complaints[complaint_id]
         assert (complaint.state, complaint.problem_type) == (spec["state"], spec["problem_type"])
         assert complaint.detail == spec["complaint_detail"]

@@ -19,8 +19,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections
 from django.urls import reverse
 
-from tests.formexample.models import ComplaintReply
 from django_wxpay_media.models import FeedbackImage
+from tests.formexample.models import ComplaintReply
 
 from .images import png
 

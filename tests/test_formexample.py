@@ -8,8 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from django_wxpay_media import services
-from tests.formexample.models import ComplaintReply
 from django_wxpay_media.models import FeedbackImage
+from tests.formexample.models import ComplaintReply
 
 from .images import bmp_bytes, jpeg_bytes, png_bytes
 

@@ -240,9 +240,12 @@ def test_complaints_arrive_and_staff_answer_one_with_two_images_and_complete_it(
     assert notify_url == f"{demo.base_url}/wxpay/complaints/notify/"
     assert "POST /v3/merchant-service/complaint-notifications 200" in demo.stderr()  # registered
     assert demo.stderr().count(NOTIFIED) == 4
-    stored = {cid: (state, kind) for cid, state, kind in query(
-        folder, "SELECT complaint_id, state, problem_type FROM wxpay_complaints_complaint"
-    )}
+    stored = {
+        cid: (state, kind)
+        for cid, state, kind in query(
+            folder, "SELECT complaint_id, state, problem_type FROM wxpay_complaints_complaint"
+        )
+    }
     notified = [row[0] for row in query(folder, "SELECT complaint_id FROM wxpay_complaints_notification")]
     assert sorted(notified) == sorted(stored) and len(stored) == 4
     assert sorted(state for state, _ in stored.values()) == ["PENDING", "PENDING", "PROCESSED", "PROCESSING"]
@@ -285,12 +288,15 @@ def test_complaints_arrive_and_staff_answer_one_with_two_images_and_complete_it(
     assert readonly_value(replied.text, "state") == "Processing"
     [(reply_pk, reply_state)] = query(folder, "SELECT id, state FROM wxpay_complaints_reply")
     assert reply_state == "sent"
-    media_ids = [row[0] for row in query(
-        folder,
-        "SELECT i.media_id FROM django_wxpay_media_feedbackimage i "
-        "JOIN wxpay_complaints_reply_images r ON r.feedbackimage_id = i.id WHERE r.reply_id = ? ORDER BY i.filename",
-        reply_pk,
-    )]
+    media_ids = [
+        row[0]
+        for row in query(
+            folder,
+            "SELECT i.media_id FROM django_wxpay_media_feedbackimage i "
+            "JOIN wxpay_complaints_reply_images r ON r.feedbackimage_id = i.id WHERE r.reply_id = ? ORDER BY i.filename",
+            reply_pk,
+        )
+    ]
     assert len(media_ids) == 2 and all(media_ids)
     log = demo.stderr()
     response_line = log.index(f"POST /v3/merchant-service/complaints-v2/{complaint_id}/response 204")

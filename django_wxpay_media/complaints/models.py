@@ -58,7 +58,10 @@ class Complaint(models.Model):
         help_text=_("What the consumer asks for, as WeChat Pay classifies it."),
     )
     description = models.TextField(
-        _("problem"), blank=True, default="", help_text=_("The consumer's problem as they chose it (problem_description).")
+        _("problem"),
+        blank=True,
+        default="",
+        help_text=_("The consumer's problem as they chose it (problem_description)."),
     )
     detail = models.TextField(
         _("complaint text"), blank=True, default="", help_text=_("What the consumer wrote (complaint_detail).")
@@ -73,16 +76,29 @@ class Complaint(models.Model):
         help_text=_("The merchant the complaint is about (complainted_mchid); replies are sent for this merchant."),
     )
     out_trade_no = models.CharField(
-        _("order number"), max_length=64, blank=True, default="", db_index=True, help_text=_("The merchant's order number of the complained payment.")
+        _("order number"),
+        max_length=64,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text=_("The merchant's order number of the complained payment."),
     )
     transaction_id = models.CharField(
-        _("transaction ID"), max_length=64, blank=True, default="", db_index=True, help_text=_("WeChat Pay's transaction number of the complained payment.")
+        _("transaction ID"),
+        max_length=64,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text=_("WeChat Pay's transaction number of the complained payment."),
     )
     amount = models.PositiveBigIntegerField(
         _("order amount"), null=True, blank=True, help_text=_("The complained order's amount, in fen (0.01 yuan).")
     )
     apply_refund_amount = models.PositiveBigIntegerField(
-        _("refund requested"), null=True, blank=True, help_text=_("The refund the consumer asks for, in fen (0.01 yuan).")
+        _("refund requested"),
+        null=True,
+        blank=True,
+        help_text=_("The refund the consumer asks for, in fen (0.01 yuan)."),
     )
     payer_phone_encrypted = models.TextField(
         _("payer phone (encrypted)"),
@@ -90,9 +106,15 @@ class Complaint(models.Model):
         default="",
         help_text=_("The consumer's phone number as WeChat Pay sent it, encrypted; never stored decrypted."),
     )
-    raw = models.JSONField(_("raw detail"), default=dict, blank=True, help_text=_("WeChat Pay's complete answer, unknown fields included."))
-    synced_at = models.DateTimeField(_("synced at"), null=True, blank=True, help_text=_("When the copy was last refreshed from WeChat Pay."))
-    created_at = models.DateTimeField(_("first seen"), auto_now_add=True, help_text=_("When this site first learnt of the complaint."))
+    raw = models.JSONField(
+        _("raw detail"), default=dict, blank=True, help_text=_("WeChat Pay's complete answer, unknown fields included.")
+    )
+    synced_at = models.DateTimeField(
+        _("synced at"), null=True, blank=True, help_text=_("When the copy was last refreshed from WeChat Pay.")
+    )
+    created_at = models.DateTimeField(
+        _("first seen"), auto_now_add=True, help_text=_("When this site first learnt of the complaint.")
+    )
 
     class Meta:
         verbose_name = _("complaint")
@@ -113,12 +135,28 @@ class ComplaintImage(models.Model):
     """A consumer's image of a complaint; downloaded from WeChat Pay on demand."""
 
     complaint = models.ForeignKey(
-        Complaint, on_delete=models.CASCADE, related_name="images", verbose_name=_("complaint"), help_text=_("The complaint the image belongs to.")
+        Complaint,
+        on_delete=models.CASCADE,
+        related_name="images",
+        verbose_name=_("complaint"),
+        help_text=_("The complaint the image belongs to."),
     )
-    media_url = models.TextField(_("media URL"), help_text=_("WeChat Pay's download URL of the image (signed request, unsigned answer)."))
-    url_hash = models.CharField(_("URL digest"), max_length=64, editable=False, help_text=_("SHA-256 of the URL, to keep each image once."))
-    media_type = models.CharField(_("media type"), max_length=64, blank=True, default="", help_text=_("WeChat Pay's media_type, e.g. USER_COMPLAINT_IMAGE."))
-    position = models.PositiveIntegerField(_("position"), default=0, help_text=_("Order of the image in the complaint."))
+    media_url = models.TextField(
+        _("media URL"), help_text=_("WeChat Pay's download URL of the image (signed request, unsigned answer).")
+    )
+    url_hash = models.CharField(
+        _("URL digest"), max_length=64, editable=False, help_text=_("SHA-256 of the URL, to keep each image once.")
+    )
+    media_type = models.CharField(
+        _("media type"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("WeChat Pay's media_type, e.g. USER_COMPLAINT_IMAGE."),
+    )
+    position = models.PositiveIntegerField(
+        _("position"), default=0, help_text=_("Order of the image in the complaint.")
+    )
     file = models.FileField(
         _("file"),
         upload_to=consumer_image_upload_to,
@@ -127,15 +165,31 @@ class ComplaintImage(models.Model):
         blank=True,
         help_text=_("The downloaded copy, in the configured storage; empty until first viewed."),
     )
-    content_type = models.CharField(_("content type"), max_length=100, blank=True, default="", help_text=_("The image type WeChat Pay answered with."))
-    downloaded_at = models.DateTimeField(_("downloaded at"), null=True, blank=True, help_text=_("When the copy was downloaded."))
-    error_code = models.CharField(_("error code"), max_length=64, blank=True, default="", help_text=_("Why the latest download failed, if it did."))
+    content_type = models.CharField(
+        _("content type"),
+        max_length=100,
+        blank=True,
+        default="",
+        help_text=_("The image type WeChat Pay answered with."),
+    )
+    downloaded_at = models.DateTimeField(
+        _("downloaded at"), null=True, blank=True, help_text=_("When the copy was downloaded.")
+    )
+    error_code = models.CharField(
+        _("error code"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("Why the latest download failed, if it did."),
+    )
 
     class Meta:
         verbose_name = _("consumer image")
         verbose_name_plural = _("consumer images")
         ordering = ["complaint", "position", "pk"]
-        constraints = [models.UniqueConstraint(fields=["complaint", "url_hash"], name="wxpay_complaints_unique_image_url")]
+        constraints = [
+            models.UniqueConstraint(fields=["complaint", "url_hash"], name="wxpay_complaints_unique_image_url")
+        ]
 
     def __str__(self) -> str:
         return f"#{self.position + 1}"
@@ -149,15 +203,35 @@ class HistoryEntry(models.Model):
     """One step of a complaint's negotiation history (协商历史)."""
 
     complaint = models.ForeignKey(
-        Complaint, on_delete=models.CASCADE, related_name="history", verbose_name=_("complaint"), help_text=_("The complaint this step belongs to.")
+        Complaint,
+        on_delete=models.CASCADE,
+        related_name="history",
+        verbose_name=_("complaint"),
+        help_text=_("The complaint this step belongs to."),
     )
     log_id = models.CharField(_("log ID"), max_length=64, help_text=_("WeChat Pay's id of the step."))
-    operator = models.CharField(_("operator"), max_length=128, blank=True, default="", help_text=_("Who acted: the consumer, the merchant or the platform."))
+    operator = models.CharField(
+        _("operator"),
+        max_length=128,
+        blank=True,
+        default="",
+        help_text=_("Who acted: the consumer, the merchant or the platform."),
+    )
     operate_time = models.DateTimeField(_("time"), null=True, blank=True, help_text=_("When it happened."))
-    operate_type = models.CharField(_("action"), max_length=64, blank=True, default="", help_text=_("WeChat Pay's operate_type, e.g. USER_CREATE_COMPLAINT."))
+    operate_type = models.CharField(
+        _("action"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("WeChat Pay's operate_type, e.g. USER_CREATE_COMPLAINT."),
+    )
     operate_details = models.TextField(_("details"), blank=True, default="", help_text=_("What was said or done."))
-    image_urls = models.JSONField(_("image URLs"), default=list, blank=True, help_text=_("Image links of the step (valid about an hour)."))
-    raw = models.JSONField(_("raw entry"), default=dict, blank=True, help_text=_("WeChat Pay's complete entry, unknown fields included."))
+    image_urls = models.JSONField(
+        _("image URLs"), default=list, blank=True, help_text=_("Image links of the step (valid about an hour).")
+    )
+    raw = models.JSONField(
+        _("raw entry"), default=dict, blank=True, help_text=_("WeChat Pay's complete entry, unknown fields included.")
+    )
 
     class Meta:
         verbose_name = _("history entry")
@@ -178,18 +252,30 @@ class Reply(models.Model):
         FAILED = "failed", pgettext_lazy("reply state", "Failed")  # not the upload's 上传失败
 
     complaint = models.ForeignKey(
-        Complaint, on_delete=models.CASCADE, related_name="replies", verbose_name=_("complaint"), help_text=_("The complaint answered.")
+        Complaint,
+        on_delete=models.CASCADE,
+        related_name="replies",
+        verbose_name=_("complaint"),
+        help_text=_("The complaint answered."),
     )
-    content = models.TextField(_("text"), help_text=_("The reply's text (response_content), as WeChat Pay counts it: characters."))
+    content = models.TextField(
+        _("text"), help_text=_("The reply's text (response_content), as WeChat Pay counts it: characters.")
+    )
     images = models.ManyToManyField(
-        FeedbackImage, blank=True, related_name="wxpay_complaint_replies", verbose_name=_("images"), help_text=_("Feedback images sent with the reply (at most 4).")
+        FeedbackImage,
+        blank=True,
+        related_name="wxpay_complaint_replies",
+        verbose_name=_("images"),
+        help_text=_("Feedback images sent with the reply (at most 4)."),
     )
     state = models.CharField(
         _("state"),
         max_length=16,
         choices=State.choices,
         default=State.PENDING,
-        help_text=_("Sending: not answered yet. Sent: WeChat Pay accepted it. Failed: see the error; nothing reached the consumer."),
+        help_text=_(
+            "Sending: not answered yet. Sent: WeChat Pay accepted it. Failed: see the error; nothing reached the consumer."
+        ),
     )
     sent_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -201,10 +287,26 @@ class Reply(models.Model):
         help_text=_("The staff member who wrote the reply."),
     )
     created_at = models.DateTimeField(_("written at"), auto_now_add=True, help_text=_("When the reply was written."))
-    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True, help_text=_("When WeChat Pay accepted the reply."))
-    error_code = models.CharField(_("error code"), max_length=64, blank=True, default="", help_text=_("WeChat Pay's (or this site's) code for the failure."))
-    error_message = models.TextField(_("error message"), blank=True, default="", help_text=_("What went wrong, for staff."))
-    request_id = models.CharField(_("Request-ID"), max_length=128, blank=True, default="", help_text=_("WeChat Pay's Request-ID of the answer; its support asks for it."))
+    sent_at = models.DateTimeField(
+        _("sent at"), null=True, blank=True, help_text=_("When WeChat Pay accepted the reply.")
+    )
+    error_code = models.CharField(
+        _("error code"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("WeChat Pay's (or this site's) code for the failure."),
+    )
+    error_message = models.TextField(
+        _("error message"), blank=True, default="", help_text=_("What went wrong, for staff.")
+    )
+    request_id = models.CharField(
+        _("Request-ID"),
+        max_length=128,
+        blank=True,
+        default="",
+        help_text=_("WeChat Pay's Request-ID of the answer; its support asks for it."),
+    )
 
     class Meta:
         verbose_name = _("reply")
@@ -219,14 +321,27 @@ class Notification(models.Model):
     """A complaint notification received from WeChat Pay; its id is kept once."""
 
     notification_id = models.CharField(
-        _("notification ID"), max_length=64, unique=True, help_text=_("WeChat Pay's id of the notification; a repeated one is ignored.")
+        _("notification ID"),
+        max_length=64,
+        unique=True,
+        help_text=_("WeChat Pay's id of the notification; a repeated one is ignored."),
     )
-    complaint_id = models.CharField(_("complaint ID"), max_length=64, db_index=True, help_text=_("The complaint the notification is about."))
-    event_type = models.CharField(_("event"), max_length=64, blank=True, default="", help_text=_("COMPLAINT.CREATE or COMPLAINT.STATE_CHANGE."))
-    action_type = models.CharField(_("action"), max_length=64, blank=True, default="", help_text=_("What happened, e.g. USER_RESPONSE."))
+    complaint_id = models.CharField(
+        _("complaint ID"), max_length=64, db_index=True, help_text=_("The complaint the notification is about.")
+    )
+    event_type = models.CharField(
+        _("event"), max_length=64, blank=True, default="", help_text=_("COMPLAINT.CREATE or COMPLAINT.STATE_CHANGE.")
+    )
+    action_type = models.CharField(
+        _("action"), max_length=64, blank=True, default="", help_text=_("What happened, e.g. USER_RESPONSE.")
+    )
     received_at = models.DateTimeField(_("received at"), auto_now_add=True, help_text=_("When this site received it."))
     refresh_error = models.CharField(
-        _("refresh error"), max_length=64, blank=True, default="", help_text=_("Why the complaint could not be refreshed afterwards, if it could not.")
+        _("refresh error"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("Why the complaint could not be refreshed afterwards, if it could not."),
     )
 
     class Meta:

@@ -244,8 +244,8 @@ def _upload_all(files: Sequence[Any], user: Any) -> tuple[list[FeedbackImage], l
         return [item for item in files if isinstance(item, FeedbackImage)], [
             (str(name).rsplit("/", 1)[-1], reason) for name in names
         ]
-    outcomes.update(zip((i for i, _ in records_to_finish), finished))
-    outcomes.update(zip((i for i, _ in new_files), uploaded))
+    outcomes.update(zip((i for i, _ in records_to_finish), finished, strict=True))
+    outcomes.update(zip((i for i, _ in new_files), uploaded, strict=True))
     records: list[FeedbackImage] = []
     failures: list[tuple[str, str]] = []
     for index, item in enumerate(files):
@@ -311,10 +311,18 @@ def _deliver(reply: Reply, images: Sequence[Any], user: Any) -> Outcome:
     _mark(reply, Reply.State.SENT, request_id=request_id or "", sent_at=timezone.now())
     refresh(complaint.complaint_id)  # the first reply moves it to PROCESSING
     complaint.refresh_from_db()
-    return Outcome(True, gettext("The reply was sent to the consumer."), request_id=request_id or "", complaint=complaint, reply=reply)
+    return Outcome(
+        True,
+        gettext("The reply was sent to the consumer."),
+        request_id=request_id or "",
+        complaint=complaint,
+        reply=reply,
+    )
 
 
-def _mark(reply: Reply, state: str, *, code: str = "", message: str = "", request_id: str = "", sent_at: Any = None) -> None:
+def _mark(
+    reply: Reply, state: str, *, code: str = "", message: str = "", request_id: str = "", sent_at: Any = None
+) -> None:
     reply.state = state
     reply.error_code = code
     reply.error_message = message
@@ -326,13 +334,17 @@ def _mark(reply: Reply, state: str, *, code: str = "", message: str = "", reques
 def complete(complaint: Complaint, *, user: Any = None) -> Outcome:
     """Tell WeChat Pay the complaint is handled (反馈处理完成); then refresh it."""
     try:
-        request_id = wc.complete(conf.get_client(), complaint.complaint_id, complainted_mchid=complaint.complainted_mchid)
+        request_id = wc.complete(
+            conf.get_client(), complaint.complaint_id, complainted_mchid=complaint.complainted_mchid
+        )
     except _CALL_ERRORS as exc:
         return _failure(exc)
     logger.info("Complaint %s marked complete by %s", complaint.complaint_id, user)
     refresh(complaint.complaint_id)
     complaint.refresh_from_db()
-    return Outcome(True, gettext("The complaint was marked complete."), request_id=request_id or "", complaint=complaint)
+    return Outcome(
+        True, gettext("The complaint was marked complete."), request_id=request_id or "", complaint=complaint
+    )
 
 
 def decide_refund(
@@ -351,13 +363,19 @@ def decide_refund(
     """
     try:
         wc.refund_progress_body(
-            action, launch_refund_day=launch_refund_day, reject_reason=reason or None, reject_images=["-"] * len(images), remark=remark or None
+            action,
+            launch_refund_day=launch_refund_day,
+            reject_reason=reason or None,
+            reject_images=["-"] * len(images),
+            remark=remark or None,
         )
     except wc.ComplaintRequestError as exc:
         return _failure(exc)
     records, failures = _upload_all(images, user)
     if failures:
-        return Outcome(False, _upload_failure(failures, "DECISION_NOT_SENT"), code="IMAGE_UPLOAD_FAILED", complaint=complaint)
+        return Outcome(
+            False, _upload_failure(failures, "DECISION_NOT_SENT"), code="IMAGE_UPLOAD_FAILED", complaint=complaint
+        )
     try:
         request_id = wc.update_refund_progress(
             conf.get_client(),

@@ -157,7 +157,9 @@ def _start_sandbox(options: Options, err: TextIO) -> Any:
         return sandbox.start()
     except OSError as exc:
         hint = " Choose another with --sandbox-port, or 0 for any free port." if options.sandbox_port else ""
-        raise DemoError(f"Cannot start the sandbox on port {options.sandbox_port}: {exc.strerror or exc}.{hint}") from exc
+        raise DemoError(
+            f"Cannot start the sandbox on port {options.sandbox_port}: {exc.strerror or exc}.{hint}"
+        ) from exc
 
 
 def _write_state(folder: Path, sandbox: Any) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
@@ -358,7 +358,6 @@ class WeChatPayClient:
                 status=answer.status,
                 request_id=answer.request_id,
             )
-        assert isinstance(media_id, str)
         return UploadResult(media_id=media_id, request_id=answer.request_id or "", attempts=attempts)
 
     def upload_bytes(self, data: bytes, filename: str | None = None) -> UploadResult:
@@ -426,7 +425,9 @@ class WeChatPayClient:
         kind = str(answer.headers.get("Content-Type") or "")
         if not kind.split(";")[0].strip().lower().startswith("image/"):
             raise errors.InvalidResponseError(
-                f"The download is not an image (Content-Type {kind[:80]!r}).", status=answer.status, request_id=request_id
+                f"The download is not an image (Content-Type {kind[:80]!r}).",
+                status=answer.status,
+                request_id=request_id,
             )
         try:
             check_image(answer.body)
@@ -471,11 +472,15 @@ class WeChatPayClient:
             host, port = parts.hostname, parts.port
         except ValueError:
             raise errors.InvalidURLError(f"Not a URL: {url_or_path[:200]!r}.") from None
-        allowed = {self._host(url) for url in (self.base_url, self.backup_base_url, DEFAULT_BASE_URL, BACKUP_BASE_URL) if url}
+        allowed = {
+            self._host(url) for url in (self.base_url, self.backup_base_url, DEFAULT_BASE_URL, BACKUP_BASE_URL) if url
+        }
         if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not is_loopback_url(url_or_path)):
             raise errors.InvalidURLError(f"Refusing a non-https URL: {url_or_path[:200]!r}.")
         if (host, port or (443 if parts.scheme == "https" else 80)) not in allowed:
-            raise errors.InvalidURLError(f"Refusing a URL on another host than the WeChat Pay API: {url_or_path[:200]!r}.")
+            raise errors.InvalidURLError(
+                f"Refusing a URL on another host than the WeChat Pay API: {url_or_path[:200]!r}."
+            )
         if parts.fragment or parts.username or parts.password:
             raise errors.InvalidURLError(f"Refusing a URL with credentials or a fragment: {url_or_path[:200]!r}.")
         target = parts.path + ("?" + parts.query if parts.query else "")
@@ -565,7 +570,7 @@ class WeChatPayClient:
     def _backoff(self, number: int, retry_after: float | None) -> float:
         # Exponential with full jitter around the nominal delay, never below Retry-After.
         nominal = self.retry_backoff * (2 ** (number - 1))
-        wait = nominal * (0.5 + random.random())
+        wait = nominal * (0.5 + random.random())  # noqa: S311 - jitter spreads retries; it protects no secret
         if retry_after is not None:
             wait = max(wait, retry_after)
         return min(wait, MAX_RETRY_WAIT)
@@ -627,7 +632,9 @@ class WeChatPayClient:
                         error: errors.TransportError = self._timeout_error(url, sent=False)
                     else:
                         error = errors.WeChatPayConnectionError(
-                            f"Cannot reach WeChat Pay at {url}: {type(err).__name__}", url=url, request_sent=not not_made
+                            f"Cannot reach WeChat Pay at {url}: {type(err).__name__}",
+                            url=url,
+                            request_sent=not not_made,
                         )
                     error.__cause__ = err
                     raise _Retry(error) from err
@@ -767,7 +774,7 @@ def _environment_settings(base: str) -> tuple[dict[str, str], bool | str]:
     return proxies, verify
 
 
-def valid_media_id(value: object) -> bool:
+def valid_media_id(value: object) -> TypeGuard[str]:
     """Whether ``value`` is a media_id as WeChat documents it: string[1,512], printable, unpadded."""
     return (
         isinstance(value, str)

@@ -175,7 +175,7 @@ def test_complaint_reply_attaches_three_images(admin_page, wxpay_settings, scree
     arrived = {upload.filename: upload for upload in wxpay_settings.uploads}
     assert sorted(arrived) == sorted(["快递单.png", "签收照片.png", "退款凭证.png"])
     sent = [arrived[name] for name in ("快递单.png", "签收照片.png", "退款凭证.png")]
-    for message, upload in zip(success.all()[1:], sent):
+    for message, upload in zip(success.all()[1:], sent, strict=True):
         expect(message).to_have_text(
             f"“{upload.filename}” was uploaded to WeChat Pay. Its media_id is {upload.media_id}."
         )

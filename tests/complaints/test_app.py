@@ -39,7 +39,9 @@ def test_every_string_is_translated_and_compiled():
         assert msgstr, msgid
         assert catalogue.gettext(msgid) == msgstr, f"django.mo is older than django.po for {msgid!r}"
         # Placeholders survive translation.
-        assert sorted(re.findall(r"%\(\w+\)[sd]|\{\w+\}", msgid)) == sorted(re.findall(r"%\(\w+\)[sd]|\{\w+\}", msgstr)), msgid
+        assert sorted(re.findall(r"%\(\w+\)[sd]|\{\w+\}", msgid)) == sorted(
+            re.findall(r"%\(\w+\)[sd]|\{\w+\}", msgstr)
+        ), msgid
 
 
 def test_a_missing_apiv3_key_is_reported(desk, settings):

@@ -4,27 +4,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('django_wxpay_media', '0001_initial'),
+        ("django_wxpay_media", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ComplaintReply',
+            name="ComplaintReply",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('complaint_id', models.CharField(help_text='The complaint number (投诉单号) shown by WeChat Pay.', max_length=64, verbose_name='complaint ID')),
-                ('content', models.TextField(help_text='The reply to the consumer.', verbose_name='content')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('images', models.ManyToManyField(blank=True, help_text='Evidence images sent with the reply (at most 4).', related_name='complaint_replies', to='django_wxpay_media.feedbackimage', verbose_name='images')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "complaint_id",
+                    models.CharField(
+                        help_text="The complaint number (投诉单号) shown by WeChat Pay.",
+                        max_length=64,
+                        verbose_name="complaint ID",
+                    ),
+                ),
+                ("content", models.TextField(help_text="The reply to the consumer.", verbose_name="content")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "images",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Evidence images sent with the reply (at most 4).",
+                        related_name="complaint_replies",
+                        to="django_wxpay_media.feedbackimage",
+                        verbose_name="images",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'complaint reply',
-                'verbose_name_plural': 'complaint replies',
-                'ordering': ['-created_at', '-pk'],
+                "verbose_name": "complaint reply",
+                "verbose_name_plural": "complaint replies",
+                "ordering": ["-created_at", "-pk"],
             },
         ),
     ]
