@@ -422,7 +422,7 @@ def _read_input(file: Any, filename: str | None) -> tuple[bytes, str | None]:
         size = path.stat().st_size
         check_size(size)  # before reading a huge file into memory
         with path.open("rb") as fh:  # a FIFO or /dev/stdin reports size 0: read it like a stream
-            return _read_stream(fh), filename or path.name
+            return _read_stream(fh, size_hint=size), filename or path.name
     if not hasattr(file, "read"):
         raise TypeError(f"Cannot upload a {type(file).__name__}: give a path, bytes or an open binary file.")
     name = filename or _basename(getattr(file, "name", None))
@@ -455,23 +455,26 @@ def _rewind(file: Any) -> bool:
 _CHUNK = 1 << 20
 
 
-def _read_stream(file: Any) -> bytes:
+def _read_stream(file: Any, *, size_hint: int = 0) -> bytes:
     """Everything ``file.read()`` gives until EOF, refusing more than the size limit.
 
     ``read(n)`` may return fewer than ``n`` bytes before the end (pipes, sockets,
-    raw files, some wrappers): keep reading until it returns nothing.
+    raw files, some wrappers): keep reading until it returns nothing. A file whose
+    size is known (``size_hint``) is read in one call, and a file that came in one
+    piece is returned as that piece: no second copy of the image in memory.
     """
     chunks: list[bytes] = []
     total = 0
+    first = min(size_hint + 1, MAX_IMAGE_SIZE + 1) if size_hint > 0 else _CHUNK
     while True:
-        chunk = file.read(min(_CHUNK, MAX_IMAGE_SIZE + 1 - total))
+        chunk = file.read(first if not chunks else min(_CHUNK, MAX_IMAGE_SIZE + 1 - total))
         if chunk is None:  # a non-blocking stream with nothing to read now: we cannot wait for it
             raise BlockingIOError(errno.EAGAIN, "the stream has no data ready (non-blocking)")
         if isinstance(chunk, str):
             raise TypeError("The file is open in text mode; open it in binary mode ('rb').")
         if not chunk:
-            return b"".join(chunks)
-        chunks.append(bytes(chunk))
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.append(bytes(chunk))  # the same object when it is bytes already
         total += len(chunk)
         if total > MAX_IMAGE_SIZE:
             # Too large: count the rest (a chunk at a time) so the message gives the real size.
