@@ -137,6 +137,7 @@ def test_a_reply_whose_image_fails_to_upload_is_kept_failed_and_not_sent(client,
     assert reply.state == Reply.State.FAILED and reply.error_code == "IMAGE_UPLOAD_FAILED"
     assert "receipt.png" in reply.error_message
     assert reply.images.count() == 1  # the failed image is kept with it, to retry
+    assert response.redirect_chain == [(change_url(complaint), 302)]  # the kept reply is shown there
     page = response.content.decode()
     assert "receipt.png" in page
     assert not [r for r in desk.requests if r.path.endswith("/response")]
