@@ -27,37 +27,36 @@ from .apiv3 import (
 # --- the command line -------------------------------------------------------------------------
 
 
-def test_cli_prints_settings_serves_logs_and_exits_cleanly(tmp_path: Path) -> None:
-    keys_dir = tmp_path / "keys"
+def start_cli(*args: str) -> subprocess.Popen[str]:
+    """``python -m django_wxpay_media.sandbox --port 0 *args``, unbuffered, with pipes."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "django_wxpay_media.sandbox",
-            "--port",
-            "0",
-            "--mode",
-            "both",
-            "--keys-dir",
-            str(keys_dir),
-        ],
+    return subprocess.Popen(
+        [sys.executable, "-m", "django_wxpay_media.sandbox", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+
+
+def printed_settings(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """The ``WXPAY_MEDIA = {...}`` snippet the command prints first, evaluated."""
+    assert proc.stdout is not None
+    snippet = ""
+    for line in proc.stdout:
+        snippet += line
+        if line.startswith("}"):
+            break
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)
+    return namespace["WXPAY_MEDIA"]
+
+
+def test_cli_prints_settings_serves_logs_and_exits_cleanly(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    proc = start_cli("--mode", "both", "--keys-dir", str(keys_dir))
     try:
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("}"):
-                break
-        snippet = "".join(lines)
-        namespace: dict[str, Any] = {}
-        exec(snippet, namespace)
-        conf = namespace["WXPAY_MEDIA"]
+        conf = printed_settings(proc)
         assert {"PRIVATE_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH", "WECHATPAY_PUBLIC_KEY_ID", "APIV3_KEY"} <= set(conf)
         assert "PRIVATE_KEY" not in conf
         assert stat.S_IMODE(Path(conf["PRIVATE_KEY_PATH"]).stat().st_mode) == 0o600
@@ -90,25 +89,11 @@ def test_cli_prints_settings_serves_logs_and_exits_cleanly(tmp_path: Path) -> No
 
 
 def test_cli_default_keys_dir_is_removed_on_sigterm() -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "django_wxpay_media.sandbox", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = start_cli()
     try:
-        assert proc.stdout is not None
-        snippet = ""
-        for line in proc.stdout:
-            snippet += line
-            if line.startswith("}"):
-                break
-        namespace: dict[str, Any] = {}
-        exec(snippet, namespace)
-        key_path = Path(namespace["WXPAY_MEDIA"]["PRIVATE_KEY_PATH"])
-        assert key_path.exists() and len(namespace["WXPAY_MEDIA"]["APIV3_KEY"]) == 32  # for notifications
+        conf = printed_settings(proc)
+        key_path = Path(conf["PRIVATE_KEY_PATH"])
+        assert key_path.exists() and len(conf["APIV3_KEY"]) == 32  # for notifications
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=15)
     finally:
