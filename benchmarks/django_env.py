@@ -17,18 +17,24 @@ DATABASES = ("sqlite", "postgres", "mariadb")
 _created: list[tuple[str, str]] = []
 
 
-def _server(kind: str) -> Any:
-    """An autocommit connection to the ``kind`` server's maintenance database, as the tests reach it."""
+def _on_server(kind: str, sql: str) -> None:
+    """Run ``sql`` (CREATE/DROP DATABASE) on the ``kind`` server, outside any transaction."""
     db = project.server_database(kind, "postgres")  # PostgreSQL's maintenance database; MariaDB takes none
     if kind == "postgres":
         import psycopg
 
-        return psycopg.connect(
+        with psycopg.connect(
             host=db["HOST"], port=int(db["PORT"]), user=db["USER"], dbname=db["NAME"], autocommit=True
-        )
+        ) as conn:
+            conn.execute(sql)
+        return
     import MySQLdb
 
-    return MySQLdb.connect(host=db["HOST"], port=int(db["PORT"]), user=db["USER"], passwd=db["PASSWORD"])
+    conn = MySQLdb.connect(host=db["HOST"], port=int(db["PORT"]), user=db["USER"], passwd=db["PASSWORD"])
+    try:
+        conn.cursor().execute(sql)
+    finally:
+        conn.close()
 
 
 def _database(kind: str, workdir: Path) -> dict[str, Any]:
@@ -49,11 +55,7 @@ def _database(kind: str, workdir: Path) -> dict[str, Any]:
         if kind == "postgres"
         else f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
     )
-    conn = _server(kind)
-    try:
-        conn.cursor().execute(create)
-    finally:
-        conn.close()
+    _on_server(kind, create)
     _created.append((kind, name))
     return project.server_database(kind, name)
 
@@ -70,11 +72,7 @@ def drop_databases() -> None:
             if kind == "postgres"
             else f"DROP DATABASE IF EXISTS `{name}`"
         )
-        conn = _server(kind)
-        try:
-            conn.cursor().execute(drop)
-        finally:
-            conn.close()
+        _on_server(kind, drop)
 
 
 def configure(workdir: Path, wxpay: dict[str, Any], database: str = "sqlite") -> None:
