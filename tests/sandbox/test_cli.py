@@ -8,6 +8,8 @@ import signal
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +29,33 @@ from .apiv3 import (
 # --- the command line -------------------------------------------------------------------------
 
 
-def start_cli(*args: str) -> subprocess.Popen[str]:
-    """``python -m django_wxpay_media.sandbox --port 0 *args``, unbuffered, with pipes."""
+@contextmanager
+def running_cli(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``python -m django_wxpay_media.sandbox --port 0 *args``, unbuffered, with pipes.
+
+    Killed on the way out if still running (a failed assertion must not leave a server behind).
+    """
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "django_wxpay_media.sandbox", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def stop(proc: subprocess.Popen[str], signum: int) -> str:
+    """Send ``signum``, wait for the command to exit, and return what it wrote on stderr."""
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=15)
+    return stderr
 
 
 def printed_settings(proc: subprocess.Popen[str]) -> dict[str, Any]:
@@ -54,8 +73,7 @@ def printed_settings(proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 def test_cli_prints_settings_serves_logs_and_exits_cleanly(tmp_path: Path) -> None:
     keys_dir = tmp_path / "keys"
-    proc = start_cli("--mode", "both", "--keys-dir", str(keys_dir))
-    try:
+    with running_cli("--mode", "both", "--keys-dir", str(keys_dir)) as proc:
         conf = printed_settings(proc)
         assert {"PRIVATE_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH", "WECHATPAY_PUBLIC_KEY_ID", "APIV3_KEY"} <= set(conf)
         assert "PRIVATE_KEY" not in conf
@@ -76,12 +94,7 @@ def test_cli_prints_settings_serves_logs_and_exits_cleanly(tmp_path: Path) -> No
             timeout=5,
         )
         assert response.status_code == 200, response.text
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stderr = stop(proc, signal.SIGINT)
     assert proc.returncode == 0, stderr
     assert "GET /nowhere 404 NOT_FOUND" in stderr
     assert f"POST {UPLOAD} 200 -" in stderr
@@ -89,16 +102,10 @@ def test_cli_prints_settings_serves_logs_and_exits_cleanly(tmp_path: Path) -> No
 
 
 def test_cli_default_keys_dir_is_removed_on_sigterm() -> None:
-    proc = start_cli()
-    try:
+    with running_cli() as proc:
         conf = printed_settings(proc)
         key_path = Path(conf["PRIVATE_KEY_PATH"])
         assert key_path.exists() and len(conf["APIV3_KEY"]) == 32  # for notifications
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stderr = stop(proc, signal.SIGTERM)
     assert proc.returncode == 0, stderr
     assert not key_path.parent.exists()
