@@ -41,8 +41,21 @@ def _fen(value: int | None) -> str:
     return "" if value is None else f"¥{value / 100:.2f}"
 
 
+class _ServiceWrittenAdmin(admin.ModelAdmin):
+    """Records the complaint service writes: staff view them, never add, change or delete them."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Complaint)
-class ComplaintAdmin(admin.ModelAdmin):
+class ComplaintAdmin(_ServiceWrittenAdmin):
     list_display = [
         "complaint_id",
         "state",
@@ -68,16 +81,7 @@ class ComplaintAdmin(admin.ModelAdmin):
         css = {"all": ["wxpay_complaints/desk.css"]}
         js = ["wxpay_complaints/desk.js"]
 
-    # -- permissions: records are written by the service only -----------------------------
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    # -- permissions ---------------------------------------------------------------------------
 
     def _has(self, request: HttpRequest, codename: str) -> bool:
         return request.user.has_perm(f"{APP}.{codename}")
@@ -311,7 +315,7 @@ class ComplaintAdmin(admin.ModelAdmin):
 
 
 @admin.register(Reply)
-class ReplyAdmin(admin.ModelAdmin):
+class ReplyAdmin(_ServiceWrittenAdmin):
     list_display = ["complaint", "state", "sent_by", "created_at", "sent_at", "error_code", "request_id"]
     list_filter = ["state", "created_at"]
     search_fields = ["=complaint__complaint_id", "=request_id"]
@@ -328,18 +332,9 @@ class ReplyAdmin(admin.ModelAdmin):
         "request_id",
     ]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(_ServiceWrittenAdmin):
     list_display = ["notification_id", "complaint_link", "event_type", "action_type", "received_at", "refresh_error"]
     list_filter = ["event_type", "action_type", "received_at"]
     search_fields = ["=notification_id", "=complaint_id"]
@@ -353,12 +348,3 @@ class NotificationAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}">{}</a>', reverse(f"admin:{APP}_complaint_change", args=[complaint.pk]), obj.complaint_id
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
