@@ -1,8 +1,8 @@
 """A throwaway Django project for the benchmark: a fresh database, media in a temporary folder.
 
 The database is a SQLite file by default (nothing to set up); ``postgres`` and
-``mariadb`` use the servers the test suite uses (127.0.0.1, see
-``tests/settings.py``) with a database created for this run and dropped after.
+``mariadb`` use the servers the test suite uses (``tests/project.py``) with a database
+created for this run and dropped after.
 """
 
 from __future__ import annotations
@@ -11,12 +11,33 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tests import project
+
 DATABASES = ("sqlite", "postgres", "mariadb")
 _created: list[tuple[str, str]] = []
 
 
+def _on_server(kind: str, sql: str) -> None:
+    """Run ``sql`` (CREATE/DROP DATABASE) on the ``kind`` server, outside any transaction."""
+    db = project.server_database(kind, "postgres")  # PostgreSQL's maintenance database; MariaDB takes none
+    if kind == "postgres":
+        import psycopg
+
+        with psycopg.connect(
+            host=db["HOST"], port=int(db["PORT"]), user=db["USER"], dbname=db["NAME"], autocommit=True
+        ) as conn:
+            conn.execute(sql)
+        return
+    import MySQLdb
+
+    conn = MySQLdb.connect(host=db["HOST"], port=int(db["PORT"]), user=db["USER"], passwd=db["PASSWORD"])
+    try:
+        conn.cursor().execute(sql)
+    finally:
+        conn.close()
+
+
 def _database(kind: str, workdir: Path) -> dict[str, Any]:
-    name = f"wxpay_bench_{os.getpid()}"
     if kind == "sqlite":
         # CONCURRENCY worker threads write to one file: wait for the lock, do not fail. WAL with
         # synchronous=NORMAL, as SQLite recommends for concurrent writers: a commit is not an fsync
@@ -26,39 +47,17 @@ def _database(kind: str, workdir: Path) -> dict[str, Any]:
             "NAME": str(workdir / "db.sqlite3"),
             "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
         }
-    if kind == "postgres":
-        import psycopg
-
-        user = os.environ.get("PGUSER", "postgres")
-        with psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname="postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        _created.append((kind, name))
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": name,
-            "USER": user,
-            "HOST": "127.0.0.1",
-            "PORT": "5432",
-        }
-    if kind == "mariadb":
-        import MySQLdb
-
-        conn = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", passwd="")
-        try:
-            conn.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        finally:
-            conn.close()
-        _created.append((kind, name))
-        return {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": name,
-            "USER": "root",
-            "PASSWORD": "",
-            "HOST": "127.0.0.1",
-            "PORT": "3306",
-            "OPTIONS": {"charset": "utf8mb4"},
-        }
-    raise ValueError(f"database must be one of {', '.join(DATABASES)}, not {kind!r}")
+    if kind not in project.SERVERS:
+        raise ValueError(f"database must be one of {', '.join(DATABASES)}, not {kind!r}")
+    name = f"wxpay_bench_{os.getpid()}"
+    create = (
+        f'CREATE DATABASE "{name}"'
+        if kind == "postgres"
+        else f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    )
+    _on_server(kind, create)
+    _created.append((kind, name))
+    return project.server_database(kind, name)
 
 
 def drop_databases() -> None:
@@ -68,20 +67,12 @@ def drop_databases() -> None:
     connections.close_all()
     while _created:
         kind, name = _created.pop()
-        if kind == "postgres":
-            import psycopg
-
-            user = os.environ.get("PGUSER", "postgres")
-            with psycopg.connect(host="127.0.0.1", port=5432, user=user, dbname="postgres", autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        else:
-            import MySQLdb
-
-            conn = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", passwd="")
-            try:
-                conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-            finally:
-                conn.close()
+        drop = (
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            if kind == "postgres"
+            else f"DROP DATABASE IF EXISTS `{name}`"
+        )
+        _on_server(kind, drop)
 
 
 def configure(workdir: Path, wxpay: dict[str, Any], database: str = "sqlite") -> None:
@@ -111,28 +102,13 @@ def configure(workdir: Path, wxpay: dict[str, Any], database: str = "sqlite") ->
             "django.contrib.messages.middleware.MessageMiddleware",
         ],
         ROOT_URLCONF="benchmarks.urls",
-        TEMPLATES=[
-            {
-                "BACKEND": "django.template.backends.django.DjangoTemplates",
-                "APP_DIRS": True,
-                "OPTIONS": {
-                    "context_processors": [
-                        "django.template.context_processors.request",
-                        "django.contrib.auth.context_processors.auth",
-                        "django.contrib.messages.context_processors.messages",
-                    ]
-                },
-            }
-        ],
+        TEMPLATES=project.TEMPLATES,
         DATABASES={"default": _database(database, workdir)},
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         MEDIA_ROOT=str(workdir / "media"),
         MEDIA_URL="/media/",
-        STORAGES={
-            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        },
-        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        STORAGES=project.STORAGES,
+        PASSWORD_HASHERS=project.PASSWORD_HASHERS,
         WXPAY_MEDIA=wxpay,
     )
     django.setup()

@@ -9,29 +9,20 @@ import struct
 import zlib
 from pathlib import Path
 
+from django_wxpay_media.sandbox.images import png_chunk, rgb_png
+
 
 def png_bytes(seed: int = 0, size: int = 4) -> bytes:
     """A ``size``×``size`` RGB PNG whose colour depends on ``seed``."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
     pixel = bytes([seed % 256, (seed // 256) % 256, (seed * 7) % 256])
-    raw = b"".join(b"\x00" + pixel * size for _ in range(size))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+    return rgb_png(size, size, (pixel * size for _ in range(size)))
 
 
 def png(tag: str = "") -> bytes:
     """A valid 4×4 PNG whose bytes depend on ``tag`` (carried in a ``tEXt`` chunk)."""
     base = png_bytes(0)
     text = b"Comment\x00" + tag.encode()
-    chunk = struct.pack(">I", len(text)) + b"tEXt" + text + struct.pack(">I", zlib.crc32(b"tEXt" + text) & 0xFFFFFFFF)
-    return base[:-12] + chunk + base[-12:]  # before IEND
+    return base[:-12] + png_chunk(b"tEXt", text) + base[-12:]  # before IEND
 
 
 def jpeg(tag: str = "") -> bytes:

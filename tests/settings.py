@@ -9,6 +9,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from tests import project
+
 BASE_DIR = Path(__file__).resolve().parent
 
 SECRET_KEY = "tests-only-not-secret"
@@ -44,20 +46,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "tests.urls"
 
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ]
-        },
-    }
-]
+TEMPLATES = project.TEMPLATES
 
 _DB = os.environ.get("WXPAY_TEST_DB", "sqlite")
 # Separate runs on one machine (say, two checkouts) set WXPAY_TEST_RUN to keep
@@ -72,26 +61,11 @@ if _DB == "sqlite":
         }
     }
 elif _DB == "postgres":
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": "test",
-            "USER": os.environ.get("PGUSER", "postgres"),
-            "HOST": "127.0.0.1",
-            "PORT": "5432",
-            "TEST": {"NAME": f"test_wxpay_media{_RUN}"},
-        }
-    }
+    DATABASES = {"default": {**project.server_database(_DB, "test"), "TEST": {"NAME": f"test_wxpay_media{_RUN}"}}}
 elif _DB == "mariadb":
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": "test",
-            "USER": "root",
-            "PASSWORD": "",
-            "HOST": "127.0.0.1",
-            "PORT": "3306",
-            "OPTIONS": {"charset": "utf8mb4"},
+            **project.server_database(_DB, "test"),
             "TEST": {"NAME": f"test_wxpay_media{_RUN}", "CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }
     }
@@ -102,8 +76,5 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "/static/"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = tempfile.mkdtemp(prefix="wxpay_media_tests_media_")
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test logins
+STORAGES = project.STORAGES
+PASSWORD_HASHERS = project.PASSWORD_HASHERS  # fast test logins

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from .test_admin import ADD, CHANGELIST
+from .admin_helpers import ADD, CHANGELIST
 
 pytestmark = pytest.mark.django_db
 

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from django_wxpay_media.models import FeedbackImage
 
+from .admin_helpers import ADD
 from .images import png_bytes
 
 pytestmark = pytest.mark.django_db
 
-ADD = "admin:django_wxpay_media_feedbackimage_add"
 ADMIN_PAGES = "/admin/django_wxpay_media/feedbackimage/"
 # Function-scoped fixtures (client, sandbox) are shared by the examples on purpose:
 # the same bytes are reused after the first upload, so examples stay cheap.

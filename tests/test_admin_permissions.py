@@ -22,16 +22,12 @@ from django_wxpay_media import conf, services
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState
 
+from .admin_helpers import ADD, messages_of
 from .images import png_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 Status = FeedbackImage.Status
-ADD = "admin:django_wxpay_media_feedbackimage_add"
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
 
 
 @pytest.fixture

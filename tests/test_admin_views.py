@@ -17,18 +17,13 @@ from django.urls import reverse
 from django_wxpay_media import signals
 from django_wxpay_media.models import FeedbackImage
 
+from .admin_helpers import ADD, CHANGELIST, change_url
 from .images import png_bytes
 
 pytestmark = pytest.mark.django_db
 
 Status = FeedbackImage.Status
-CHANGELIST = "admin:django_wxpay_media_feedbackimage_changelist"
-ADD = "admin:django_wxpay_media_feedbackimage_add"
 FILTERS = "status__exact=failed&q=receipt"
-
-
-def change_url(image: FeedbackImage) -> str:
-    return reverse("admin:django_wxpay_media_feedbackimage_change", args=(image.pk,))
 
 
 def add_url_with_filters() -> str:

@@ -173,7 +173,18 @@ def _db_name() -> str:
     return str(Path(name).resolve()) if connection.vendor == "sqlite" else name
 
 
-def manage(tmp_path: Path, wxpay_media: dict, media_root: Path, *args: str) -> subprocess.CompletedProcess:
+def manage(
+    tmp_path: Path,
+    wxpay_media: dict,
+    media_root: Path,
+    *args: str,
+    extra_env: dict[str, str] | None = None,
+    text: bool = True,
+) -> subprocess.CompletedProcess:
+    """Run ``manage.py wxpay_upload *args`` in a child process on this test's database and media.
+
+    ``text=False`` leaves stdout/stderr as bytes (to check the exact encoding).
+    """
     (tmp_path / "shim_settings.py").write_text(SHIM)
     env = {
         **os.environ,
@@ -182,13 +193,14 @@ def manage(tmp_path: Path, wxpay_media: dict, media_root: Path, *args: str) -> s
         "SHIM_DB_NAME": _db_name(),
         "SHIM_MEDIA_ROOT": str(media_root),
         "SHIM_WXPAY_MEDIA": json.dumps(wxpay_media),
+        **(extra_env or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "django", "wxpay_upload", *args],
         env=env,
         cwd=tmp_path,
         capture_output=True,
-        text=True,
+        text=text,
         check=False,
         timeout=120,
     )
@@ -321,24 +333,7 @@ def test_a_line_that_cannot_be_printed_does_not_stop_the_batch(wxpay_settings, i
 @pytest.mark.django_db(transaction=True)
 def test_an_ascii_only_stdout_gets_escapes_not_a_crash(wxpay_settings, settings, images, tmp_path, media_root):
     path = images("收据.png", "ascii stdout")
-    (tmp_path / "shim_settings.py").write_text(SHIM)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]),
-        "DJANGO_SETTINGS_MODULE": "shim_settings",
-        "SHIM_DB_NAME": _db_name(),
-        "SHIM_MEDIA_ROOT": str(media_root),
-        "SHIM_WXPAY_MEDIA": json.dumps(settings.WXPAY_MEDIA),
-        "PYTHONIOENCODING": "ascii",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "django", "wxpay_upload", path],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        check=False,
-        timeout=120,
-    )
+    done = manage(tmp_path, settings.WXPAY_MEDIA, media_root, path, extra_env={"PYTHONIOENCODING": "ascii"}, text=False)
     assert done.returncode == 0, done.stderr
     [upload] = wxpay_settings.uploads
     field, media_id = done.stdout.decode("ascii").rstrip("\n").split("\t")

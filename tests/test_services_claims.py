@@ -22,26 +22,13 @@ from django_wxpay_media import conf, services
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState
 
+from .admin_helpers import CHANGELIST, change_url, messages_of, upload_url
 from .images import png
 from .race_child import upload_in_child
 
 Status = FeedbackImage.Status
 
 pytestmark = pytest.mark.usefixtures("media_root")
-
-CHANGELIST = "admin:django_wxpay_media_feedbackimage_changelist"
-
-
-def change_url(image: FeedbackImage) -> str:
-    return reverse("admin:django_wxpay_media_feedbackimage_change", args=(image.pk,))
-
-
-def upload_url(image: FeedbackImage) -> str:
-    return reverse("admin:django_wxpay_media_feedbackimage_upload", args=(image.pk,))
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
 
 
 def wait_for(condition, what: str, seconds: float = 60.0) -> None:

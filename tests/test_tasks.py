@@ -27,8 +27,8 @@ from django_wxpay_media.checks import check_background_uploads, check_settings
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState
 
+from .admin_helpers import ADD, CHANGELIST, failed_image, messages_of, pending_image
 from .images import png, png_bytes
-from .test_admin import ADD, CHANGELIST, failed_image, messages_of, pending_image
 
 if find_spec("django.tasks") is not None:  # Django 6+
     FRAMEWORK = "django.tasks"

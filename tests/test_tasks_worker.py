@@ -28,8 +28,8 @@ from django.urls import reverse
 
 from django_wxpay_media.models import FeedbackImage
 
+from .admin_helpers import ADD, CHANGELIST, messages_of
 from .images import png_bytes
-from .test_admin import ADD, CHANGELIST, messages_of
 
 pytest.importorskip("django_tasks_db", reason="needs the tasks extra: pip install 'django-wxpay-media[tasks]'")
 

@@ -9,8 +9,10 @@ payer phone is shown only with ``view_payer_phone``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import (
@@ -39,8 +41,21 @@ def _fen(value: int | None) -> str:
     return "" if value is None else f"¥{value / 100:.2f}"
 
 
+class _ServiceWrittenAdmin(admin.ModelAdmin):
+    """Records the complaint service writes: staff view them, never add, change or delete them."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Complaint)
-class ComplaintAdmin(admin.ModelAdmin):
+class ComplaintAdmin(_ServiceWrittenAdmin):
     list_display = [
         "complaint_id",
         "state",
@@ -66,16 +81,7 @@ class ComplaintAdmin(admin.ModelAdmin):
         css = {"all": ["wxpay_complaints/desk.css"]}
         js = ["wxpay_complaints/desk.js"]
 
-    # -- permissions: records are written by the service only -----------------------------
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    # -- permissions ---------------------------------------------------------------------------
 
     def _has(self, request: HttpRequest, codename: str) -> bool:
         return request.user.has_perm(f"{APP}.{codename}")
@@ -201,22 +207,45 @@ class ComplaintAdmin(admin.ModelAdmin):
                 }
             messages.error(request, text)
 
-    def reply_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        complaint = self._complaint(request, pk, self.has_reply_permission(request))
-        form = ReplyForm(request.POST or None, request.FILES or None)
+    def _form_view(
+        self,
+        request: HttpRequest,
+        pk: int,
+        *,
+        allowed: bool,
+        form_class: type[forms.Form],
+        template: str,
+        title: str,
+        act: Callable[[Complaint, dict[str, Any]], services.Outcome],
+        done: Callable[[services.Outcome], bool],
+    ) -> HttpResponse:
+        """A complaint screen with a form: a valid POST calls ``act`` and tells staff the outcome.
+
+        Back to the complaint when ``done(outcome)``; otherwise the form again, with what was typed.
+        ``title`` is translated text with ``%(id)s`` for the complaint id.
+        """
+        complaint = self._complaint(request, pk, allowed)
+        form = form_class(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            outcome = services.send_reply(
-                complaint, form.cleaned_data["content"], form.cleaned_data["images"], user=request.user
-            )
+            outcome = act(complaint, form.cleaned_data)
             self._report(request, outcome)
-            if outcome.ok or outcome.reply is not None:  # a kept (failed) reply is on the page
+            if done(outcome):
                 return HttpResponseRedirect(self._change_url(complaint))
-        return self._render(
+        return self._render(request, complaint, template, title % {"id": complaint.complaint_id}, form=form)
+
+    def reply_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._form_view(
             request,
-            complaint,
-            "reply.html",
-            gettext("Reply to complaint %(id)s") % {"id": complaint.complaint_id},
-            form=form,
+            pk,
+            allowed=self.has_reply_permission(request),
+            form_class=ReplyForm,
+            template="reply.html",
+            title=gettext("Reply to complaint %(id)s"),
+            act=lambda complaint, data: services.send_reply(
+                complaint, data["content"], data["images"], user=request.user
+            ),
+            # a kept (failed) reply is on the complaint's page; a refused one is not
+            done=lambda outcome: outcome.ok or outcome.reply is not None,
         )
 
     def resend_view(self, request: HttpRequest, pk: int, reply_pk: int) -> HttpResponse:
@@ -228,26 +257,26 @@ class ComplaintAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(self._change_url(complaint))
 
     def complete_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        complaint = self._complaint(request, pk, self.has_complete_permission(request))
-        form = ConfirmForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            outcome = services.complete(complaint, user=request.user)
-            self._report(request, outcome)
-            return HttpResponseRedirect(self._change_url(complaint))
-        return self._render(
+        return self._form_view(
             request,
-            complaint,
-            "complete.html",
-            gettext("Mark complaint %(id)s complete") % {"id": complaint.complaint_id},
-            form=form,
+            pk,
+            allowed=self.has_complete_permission(request),
+            form_class=ConfirmForm,
+            template="complete.html",
+            title=gettext("Mark complaint %(id)s complete"),
+            act=lambda complaint, data: services.complete(complaint, user=request.user),
+            done=lambda outcome: True,  # nothing typed to keep: the complaint's page shows the result
         )
 
     def refund_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        complaint = self._complaint(request, pk, self.has_refund_decision_permission(request))
-        form = RefundDecisionForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            outcome = services.decide_refund(
+        return self._form_view(
+            request,
+            pk,
+            allowed=self.has_refund_decision_permission(request),
+            form_class=RefundDecisionForm,
+            template="refund.html",
+            title=gettext("Refund decision for complaint %(id)s"),
+            act=lambda complaint, data: services.decide_refund(
                 complaint,
                 data["action"],
                 reason=data.get("reject_reason") or "",
@@ -255,16 +284,8 @@ class ComplaintAdmin(admin.ModelAdmin):
                 remark=data.get("remark") or "",
                 launch_refund_day=data.get("launch_refund_day"),
                 user=request.user,
-            )
-            self._report(request, outcome)
-            if outcome.ok:
-                return HttpResponseRedirect(self._change_url(complaint))
-        return self._render(
-            request,
-            complaint,
-            "refund.html",
-            gettext("Refund decision for complaint %(id)s") % {"id": complaint.complaint_id},
-            form=form,
+            ),
+            done=lambda outcome: outcome.ok,
         )
 
     def refresh_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -294,7 +315,7 @@ class ComplaintAdmin(admin.ModelAdmin):
 
 
 @admin.register(Reply)
-class ReplyAdmin(admin.ModelAdmin):
+class ReplyAdmin(_ServiceWrittenAdmin):
     list_display = ["complaint", "state", "sent_by", "created_at", "sent_at", "error_code", "request_id"]
     list_filter = ["state", "created_at"]
     search_fields = ["=complaint__complaint_id", "=request_id"]
@@ -311,18 +332,9 @@ class ReplyAdmin(admin.ModelAdmin):
         "request_id",
     ]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(_ServiceWrittenAdmin):
     list_display = ["notification_id", "complaint_link", "event_type", "action_type", "received_at", "refresh_error"]
     list_filter = ["event_type", "action_type", "received_at"]
     search_fields = ["=notification_id", "=complaint_id"]
@@ -336,12 +348,3 @@ class NotificationAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}">{}</a>', reverse(f"admin:{APP}_complaint_change", args=[complaint.pk]), obj.complaint_id
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

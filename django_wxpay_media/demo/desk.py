@@ -13,12 +13,12 @@ would for WeChat Pay; nothing is written to the database behind its back.
 from __future__ import annotations
 
 import datetime as dt
-import struct
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+
+from django_wxpay_media.sandbox.images import rgb_png
 
 #: The complaints a consumer files in the demo: one per state and problem type, each
 #: with pictures. The first is the one the banner suggests answering.
@@ -105,15 +105,12 @@ def picture(seed: int, width: int = 240, height: int = 180) -> bytes:
     pictures are 16-pixel squares).
     """
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
     background = ((214, 226, 240), (236, 226, 208), (220, 236, 220), (240, 220, 226))[seed % 4]
     box = ((190, 140, 90), (90, 120, 190), (200, 90, 80), (80, 160, 120))[(seed // 4 + seed) % 4]
     left, top = width // 4 + (seed * 13) % (width // 5), height // 4 + (seed * 7) % (height // 6)
     rows = []
     for y in range(height):
-        row = bytearray(b"\x00")  # filter type 0
+        row = bytearray()
         shade = y * 40 // height
         for x in range(width):
             inside = left <= x < left + width // 2 and top <= y < top + height // 2
@@ -125,12 +122,7 @@ def picture(seed: int, width: int = 240, height: int = 180) -> bytes:
             else:
                 row += bytes(max(0, c - shade) for c in background)
         rows.append(bytes(row))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
-        + chunk(b"IEND", b"")
-    )
+    return rgb_png(width, height, rows)
 
 
 def seed(sandbox: Any, now: dt.datetime | None = None) -> list[str]:

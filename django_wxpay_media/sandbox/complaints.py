@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
-import json
 import secrets
 import string
 import threading
@@ -36,7 +35,7 @@ from .answers import Answer, AnswerSigner, json_bytes, rfc3339
 from .api import ApiRequest, Route
 from .images import consumer_image
 from .keys import SandboxKeys
-from .protocol import ApiError, Authorization, param_error
+from .protocol import ApiError, Authorization, param_error, strict_json
 
 __all__ = [
     "ACTION_TYPES",
@@ -90,26 +89,16 @@ def not_exists(message: str) -> ApiError:
     return ApiError(404, "RESOURCE_NOT_EXISTS", message)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise param_error(f"the JSON body gives {key!r} twice")
-        result[key] = value
-    return result
-
-
 def _json_object(request: ApiRequest, allowed: Sequence[str]) -> dict[str, Any]:
     """The request's JSON object body; unknown fields are refused (they are typos)."""
     content_type = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
     if content_type != "application/json":
         raise param_error("Content-Type must be application/json")
     try:
-        body = json.loads(request.body.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        text = request.body.decode("utf-8")
     except UnicodeDecodeError:
         raise param_error("the body is not UTF-8") from None
-    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        raise param_error(f"the body is not valid JSON: {getattr(exc, 'msg', exc)}") from None
+    body = strict_json(text, "the body")
     if not isinstance(body, dict):
         raise param_error("the body must be a JSON object")
     unknown = sorted(set(body) - set(allowed))

@@ -9,22 +9,34 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterable
 
-__all__ = ["consumer_image", "jpeg", "png"]
+__all__ = ["consumer_image", "jpeg", "png", "png_chunk", "rgb_png"]
 
 #: Colours the seeded consumer images cycle through (RGB).
 PALETTE = ((220, 60, 50), (40, 140, 220), (60, 170, 90), (240, 190, 40))
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and the CRC-32 of type and data."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def rgb_png(width: int, height: int, rows: Iterable[bytes]) -> bytes:
+    """An 8-bit truecolour PNG, no interlace, from ``height`` rows of ``width`` RGB pixels (3 bytes each)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    scanlines = b"".join(b"\x00" + row for row in rows)  # filter type 0 (None) before each row
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(scanlines))
+        + png_chunk(b"IEND", b"")
+    )
+
+
 def png(rgb: tuple[int, int, int], size: int = 16) -> bytes:
     """A ``size``×``size`` PNG of one colour."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    rows = b"".join(b"\x00" + bytes(rgb) * size for _ in range(size))  # filter 0 per row
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return rgb_png(size, size, (bytes(rgb) * size for _ in range(size)))
 
 
 def _ycbcr(rgb: tuple[int, int, int]) -> tuple[int, int, int]:

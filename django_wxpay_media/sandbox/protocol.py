@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import secrets
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -61,6 +63,27 @@ def sign_error(message: str) -> ApiError:
 def param_error(message: str) -> ApiError:
     """400 PARAM_ERROR."""
     return ApiError(400, "PARAM_ERROR", message)
+
+
+def strict_json(text: str, what: str) -> Any:
+    """Parse ``text`` as JSON, refusing a key given twice (400 PARAM_ERROR naming ``what``).
+
+    Python's ``json`` keeps the last of two equal keys silently; WeChat Pay refuses the
+    request, so the upload's meta part and the complaint APIs' bodies both come through here.
+    """
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise param_error(f"{what} gives {key!r} twice")
+            result[key] = value
+        return result
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, an absurdly long number or deep nesting
+        raise param_error(f"{what} is not valid JSON: {getattr(exc, 'msg', exc)}") from None
 
 
 @dataclass(frozen=True)

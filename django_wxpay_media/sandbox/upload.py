@@ -6,13 +6,11 @@ Each violation is a 400 PARAM_ERROR with a message naming the rule.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from .multipart import Part
-from .protocol import param_error
+from .protocol import param_error, strict_json
 
 __all__ = [
     "MAX_FILENAME_LENGTH",
@@ -107,15 +105,6 @@ def meta_text(form: UploadForm) -> str:
         raise param_error("the meta part is not valid UTF-8") from None
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise param_error(f"meta JSON gives {key!r} twice")
-        result[key] = value
-    return result
-
-
 def _check_filename(filename: str) -> None:
     if not 1 <= len(filename) <= MAX_FILENAME_LENGTH:
         raise param_error(f"meta filename must be 1 to {MAX_FILENAME_LENGTH} characters, not {len(filename)}")
@@ -133,10 +122,7 @@ def _check_filename(filename: str) -> None:
 
 def validate_upload(form: UploadForm, text: str) -> ValidUpload:
     """Apply the documented rules to the meta JSON and the file; 400 on the first violation."""
-    try:
-        meta = json.loads(text, object_pairs_hook=_no_duplicates)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, an absurdly long number or deep nesting
-        raise param_error(f"meta is not valid JSON: {getattr(exc, 'msg', exc)}") from None
+    meta = strict_json(text, "meta")
     if not isinstance(meta, dict):
         raise param_error("meta must be a JSON object")
     keys = set(meta)

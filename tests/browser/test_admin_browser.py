@@ -7,8 +7,6 @@ complaint reply, and read it all in Chinese.
 
 from __future__ import annotations
 
-import struct
-import zlib
 from typing import Any
 
 import pytest
@@ -16,6 +14,7 @@ import pytest
 from django_wxpay_media import services
 from django_wxpay_media.exceptions import UploadFailed
 from django_wxpay_media.models import FeedbackImage
+from django_wxpay_media.sandbox.images import rgb_png
 
 from .conftest import PASSWORD, USERNAME
 
@@ -28,22 +27,14 @@ COMPLAINT_REPLIES = "/admin/formexample/complaintreply/"
 def picture(seed: int, width: int = 160, height: int = 120) -> bytes:
     """A PNG with diagonal colour bands (something to see in a thumbnail), distinct per seed."""
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
     rows = []
     for y in range(height):
-        row = bytearray(b"\x00")
+        row = bytearray()
         for x in range(width):
             band = ((x + y) // 12 + seed) % 4
             row += bytes(((40 + 60 * band + seed * 37) % 256, (90 + 40 * band) % 256, (200 - 45 * band) % 256))
         rows.append(bytes(row))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
-        + chunk(b"IEND", b"")
-    )
+    return rgb_png(width, height, rows)
 
 
 def png_file(name: str, seed: int) -> dict[str, Any]:

@@ -137,6 +137,7 @@ def test_a_reply_whose_image_fails_to_upload_is_kept_failed_and_not_sent(client,
     assert reply.state == Reply.State.FAILED and reply.error_code == "IMAGE_UPLOAD_FAILED"
     assert "receipt.png" in reply.error_message
     assert reply.images.count() == 1  # the failed image is kept with it, to retry
+    assert response.redirect_chain == [(change_url(complaint), 302)]  # the kept reply is shown there
     page = response.content.decode()
     assert "receipt.png" in page
     assert not [r for r in desk.requests if r.path.endswith("/response")]
@@ -160,3 +161,16 @@ def test_the_desks_forms_are_not_nested_in_the_admins_form(client, desk, complai
         depth += -1 if tag else 1
         assert depth <= 1, "a <form> inside another <form>"
     assert "Send again" in page
+
+
+@pytest.mark.parametrize("model", ["complaint", "reply", "notification"])
+def test_records_the_service_writes_cannot_be_added_by_staff(admin_client, model):
+    assert admin_client.get(reverse(f"admin:wxpay_complaints_{model}_add")).status_code == 403
+
+
+def test_a_complaint_cannot_be_changed_or_deleted_by_staff(admin_client, desk, complaint):
+    assert admin_client.post(change_url(complaint), {"state": "PROCESSED"}).status_code == 403
+    delete = reverse("admin:wxpay_complaints_complaint_delete", args=[complaint.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    complaint.refresh_from_db()
+    assert complaint.state == "PENDING"

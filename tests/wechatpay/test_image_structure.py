@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from django_wxpay_media.sandbox.images import png_chunk as chunk
 from django_wxpay_media.wechatpay import check_image, prepare_image
 from django_wxpay_media.wechatpay.errors import (
     CorruptImageError,
@@ -56,10 +57,6 @@ def exif_jpeg(progressive: bool = False) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", exif=exif.tobytes(), progressive=progressive, quality=90)
     return out.getvalue()
-
-
-def chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
 def interlaced_png(width: int = 9, height: int = 7) -> bytes:
