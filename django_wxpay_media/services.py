@@ -38,12 +38,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import io
 import itertools
 import logging
 import os
 import posixpath
 import queue
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -72,7 +75,15 @@ from .exceptions import (
 )
 from .models import FeedbackImage
 from .outcome import UploadOutcome, UploadState
-from .wechatpay import MAX_IMAGE_SIZE, PreparedImage, UploadResult, WeChatPayClient, errors, prepare_image
+from .wechatpay import (
+    MAX_IMAGE_SIZE,
+    PreparedImage,
+    UploadResult,
+    WeChatPayClient,
+    errors,
+    prepare_file,
+    prepare_image,
+)
 from .wechatpay.validation import check_size
 
 logger = logging.getLogger("django_wxpay_media")
@@ -289,8 +300,7 @@ def _store(
     token is returned); an existing record comes back with no token.
     """
     try:
-        data, name = _read_input(file, filename)
-        prepared = prepare_image(data, name)
+        prepared = _prepare_input(file, filename)
     except errors.ImageValidationError as exc:
         return UploadOutcome(UploadState.REJECTED, None, exc, source=file)
     except OSError as exc:
@@ -299,10 +309,10 @@ def _store(
         return UploadOutcome(UploadState.REJECTED, None, unreadable, source=file)
     conf.get_client()  # bad settings raise here, before anything is stored
     try:
-        image, created = _find_or_create(prepared, conf.get_mchid(), user, claim=claim)
+        image, created, prepared = _find_or_create(prepared, conf.get_mchid(), user, claim=claim)
         token = image.claim_token if created and claim else None
         if not created and image.status != Status.UPLOADED:
-            _restore_file(image, prepared)
+            prepared = _restore_file(image, prepared)
     except OSError as exc:
         logger.error("Cannot store %r for upload to WeChat Pay: %s", prepared.filename, exc, exc_info=exc)
         failure = StorageError(f"Cannot store {prepared.filename!r}: {exc}")
@@ -413,6 +423,22 @@ def _basename(name: Any) -> str | None:
     return posixpath.basename(name.replace("\\", "/")) or None
 
 
+def _prepare_input(file: Any, filename: str | None) -> PreparedImage:
+    """``file`` validated. A regular file on disk is validated a chunk at a time and
+    read again from its path when it is stored, never held whole in memory; bytes
+    and open files (in memory already, or streams that cannot be read twice) are read whole.
+    """
+    if isinstance(file, (str, os.PathLike)):
+        path = Path(file)
+        info = path.stat()
+        if stat.S_ISREG(info.st_mode) and info.st_size > 0:  # not a FIFO or /dev/stdin (size 0)
+            check_size(info.st_size)
+            with path.open("rb") as fh:
+                return prepare_file(fh, filename or path.name, opener=lambda: path.open("rb"))
+    data, name = _read_input(file, filename)
+    return prepare_image(data, name)
+
+
 def _read_input(file: Any, filename: str | None) -> tuple[bytes, str | None]:
     """The bytes and the name to validate. Never reads much more than the size limit."""
     if isinstance(file, (bytes, bytearray, memoryview)):
@@ -490,15 +516,18 @@ def _user_or_none(user: Any) -> Any:
     return user
 
 
-def _find_or_create(prepared: PreparedImage, mchid: str, user: Any, *, claim: bool) -> tuple[FeedbackImage, bool]:
-    """The record for these bytes and whether this call created it (file stored first).
+def _find_or_create(
+    prepared: PreparedImage, mchid: str, user: Any, *, claim: bool
+) -> tuple[FeedbackImage, bool, PreparedImage]:
+    """The record for these bytes, whether this call created it (file stored first),
+    and the content to send (read from the stored file when it came from a file).
 
     With ``claim`` a new record is inserted already claimed by this call
     (uploading, attempt 1, a new ``claim_token``): no second query to claim it.
     """
     existing = FeedbackImage.objects.filter(mchid=mchid, sha256=prepared.sha256).first()
     if existing is not None:
-        return existing, False
+        return existing, False, prepared
     image = FeedbackImage(
         filename=prepared.filename,
         sha256=prepared.sha256,
@@ -514,7 +543,7 @@ def _find_or_create(prepared: PreparedImage, mchid: str, user: Any, *, claim: bo
         image.claim_token = _new_token()
     # Store the file before the row exists, so that no record points at nothing. The
     # stored name is random (see feedback_image_upload_to), not the name sent.
-    image.file.save(prepared.filename, ContentFile(prepared.data), save=False)
+    stored = _save_file(image, prepared)
     try:
         with _savepoint():
             image.save(force_insert=True)
@@ -525,11 +554,65 @@ def _find_or_create(prepared: PreparedImage, mchid: str, user: Any, *, claim: bo
         if winner is None:
             raise  # some other constraint; not a race we can settle
         logger.debug("Reusing FeedbackImage %s for sha256 %s (created concurrently).", winner.pk, prepared.sha256)
-        return winner, False
+        return winner, False, prepared
     except BaseException:
         _delete_stored(image.file.name)
         raise
-    return image, True
+    return image, True, stored
+
+
+class _HashingReader:
+    """A binary file read through, a chunk at a time, while its sha256 is taken.
+
+    Storing a file read from a path reads it again; this proves the bytes stored are
+    the bytes validated (the file may change in between).
+    """
+
+    def __init__(self, file: IO[bytes], size: int) -> None:
+        self.file = file
+        self.size = size  # what storages ask ``File.size`` for
+        self.count = 0
+        self.digest = hashlib.sha256()
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.file.read(size)
+        self.digest.update(chunk)
+        self.count += len(chunk)
+        return chunk
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if offset != 0 or whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("only a rewind to the start is supported")
+        self.file.seek(0)
+        self.count, self.digest = 0, hashlib.sha256()  # File.chunks() rewinds first
+        return 0
+
+    def tell(self) -> int:
+        return self.count
+
+
+def _save_file(image: FeedbackImage, prepared: PreparedImage) -> PreparedImage:
+    """Store ``prepared`` as ``image.file``; the content to send from now on.
+
+    Bytes are stored as they are. A file is stored from the file, a chunk at a time
+    (``storage.save`` of a ``File`` reads its ``chunks()``), and from then on read
+    from the stored copy; ``OSError`` if what was stored is not what was validated.
+    """
+    if prepared.opener is None:
+        image.file.save(prepared.filename, ContentFile(prepared.data), save=False)
+        return prepared
+    with prepared.opener() as fh:
+        reader = _HashingReader(fh, prepared.size)
+        image.file.save(prepared.filename, File(reader, name=prepared.filename), save=False)  # type: ignore[arg-type]
+    if reader.count != prepared.size or reader.digest.hexdigest() != prepared.sha256:
+        _delete_stored(image.file.name)
+        raise OSError(f"{prepared.filename!r} changed while it was stored; nothing was kept.")
+    storage, name = image.file.storage, str(image.file.name)
+    return prepared.reading_from(lambda: storage.open(name, "rb"))
 
 
 def _savepoint() -> contextlib.AbstractContextManager[Any]:
@@ -549,14 +632,18 @@ def _new_token() -> str:
     return secrets.token_hex(16)
 
 
-def _restore_file(image: FeedbackImage, prepared: PreparedImage) -> None:
-    """Store the bytes again if the record's file went missing: the caller has them."""
+def _restore_file(image: FeedbackImage, prepared: PreparedImage) -> PreparedImage:
+    """Store the bytes again if the record's file went missing: the caller has them.
+
+    Returns the content to send (read from the new stored file when it came from a file).
+    """
     storage = conf.get_storage()
     if image.file.name and storage.exists(image.file.name):
-        return
-    image.file.save(prepared.filename, ContentFile(prepared.data), save=False)
+        return prepared
+    prepared = _save_file(image, prepared)
     FeedbackImage.objects.filter(pk=image.pk).update(file=image.file.name)
     logger.info("Stored FeedbackImage %s again as %s (its file was missing).", image.pk, image.file.name)
+    return prepared
 
 
 def _delete_stored(name: str | None) -> None:
@@ -766,17 +853,27 @@ def _load_stored(image: FeedbackImage) -> PreparedImage:
         raise StoredFileMissingError(f"The stored file {name!r} of FeedbackImage {image.pk} is missing.")
     try:
         with storage.open(name, "rb") as fh:
-            data = fh.read()
+            if _seekable(fh):
+                # Checked a chunk at a time; sent from the file (opened again for each attempt).
+                prepared = prepare_file(fh, image.filename, opener=lambda: storage.open(name, "rb"))
+            else:
+                prepared = prepare_image(fh.read(), image.filename)
     except FileNotFoundError:
         raise StoredFileMissingError(f"The stored file {name!r} of FeedbackImage {image.pk} is missing.") from None
     except OSError as exc:
         raise StoredFileError(f"The stored file {name!r} of FeedbackImage {image.pk} cannot be read: {exc}.") from exc
-    prepared = prepare_image(data, image.filename)
     if prepared.sha256 != image.sha256:
         raise StoredFileChangedError(
             f"The stored file {name!r} of FeedbackImage {image.pk} no longer matches its sha256 {image.sha256}."
         )
     return prepared
+
+
+def _seekable(file: Any) -> bool:
+    try:
+        return bool(file.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _retry_one(image: FeedbackImage, client: WeChatPayClient) -> UploadOutcome:
