@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pathlib
 from typing import Any
 
@@ -52,6 +53,9 @@ class Spy(io.RawIOBase):
 
     def tell(self) -> int:
         return self.file.tell()
+
+    def fileno(self) -> int:
+        return self.file.fileno()
 
     def close(self) -> None:
         self.file.close()
@@ -162,12 +166,29 @@ def test_a_cut_off_file_is_refused_before_anything_is_stored(wxpay_settings, med
 
 
 @pytest.mark.django_db
-def test_a_file_that_changes_before_it_is_stored_is_not_kept(wxpay_settings, media_root, tmp_path):
+@pytest.mark.parametrize("when", ["before", "while"])
+def test_a_file_that_changes_after_validation_is_not_kept(wxpay_settings, media_root, tmp_path, monkeypatch, when):
     path, data = big_file(tmp_path)
     with path.open("rb") as fh:
-        prepared = prepare_file(fh, path.name, opener=lambda: path.open("rb"))
-    path.write_bytes(data[:-1] + b"\x01")  # same size, other bytes
+        prepared = prepare_file(fh, path.name, opener=services._SourcePath(path, fh))
     image = FeedbackImage(filename=prepared.filename, sha256=prepared.sha256, size=prepared.size, mchid="1")
+
+    def rewrite() -> None:  # same size, other bytes, a later modification time (as a real edit)
+        path.write_bytes(data[:-1] + b"\x01")
+        later = path.stat().st_mtime_ns + 10**9
+        os.utime(path, ns=(later, later))
+
+    if when == "before":
+        rewrite()
+    else:  # the file is written to while the storage copies it
+        real_save = FileSystemStorage._save
+
+        def save_then_rewrite(self, name, content):
+            stored = real_save(self, name, content)
+            rewrite()
+            return stored
+
+        monkeypatch.setattr(FileSystemStorage, "_save", save_then_rewrite)
 
     with pytest.raises(OSError, match="changed"):
         services._save_file(image, prepared)
