@@ -106,7 +106,7 @@ _PAGE_SIZE = 100
 # Batch threads beyond CONCURRENCY: they read and claim the next records while
 # CONCURRENCY requests are on the wire (the client bounds those). One is enough to
 # hide the database and file work (200 images at 50 ms: 1.3-1.8x the ideal without,
-# 1.1-1.2x with); each costs one more image held in memory until uploads stream.
+# 1.1-1.2x with); a path or stored file is held a chunk at a time, not whole.
 _PREPARE_AHEAD = 1
 
 
