@@ -509,7 +509,7 @@ def _run(
         f"memory: {len(many)} images of 2 MiB through wxpay_upload (CONCURRENCY {CONCURRENCY}) in a child process; "
         f"peak traced by tracemalloc above the warmed-up baseline, ratio to one image; "
         f"peak RSS grew by {memory['rss_growth'] / MIB:.1f} MiB; each batch thread "
-        f"(CONCURRENCY + 1) holds its whole image until uploads stream from storage"
+        f"(CONCURRENCY + 1) holds chunks of its image (256 KiB reads), not the image"
     )
 
     rows = []

@@ -44,6 +44,7 @@ import os
 import posixpath
 import queue
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -72,7 +73,15 @@ from .exceptions import (
 )
 from .models import FeedbackImage
 from .outcome import UploadOutcome, UploadState
-from .wechatpay import MAX_IMAGE_SIZE, PreparedImage, UploadResult, WeChatPayClient, errors, prepare_image
+from .wechatpay import (
+    MAX_IMAGE_SIZE,
+    PreparedImage,
+    UploadResult,
+    WeChatPayClient,
+    errors,
+    prepare_file,
+    prepare_image,
+)
 from .wechatpay.validation import check_size
 
 logger = logging.getLogger("django_wxpay_media")
@@ -97,7 +106,7 @@ _PAGE_SIZE = 100
 # Batch threads beyond CONCURRENCY: they read and claim the next records while
 # CONCURRENCY requests are on the wire (the client bounds those). One is enough to
 # hide the database and file work (200 images at 50 ms: 1.3-1.8x the ideal without,
-# 1.1-1.2x with); each costs one more image held in memory until uploads stream.
+# 1.1-1.2x with); a path or stored file is held a chunk at a time, not whole.
 _PREPARE_AHEAD = 1
 
 
@@ -289,8 +298,7 @@ def _store(
     token is returned); an existing record comes back with no token.
     """
     try:
-        data, name = _read_input(file, filename)
-        prepared = prepare_image(data, name)
+        prepared = _prepare_input(file, filename)
     except errors.ImageValidationError as exc:
         return UploadOutcome(UploadState.REJECTED, None, exc, source=file)
     except OSError as exc:
@@ -299,10 +307,10 @@ def _store(
         return UploadOutcome(UploadState.REJECTED, None, unreadable, source=file)
     conf.get_client()  # bad settings raise here, before anything is stored
     try:
-        image, created = _find_or_create(prepared, conf.get_mchid(), user, claim=claim)
+        image, created, prepared = _find_or_create(prepared, conf.get_mchid(), user, claim=claim)
         token = image.claim_token if created and claim else None
         if not created and image.status != Status.UPLOADED:
-            _restore_file(image, prepared)
+            prepared = _restore_file(image, prepared)
     except OSError as exc:
         logger.error("Cannot store %r for upload to WeChat Pay: %s", prepared.filename, exc, exc_info=exc)
         failure = StorageError(f"Cannot store {prepared.filename!r}: {exc}")
@@ -413,6 +421,22 @@ def _basename(name: Any) -> str | None:
     return posixpath.basename(name.replace("\\", "/")) or None
 
 
+def _prepare_input(file: Any, filename: str | None) -> PreparedImage:
+    """``file`` validated. A regular file on disk is validated a chunk at a time and
+    read again from its path when it is stored, never held whole in memory; bytes
+    and open files (in memory already, or streams that cannot be read twice) are read whole.
+    """
+    if isinstance(file, (str, os.PathLike)):
+        path = Path(file)
+        info = path.stat()
+        if stat.S_ISREG(info.st_mode) and info.st_size > 0:  # not a FIFO or /dev/stdin (size 0)
+            check_size(info.st_size)
+            with path.open("rb") as fh:
+                return prepare_file(fh, filename or path.name, opener=_SourcePath(path, fh))
+    data, name = _read_input(file, filename)
+    return prepare_image(data, name)
+
+
 def _read_input(file: Any, filename: str | None) -> tuple[bytes, str | None]:
     """The bytes and the name to validate. Never reads much more than the size limit."""
     if isinstance(file, (bytes, bytearray, memoryview)):
@@ -490,15 +514,18 @@ def _user_or_none(user: Any) -> Any:
     return user
 
 
-def _find_or_create(prepared: PreparedImage, mchid: str, user: Any, *, claim: bool) -> tuple[FeedbackImage, bool]:
-    """The record for these bytes and whether this call created it (file stored first).
+def _find_or_create(
+    prepared: PreparedImage, mchid: str, user: Any, *, claim: bool
+) -> tuple[FeedbackImage, bool, PreparedImage]:
+    """The record for these bytes, whether this call created it (file stored first),
+    and the content to send (read from the stored file when it came from a file).
 
     With ``claim`` a new record is inserted already claimed by this call
     (uploading, attempt 1, a new ``claim_token``): no second query to claim it.
     """
     existing = FeedbackImage.objects.filter(mchid=mchid, sha256=prepared.sha256).first()
     if existing is not None:
-        return existing, False
+        return existing, False, prepared
     image = FeedbackImage(
         filename=prepared.filename,
         sha256=prepared.sha256,
@@ -514,7 +541,7 @@ def _find_or_create(prepared: PreparedImage, mchid: str, user: Any, *, claim: bo
         image.claim_token = _new_token()
     # Store the file before the row exists, so that no record points at nothing. The
     # stored name is random (see feedback_image_upload_to), not the name sent.
-    image.file.save(prepared.filename, ContentFile(prepared.data), save=False)
+    stored = _save_file(image, prepared)
     try:
         with _savepoint():
             image.save(force_insert=True)
@@ -525,11 +552,60 @@ def _find_or_create(prepared: PreparedImage, mchid: str, user: Any, *, claim: bo
         if winner is None:
             raise  # some other constraint; not a race we can settle
         logger.debug("Reusing FeedbackImage %s for sha256 %s (created concurrently).", winner.pk, prepared.sha256)
-        return winner, False
+        return winner, False, prepared
     except BaseException:
         _delete_stored(image.file.name)
         raise
-    return image, True
+    return image, True, stored
+
+
+class _SourcePath:
+    """Opens a validated file again, refusing it if it changed since it was validated.
+
+    A path is read again to be stored; rather than hash it a second time (a
+    millisecond per 2 MiB), its identity (device, inode, size, modification and
+    change times) is compared with what it was when it was validated, as ``make``
+    and ``rsync`` decide whether a file changed.
+    """
+
+    def __init__(self, path: Path, validated: IO[bytes]) -> None:
+        self.path = path
+        self.identity = self._identity(validated)
+
+    @staticmethod
+    def _identity(handle: IO[bytes]) -> tuple[int, ...]:
+        info = os.fstat(handle.fileno())
+        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+    def unchanged(self, handle: IO[bytes]) -> bool:
+        return self._identity(handle) == self.identity
+
+    def __call__(self) -> IO[bytes]:
+        handle = self.path.open("rb")
+        if not self.unchanged(handle):
+            handle.close()
+            raise OSError(f"{self.path.name!r} changed after it was validated; nothing was kept.")
+        return handle
+
+
+def _save_file(image: FeedbackImage, prepared: PreparedImage) -> PreparedImage:
+    """Store ``prepared`` as ``image.file``; the content to send from now on.
+
+    Bytes are stored as they are. A file is stored from the file, a chunk at a time
+    (``storage.save`` of a ``File`` reads its ``chunks()``), and from then on read
+    from the stored copy; ``OSError`` if the file changed since it was validated.
+    """
+    if prepared.opener is None:
+        image.file.save(prepared.filename, ContentFile(prepared.data), save=False)
+        return prepared
+    with prepared.opener() as fh:
+        image.file.save(prepared.filename, File(fh, name=prepared.filename), save=False)
+        changed = isinstance(prepared.opener, _SourcePath) and not prepared.opener.unchanged(fh)
+    if changed:  # written to while it was stored
+        _delete_stored(image.file.name)
+        raise OSError(f"{prepared.filename!r} changed while it was stored; nothing was kept.")
+    storage, name = image.file.storage, str(image.file.name)
+    return prepared.reading_from(lambda: storage.open(name, "rb"))
 
 
 def _savepoint() -> contextlib.AbstractContextManager[Any]:
@@ -549,14 +625,18 @@ def _new_token() -> str:
     return secrets.token_hex(16)
 
 
-def _restore_file(image: FeedbackImage, prepared: PreparedImage) -> None:
-    """Store the bytes again if the record's file went missing: the caller has them."""
+def _restore_file(image: FeedbackImage, prepared: PreparedImage) -> PreparedImage:
+    """Store the bytes again if the record's file went missing: the caller has them.
+
+    Returns the content to send (read from the new stored file when it came from a file).
+    """
     storage = conf.get_storage()
     if image.file.name and storage.exists(image.file.name):
-        return
-    image.file.save(prepared.filename, ContentFile(prepared.data), save=False)
+        return prepared
+    prepared = _save_file(image, prepared)
     FeedbackImage.objects.filter(pk=image.pk).update(file=image.file.name)
     logger.info("Stored FeedbackImage %s again as %s (its file was missing).", image.pk, image.file.name)
+    return prepared
 
 
 def _delete_stored(name: str | None) -> None:
@@ -766,17 +846,27 @@ def _load_stored(image: FeedbackImage) -> PreparedImage:
         raise StoredFileMissingError(f"The stored file {name!r} of FeedbackImage {image.pk} is missing.")
     try:
         with storage.open(name, "rb") as fh:
-            data = fh.read()
+            if _seekable(fh):
+                # Checked a chunk at a time; sent from the file (opened again for each attempt).
+                prepared = prepare_file(fh, image.filename, opener=lambda: storage.open(name, "rb"))
+            else:
+                prepared = prepare_image(fh.read(), image.filename)
     except FileNotFoundError:
         raise StoredFileMissingError(f"The stored file {name!r} of FeedbackImage {image.pk} is missing.") from None
     except OSError as exc:
         raise StoredFileError(f"The stored file {name!r} of FeedbackImage {image.pk} cannot be read: {exc}.") from exc
-    prepared = prepare_image(data, image.filename)
     if prepared.sha256 != image.sha256:
         raise StoredFileChangedError(
             f"The stored file {name!r} of FeedbackImage {image.pk} no longer matches its sha256 {image.sha256}."
         )
     return prepared
+
+
+def _seekable(file: Any) -> bool:
+    try:
+        return bool(file.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _retry_one(image: FeedbackImage, client: WeChatPayClient) -> UploadOutcome:

@@ -24,6 +24,7 @@ from .validation import (
     check_image,
     detect_format,
     normalize_filename,
+    prepare_file,
     prepare_image,
 )
 from .verification import KeyStore
@@ -50,6 +51,7 @@ __all__ = [
     "load_public_key",
     "meta_json",
     "normalize_filename",
+    "prepare_file",
     "prepare_image",
     "valid_media_id",
 ]

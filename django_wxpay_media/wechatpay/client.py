@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import errors
 from .keys import PemInput
-from .multipart import MultipartBody, body_parts, content_type, new_boundary
+from .multipart import FileChunks, MultipartBody, body_parts, content_type, new_boundary
 from .signing import Signer, meta_json
 from .validation import MAX_IMAGE_SIZE, PreparedImage, check_image, prepare_image
 from .verification import KeyStore, has_signature, parse_json
@@ -339,10 +339,12 @@ class WeChatPayClient:
         """
         meta = meta_json(image.filename, image.sha256)
         boundary = new_boundary()
+        # An image validated from a file is read from it as it is sent (again on a retry).
+        piece = image.data if image.opener is None else FileChunks(image.opener, image.size)
         request = _Request(
             "POST",
             UPLOAD_PATH,
-            body=body_parts(meta, image.filename, image.data, image.content_type, boundary),
+            body=body_parts(meta, image.filename, piece, image.content_type, boundary),
             signed_body=meta,
             headers={"Content-Type": content_type(boundary)},
             # Sending the same image again only leaves an unused copy at WeChat Pay

@@ -10,9 +10,12 @@ upload API accepts.
 from __future__ import annotations
 
 import hashlib
+import io
 import posixpath
 import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import IO, overload
 
 from .errors import (
     CorruptImageError,
@@ -98,16 +101,29 @@ def normalize_filename(filename: str | None, image_format: ImageFormat) -> str:
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """A validated image, ready to upload: bytes, normalised name and digest."""
+    """A validated image, ready to upload: bytes, normalised name and digest.
+
+    An image validated from a file (:func:`prepare_file`) has an ``opener`` instead
+    of its bytes (``data`` is then empty): it is read from the file, a chunk at a
+    time, whenever it is stored or sent.
+    """
 
     data: bytes = field(repr=False)
     filename: str
     sha256: str
     format: ImageFormat
+    #: Opens the validated file again (binary, from its start); ``None`` when ``data`` holds the image.
+    opener: Callable[[], IO[bytes]] | None = field(default=None, repr=False, compare=False)
+    #: The file's size when ``opener`` is set.
+    length: int = field(default=0, repr=False)
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return self.length if self.opener is not None else len(self.data)
+
+    def reading_from(self, opener: Callable[[], IO[bytes]]) -> PreparedImage:
+        """The same image, read from ``opener`` from now on (a copy of the file, e.g. once stored)."""
+        return replace(self, data=b"", opener=opener, length=self.size)
 
     @property
     def content_type(self) -> str:
@@ -126,6 +142,94 @@ def check_size(size: int) -> None:
         )
 
 
+class _FileView:
+    """Read-only random access to a seekable binary file, one window in memory at a time.
+
+    Offers what the structure walks use on a ``memoryview``: ``len()``, an index
+    (an int) and a short slice (bytes), so a file is checked without being loaded.
+    """
+
+    __slots__ = ("_file", "_size", "_start", "_window", "window_size")
+
+    def __init__(self, file: IO[bytes], size: int, window_size: int = 64 * 1024) -> None:
+        self._file = file
+        self._size = size
+        self.window_size = window_size
+        self._start = 0
+        self._window = b""
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _read_at(self, start: int, count: int) -> bytes:
+        self._file.seek(start)
+        chunks: list[bytes] = []
+        while count > 0:
+            chunk = self._file.read(count)
+            if not chunk:  # the file shrank since its size was taken: what is left is what counts
+                break
+            chunks.append(chunk)
+            count -= len(chunk)
+        return b"".join(chunks)
+
+    @overload
+    def __getitem__(self, key: int) -> int: ...
+    @overload
+    def __getitem__(self, key: slice) -> bytes: ...
+    def __getitem__(self, key: int | slice) -> int | bytes:
+        if isinstance(key, slice):
+            start, stop, _ = key.indices(self._size)
+            if stop <= start:
+                return b""
+            if not (self._start <= start and stop <= self._start + len(self._window)):
+                if stop - start > self.window_size:
+                    return self._read_at(start, stop - start)
+                self._start, self._window = start, self._read_at(start, self.window_size)
+            return self._window[start - self._start : stop - self._start]
+        if not 0 <= key < self._size:
+            raise IndexError(key)
+        if not self._start <= key < self._start + len(self._window):
+            self._start, self._window = key, self._read_at(key, self.window_size)
+            if not self._window:
+                raise IndexError(key)
+        return self._window[key - self._start]
+
+    def find(self, needle: bytes, start: int) -> int:
+        """The first offset of ``needle`` at or after ``start``, or -1; read a window at a time."""
+        position = start
+        span = max(self.window_size, 2 * len(needle))  # each step moves forward
+        while position < self._size:
+            block = self._read_at(position, span)
+            if not block:
+                return -1
+            found = block.find(needle)
+            if found >= 0:
+                return position + found
+            if position + len(block) >= self._size:
+                return -1
+            position += max(1, len(block) - (len(needle) - 1))  # a needle may cross two windows
+        return -1
+
+
+_Image = memoryview | _FileView
+
+
+def _find(data: _Image, needle: bytes, start: int) -> int:
+    if isinstance(data, _FileView):
+        return data.find(needle, start)
+    return bytes(data[start:]).find(needle)
+
+
+def _check_structure(data: _Image) -> ImageFormat:
+    image_format = detect_format(bytes(data[:18]))
+    if image_format is None:
+        raise UnsupportedImageFormatError(
+            "The file is not a JPEG, PNG or BMP image (checked by its content, not its name)."
+        )
+    _STRUCTURE_CHECKS[image_format.name](data)
+    return image_format
+
+
 def check_image(data: bytes) -> ImageFormat:
     """The format of ``data`` if it is a whole JPEG, PNG or BMP image.
 
@@ -134,13 +238,7 @@ def check_image(data: bytes) -> ImageFormat:
     :class:`~.errors.CorruptImageError` (its structure is broken). No size limit is
     applied here (see :func:`check_size`).
     """
-    image_format = detect_format(data)
-    if image_format is None:
-        raise UnsupportedImageFormatError(
-            "The file is not a JPEG, PNG or BMP image (checked by its content, not its name)."
-        )
-    _STRUCTURE_CHECKS[image_format.name](memoryview(data))
-    return image_format
+    return _check_structure(memoryview(data))
 
 
 def _truncated(kind: str) -> TruncatedImageError:
@@ -151,7 +249,7 @@ def _corrupt(kind: str, what: str) -> CorruptImageError:
     return CorruptImageError(f"The {kind} image is damaged ({what}).", format=kind, detail=what)
 
 
-def _check_png(data: memoryview) -> None:
+def _check_png(data: _Image) -> None:
     """Walk the chunks from the signature to IEND: IHDR first, sane lengths, some IDAT."""
     position = 8
     first = True
@@ -191,7 +289,7 @@ _JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
 _JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-def _check_jpeg(data: memoryview) -> None:
+def _check_jpeg(data: _Image) -> None:
     """Walk the segments from SOI to the first scan (SOS), then require an EOI after it."""
     position = 2
     frame = False
@@ -235,14 +333,14 @@ def _check_jpeg(data: memoryview) -> None:
             break
     # Entropy-coded data stuffs every 0xFF as FF 00, so FF D9 after the scan header is
     # the end marker; anything after it (camera trailers, MPF images) is tolerated.
-    if bytes(data[position:]).find(b"\xff\xd9") < 0:
+    if _find(data, b"\xff\xd9", position) < 0:
         raise _truncated("JPEG")
 
 
 _BMP_RGB, _BMP_BITFIELDS, _BMP_ALPHABITFIELDS = 0, 3, 6
 
 
-def _check_bmp(data: memoryview) -> None:
+def _check_bmp(data: _Image) -> None:
     """Check the file and DIB headers against the data: sizes, planes, bit depth, pixel bytes."""
     size = len(data)
     dib = int.from_bytes(data[14:18], "little")
@@ -297,3 +395,63 @@ def prepare_image(data: bytes, filename: str | None = None) -> PreparedImage:
         raise
     name = normalize_filename(filename, image_format)
     return PreparedImage(data=data, filename=name, sha256=hashlib.sha256(data).hexdigest(), format=image_format)
+
+
+#: How much one ``read()`` of :func:`prepare_file` asks for while hashing.
+READ_CHUNK = 256 * 1024
+
+
+def prepare_file(
+    file: IO[bytes], filename: str | None = None, *, opener: Callable[[], IO[bytes]] | None = None
+) -> PreparedImage:
+    """Validate a seekable binary file like :func:`prepare_image`, without loading it.
+
+    The digest is taken a chunk at a time and the structure walk reads only what it
+    needs (headers, chunk and segment lengths; the JPEG end marker is searched a
+    window at a time). ``opener`` opens the same file again, for storing and
+    sending it (the result reads from it; ``data`` is empty); without one the file
+    is read whole and the result holds its bytes. Raises like :func:`prepare_image`,
+    and ``OSError`` when the file cannot be read or cannot seek.
+    """
+    if not file.seekable():
+        raise io.UnsupportedOperation("the file cannot seek")
+    file.seek(0, io.SEEK_END)
+    size = file.tell()  # not seek()'s result: some wrappers return None
+    check_size(size)
+    file.seek(0)
+    if opener is None:
+        return prepare_image(_read_exact(file, size), filename)
+    digest = hashlib.sha256()
+    total = 0
+    while True:
+        chunk = file.read(READ_CHUNK)
+        if not chunk:
+            break
+        if isinstance(chunk, str):
+            raise TypeError("The file is open in text mode; open it in binary mode ('rb').")
+        digest.update(chunk)
+        total += len(chunk)
+        if total > size:  # it grew while read: refuse what is there now, not what was
+            break
+    if total != size:
+        raise OSError(f"The file changed size while it was read ({size} then {total} bytes).")
+    try:
+        image_format = _check_structure(_FileView(file, size))
+    except UnsupportedImageFormatError as err:
+        err.params["filename"] = filename or ""
+        raise
+    name = normalize_filename(filename, image_format)
+    return PreparedImage(
+        data=b"", filename=name, sha256=digest.hexdigest(), format=image_format, opener=opener, length=size
+    )
+
+
+def _read_exact(file: IO[bytes], size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size > 0:
+        chunk = file.read(size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
