@@ -82,11 +82,13 @@ def test_staff_answer_a_complaint_with_two_images_and_complete_it_in_chinese(
     # The desk lists a reply's images newest first; WeChat Pay got them in the order chosen (below).
     assert sorted(names.all_inner_texts()) == ["快递单.png", "退款凭证.png"]
     wait_for_pictures(page, sent.locator("img"))
-    uploads = sandbox.uploads
-    assert [upload.filename for upload in uploads] == ["快递单.png", "退款凭证.png"]
+    # Uploaded CONCURRENCY at a time, so they reach WeChat Pay in any order; the reply
+    # carries their media_ids in the order staff chose them.
+    uploaded = {upload.filename: upload.media_id for upload in sandbox.uploads}
+    assert sorted(uploaded) == ["快递单.png", "退款凭证.png"]
     [body] = sandbox.complaint_replies(complaint_id)
     assert body["response_content"] == REPLY_TEXT
-    assert body["response_images"] == [upload.media_id for upload in uploads]
+    assert body["response_images"] == [uploaded["快递单.png"], uploaded["退款凭证.png"]]
 
     tools.get_by_role("link", name="标记处理完成", exact=True).click()
     expect(page.locator("#content-main")).to_contain_text(f"确认通知微信支付投诉 {complaint_id} 已处理完成？")
