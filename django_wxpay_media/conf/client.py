@@ -1,0 +1,120 @@
+"""The shared WeChat Pay client, built once from ``WXPAY_MEDIA`` and dropped when it changes."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ImproperlyConfigured
+from django.views.decorators.debug import sensitive_variables
+
+from .reading import _evaluate, _raise_first, configuration_problems, get_mchid, get_setting, get_settings
+from .schema import SETTING_NAME
+
+if TYPE_CHECKING:
+    from ..wechatpay import WeChatPayClient
+
+_client: WeChatPayClient | None = None
+_client_lock = threading.Lock()
+
+
+def is_configured() -> bool:
+    """True when uploads can be made: ``WXPAY_MEDIA`` has no error (warnings are fine).
+
+    Cheap once the client is built (it is built only from a setting without
+    errors, and dropped when the setting changes); until then it evaluates the
+    setting, key files included.
+    """
+    if _client is not None:
+        return True
+    return not any(problem.is_error for problem in configuration_problems())
+
+
+@sensitive_variables()
+def build_client() -> WeChatPayClient:
+    """A new :class:`~django_wxpay_media.wechatpay.WeChatPayClient` from ``WXPAY_MEDIA``.
+
+    Raises :class:`ConfigurationProblem` (an ``ImproperlyConfigured``) for the
+    first error :func:`configuration_problems` finds, its message ending in the
+    check id. Prefer :func:`get_client`, which builds one and keeps it.
+    """
+    # Imported here so that reading settings (and importing models) stays cheap.
+    from ..wechatpay import WeChatPayClient
+    from ..wechatpay.errors import ConfigurationError
+
+    problems, loaded = _evaluate()
+    _raise_first(problems)
+    if loaded is None or loaded.private_key is None:  # unreachable: no error means both were loaded
+        raise ImproperlyConfigured(f"{SETTING_NAME}: the merchant private key could not be loaded.")
+    options = get_settings()
+    try:
+        # Key objects, not text, cross into the protocol layer; the APIv3 key is
+        # revealed inline so that no frame here holds it in a variable.
+        return WeChatPayClient(
+            mchid=get_mchid(),
+            merchant_serial_no=str(get_setting("MERCHANT_SERIAL_NO")),
+            private_key=loaded.private_key,
+            public_key=loaded.public_key,
+            public_key_id=options["WECHATPAY_PUBLIC_KEY_ID"] if loaded.public_key is not None else None,
+            apiv3_key=loaded.apiv3_key.reveal() if loaded.apiv3_key is not None else None,
+            base_url=options["API_BASE_URL"],
+            timeout=float(options["TIMEOUT"]),
+            max_retries=options["MAX_RETRIES"],
+            retry_backoff=float(options["RETRY_BACKOFF"]),
+        )
+    except ConfigurationError as exc:
+        # The protocol layer's messages never quote key text; keep them, drop the
+        # chain (its frames hold the keys it was given).
+        raise ImproperlyConfigured(f"{SETTING_NAME}: {exc}") from None
+
+
+@sensitive_variables()
+def get_client() -> WeChatPayClient:
+    """The shared WeChat Pay client, built on first use from ``WXPAY_MEDIA``.
+
+    Keys are read once, here, not at import time. The cached client is dropped when
+    ``WXPAY_MEDIA`` changes (Django's ``setting_changed``, e.g. ``override_settings``).
+    Raises :class:`~django.core.exceptions.ImproperlyConfigured` for bad settings.
+    """
+    global _client
+    client = _client
+    if client is not None:
+        return client
+    with _client_lock:
+        if _client is None:
+            _client = build_client()
+        return _client
+
+
+def reset_client() -> None:
+    """Forget the cached client (closing its connections); the next use rebuilds it."""
+    global _client
+    with _client_lock:
+        client, _client = _client, None
+    if client is not None:
+        client.close()
+
+
+def upload_timeout() -> datetime.timedelta:
+    """The stale-claim window: longer than one ``client.upload_image()`` call can take.
+
+    The client built from these settings bounds every call, retries and their
+    waits (backoff or ``Retry-After``) included, by its deadline
+    (:func:`~django_wxpay_media.wechatpay.client.default_deadline`); a call ends
+    at most one ``TIMEOUT`` after it (:attr:`WeChatPayClient.max_call_seconds
+    <django_wxpay_media.wechatpay.WeChatPayClient.max_call_seconds>`). This adds a
+    margin (10 %, at least 2 s) for the clocks of different servers. It is computed
+    from the settings, without building the client, so that the admin can tell an
+    abandoned upload even while the keys are misconfigured.
+
+    An upload still marked as running after this long was abandoned (its process
+    died) and a retry may take it over; the claim token keeps a late answer of the
+    abandoned attempt from overwriting the record.
+    """
+    from ..wechatpay.client import default_deadline
+
+    options = get_settings()
+    timeout = float(options["TIMEOUT"])
+    longest_call = default_deadline(timeout, options["MAX_RETRIES"], float(options["RETRY_BACKOFF"])) + timeout
+    return datetime.timedelta(seconds=longest_call + max(2.0, 0.1 * longest_call))
