@@ -31,7 +31,7 @@ from django.dispatch import receiver
 from django.utils.functional import empty
 
 from . import client as _client_module
-from .client import build_client, get_client, is_configured, reset_client, upload_timeout
+from .client import build_client, get_client, reset_client, upload_timeout
 from .problems import (
     CHECK_IDS,
     ERROR,
@@ -41,7 +41,17 @@ from .problems import (
     is_allowed_base_url,
     is_loopback_url,
 )
-from .reading import background_uploads_backend, configuration_problems, get_mchid, get_setting, get_settings
+from .reading import (
+    JudgedSetting,
+    background_uploads_backend,
+    configuration_problems,
+    forget,
+    get_mchid,
+    get_setting,
+    get_settings,
+    is_configured,
+    judged,
+)
 from .schema import (
     CHECK_TAG,
     DEFAULT_API_BASE_URL,
@@ -76,10 +86,12 @@ __all__ = [
     "WARNING",
     "ConfigurationProblem",
     "ConfiguredStorage",
+    "JudgedSetting",
     "Problem",
     "background_uploads_backend",
     "build_client",
     "configuration_problems",
+    "forget",
     "get_client",
     "get_mchid",
     "get_setting",
@@ -88,6 +100,7 @@ __all__ = [
     "is_allowed_base_url",
     "is_configured",
     "is_loopback_url",
+    "judged",
     "option_problem",
     "reset_client",
     "storage_alias",
@@ -109,6 +122,8 @@ def __getattr__(name: str) -> Any:
 @receiver(setting_changed)
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     if setting == SETTING_NAME:
-        reset_client()
+        reset_client()  # forgets the judged setting too
+    if setting in ("STORAGES", "DEBUG"):  # E025 and W001 depend on them
+        forget()
     if setting in (SETTING_NAME, "STORAGES"):
         _storage._wrapped = empty

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from .reading import _evaluate, _raise_first, configuration_problems, get_mchid, get_setting, get_settings
+from .reading import JudgedSetting, _raise_first, forget, get_mchid, get_setting, get_settings, judged
 from .schema import SETTING_NAME
 
 if TYPE_CHECKING:
@@ -17,18 +17,8 @@ if TYPE_CHECKING:
 
 _client: WeChatPayClient | None = None
 _client_lock = threading.Lock()
-
-
-def is_configured() -> bool:
-    """True when uploads can be made: ``WXPAY_MEDIA`` has no error (warnings are fine).
-
-    Cheap once the client is built (it is built only from a setting without
-    errors, and dropped when the setting changes); until then it evaluates the
-    setting, key files included.
-    """
-    if _client is not None:
-        return True
-    return not any(problem.is_error for problem in configuration_problems())
+#: upload_timeout() for the judged setting it was computed from.
+_timeout: tuple[JudgedSetting, datetime.timedelta] | None = None
 
 
 @sensitive_variables()
@@ -43,8 +33,9 @@ def build_client() -> WeChatPayClient:
     from ..wechatpay import WeChatPayClient
     from ..wechatpay.errors import ConfigurationError
 
-    problems, loaded = _evaluate()
-    _raise_first(problems)
+    current = judged()
+    _raise_first(list(current.problems))
+    loaded = current.keys
     if loaded is None or loaded.private_key is None:  # unreachable: no error means both were loaded
         raise ImproperlyConfigured(f"{SETTING_NAME}: the merchant private key could not be loaded.")
     options = get_settings()
@@ -88,8 +79,9 @@ def get_client() -> WeChatPayClient:
 
 
 def reset_client() -> None:
-    """Forget the cached client (closing its connections); the next use rebuilds it."""
+    """Forget the cached client (closing its connections) and the judged setting; the next use rebuilds both."""
     global _client
+    forget()
     with _client_lock:
         client, _client = _client, None
     if client is not None:
@@ -112,9 +104,15 @@ def upload_timeout() -> datetime.timedelta:
     died) and a retry may take it over; the claim token keeps a late answer of the
     abandoned attempt from overwriting the record.
     """
+    global _timeout
+    current, cached = judged(), _timeout
+    if cached is not None and cached[0] is current:  # asked per row (FeedbackImage.is_stale): computed once
+        return cached[1]
     from ..wechatpay.client import default_deadline
 
     options = get_settings()
     timeout = float(options["TIMEOUT"])
     longest_call = default_deadline(timeout, options["MAX_RETRIES"], float(options["RETRY_BACKOFF"])) + timeout
-    return datetime.timedelta(seconds=longest_call + max(2.0, 0.1 * longest_call))
+    window = datetime.timedelta(seconds=longest_call + max(2.0, 0.1 * longest_call))
+    _timeout = (current, window)
+    return window

@@ -1,9 +1,19 @@
-"""Reading ``WXPAY_MEDIA``: every problem in order, the merged options, one value."""
+"""Reading ``WXPAY_MEDIA``: read, merged and judged once per change, then answered from memory.
+
+:func:`judged` holds the current :class:`JudgedSetting`. It is dropped by the
+``setting_changed`` handler in :mod:`django_wxpay_media.conf` (``WXPAY_MEDIA``,
+``STORAGES`` and ``DEBUG`` decide problems) and by ``reset_client()``; it is also
+rebuilt when one of those settings is no longer the object it was judged from, for
+changes that send no signal (``del settings.WXPAY_MEDIA`` under pytest-django).
+"""
 
 from __future__ import annotations
 
+import threading
+from functools import cached_property
 from typing import Any
 
+from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from .keys import _Keys, _private_key_problems, _verification_problems
@@ -21,9 +31,8 @@ from .schema import DEFAULTS, REQUIRED_IDS, SETTING_NAME, user_settings
 
 
 @sensitive_variables()
-def _evaluate() -> tuple[list[Problem], _Keys | None]:
-    """Every problem with ``WXPAY_MEDIA``, in the order a developer should fix them, and the loaded keys."""
-    options = user_settings()
+def _evaluate(options: Any) -> tuple[list[Problem], _Keys | None]:
+    """Every problem with ``options``, in the order a developer should fix them, and the loaded keys."""
     found = _shape_problems(options)
     if options is None or not isinstance(options, dict):
         return found, None
@@ -42,6 +51,98 @@ def _evaluate() -> tuple[list[Problem], _Keys | None]:
     return found, loaded
 
 
+def _first_error(problems: list[Problem]) -> Problem | None:
+    return next((problem for problem in problems if problem.is_error), None)
+
+
+def _raise_first(problems: list[Problem]) -> None:
+    problem = _first_error(problems)
+    if problem is not None:
+        raise ConfigurationProblem(problem)
+
+
+class JudgedSetting:
+    """``WXPAY_MEDIA`` as read once: the merged options, and (on first need) every problem and the keys.
+
+    Immutable once built; :func:`judged` hands out the same object until a setting
+    it depends on changes. ``options`` is ``None`` when the setting's shape or an
+    option value is wrong, and ``options_problem`` says which (what :func:`get_settings`
+    raises). :attr:`problems` and :attr:`keys` read key files and parse keys, so
+    they are computed only when asked for.
+    """
+
+    @sensitive_variables()
+    def __init__(self, given: Any, sources: tuple[Any, ...]) -> None:
+        self.sources = sources
+        self.given = given  # settings.WXPAY_MEDIA with key text wrapped in Secret, or None
+        given_or_empty = {} if given is None else given
+        self.options_problem = _first_error(_shape_problems(given_or_empty))
+        self.options: dict[str, Any] | None = None
+        if self.options_problem is None:
+            merged = {**DEFAULTS, **{k: v for k, v in given_or_empty.items() if v is not None}}
+            self.options_problem = _first_error(_option_value_problems(merged))
+            if self.options_problem is None:
+                self.options = merged
+        # What reading a required key raises: the setting missing (E001), or the key (E004, E005).
+        absent = _shape_problems(None)[0] if given is None else None
+        required = {p.id: p for p in _required_problems(self.options or {})}
+        self.missing: dict[str, Problem] = {
+            name: absent or required[code] for name, code in REQUIRED_IDS.items() if absent or code in required
+        }
+
+    def __repr__(self) -> str:
+        return "<JudgedSetting>"  # never the options: they hold key text
+
+    @cached_property
+    def _evaluated(self) -> tuple[tuple[Problem, ...], _Keys | None]:
+        problems, keys = _evaluate(self.given)
+        return tuple(problems), keys
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Every problem (errors and warnings), in the order a developer should fix them."""
+        return self._evaluated[0]
+
+    @property
+    def keys(self) -> _Keys | None:
+        """The keys loaded while judging; ``None`` when the setting is not a dict or has a wrong type."""
+        return self._evaluated[1]
+
+    @property
+    def is_configured(self) -> bool:
+        """No error among :attr:`problems` (warnings are fine)."""
+        return not any(problem.is_error for problem in self.problems)
+
+
+_current: JudgedSetting | None = None
+_current_lock = threading.Lock()
+
+
+def _sources() -> tuple[Any, ...]:
+    """The settings a judgement depends on, as objects: one changed is a new judgement."""
+    return (getattr(settings, SETTING_NAME, None), settings.STORAGES, settings.DEBUG)
+
+
+def judged() -> JudgedSetting:
+    """The current :class:`JudgedSetting`: the same object until a setting it depends on changes."""
+    global _current
+    sources = _sources()
+    current = _current
+    if current is not None and all(a is b for a, b in zip(current.sources, sources, strict=True)):
+        return current
+    with _current_lock:
+        current = JudgedSetting(user_settings(), sources)
+        _current = current
+    return current
+
+
+def forget() -> None:
+    """Drop the judged setting; the next read judges ``WXPAY_MEDIA`` afresh."""
+    global _current
+    with _current_lock:
+        _current = None
+
+
 def configuration_problems() -> list[Problem]:
     """Everything missing or wrong in ``WXPAY_MEDIA`` (errors and warnings), each once.
 
@@ -49,18 +150,17 @@ def configuration_problems() -> list[Problem]:
     :func:`is_configured`) to show staff a banner before anyone tries an upload;
     the messages are English for developers, so show staff a translated sentence
     of your own and keep the messages for the site's developers.
-    Reads key files and parses keys, so call it per request at most, not per row.
+    Judged once per change of the setting (key files read and keys parsed then).
     """
-    return _evaluate()[0]
+    return list(judged().problems)
 
 
-def _raise_first(problems: list[Problem]) -> None:
-    for problem in problems:
-        if problem.is_error:
-            raise ConfigurationProblem(problem)
+def is_configured() -> bool:
+    """True when uploads can be made: ``WXPAY_MEDIA`` has no error (warnings are fine)."""
+    return judged().is_configured
 
 
-@sensitive_variables("options", "merged")
+@sensitive_variables()
 def get_settings() -> dict[str, Any]:
     """``WXPAY_MEDIA`` merged over :data:`DEFAULTS` (key text wrapped in ``Secret``).
 
@@ -70,16 +170,17 @@ def get_settings() -> dict[str, Any]:
     options such as ``STORAGE`` can be read (e.g. to list stored images) before the
     merchant keys are filled in; an absent setting is read as ``{}``.
     """
-    options = user_settings()
-    if options is None:
-        options = {}
-    _raise_first(_shape_problems(options))
-    merged = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
-    _raise_first(_option_value_problems(merged))
-    return merged
+    return dict(_options(judged()))
 
 
-@sensitive_variables("merged")
+@sensitive_variables()
+def _options(current: JudgedSetting) -> dict[str, Any]:
+    if current.options is None:
+        raise ConfigurationProblem(current.options_problem)  # type: ignore[arg-type]  # None only with a problem
+    return current.options
+
+
+@sensitive_variables()
 def get_setting(name: str) -> Any:
     """One ``WXPAY_MEDIA`` value, its default if the project did not set it.
 
@@ -88,11 +189,11 @@ def get_setting(name: str) -> Any:
     """
     if name not in DEFAULTS:
         raise KeyError(f"{name!r} is not a {SETTING_NAME} key")  # a bug in this package, not in settings
-    merged = get_settings()
-    if name in REQUIRED_IDS:
-        if user_settings() is None:
-            _raise_first(_shape_problems(None))
-        _raise_first([p for p in _required_problems(merged) if p.id == REQUIRED_IDS[name]])
+    current = judged()
+    merged = get_settings() if current.options is None else current.options  # get_settings() raises
+    missing = current.missing.get(name)
+    if missing is not None:
+        raise ConfigurationProblem(missing)
     return merged[name]
 
 
