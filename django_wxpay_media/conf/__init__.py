@@ -9,8 +9,8 @@ wrong. Every rule is written once, here (key rules in ``wechatpay/keys.py``):
 the system checks in :mod:`.checks` report the same :class:`Problem` values
 that :func:`build_client` raises.
 
-Nothing here touches key material at import time; keys are read the first time a
-client is needed, and error messages name settings and paths, never key text.
+Nothing here touches key material at import time; keys are read once per change
+of the setting, the first time a client or a check needs them, and error messages name settings and paths, never key text.
 Key text read from settings or files is wrapped in
 :class:`~django_wxpay_media.wechatpay.keys.Secret` at once, and the functions
 that handle it are marked ``sensitive_variables``, so neither a debug page nor
@@ -18,7 +18,8 @@ an error e-mail can show it.
 
 The package, one job per module: :mod:`.schema` (the keys, defaults and value
 rules), :mod:`.problems` (the check ids, :class:`Problem` and the rules that
-find them), :mod:`.keys` (key loading), :mod:`.reading` (the judged setting),
+find them), :mod:`.keys` (key loading), :mod:`.accounts` (one merchant account's judged
+settings as a value), :mod:`.reading` (the setting judged once per change),
 :mod:`.client` (the shared client) and :mod:`.storage`. Import from here.
 """
 
@@ -31,6 +32,7 @@ from django.dispatch import receiver
 from django.utils.functional import empty
 
 from . import client as _client_module
+from .accounts import DEFAULT_ACCOUNT, AccountSettings, account_settings, judge_account
 from .client import build_client, get_client, reset_client, upload_timeout
 from .problems import (
     CHECK_IDS,
@@ -46,6 +48,7 @@ from .reading import (
     background_uploads_backend,
     configuration_problems,
     forget,
+    get_account,
     get_mchid,
     get_setting,
     get_settings,
@@ -74,6 +77,7 @@ __all__ = [
     "CHECK_IDS",
     "CHECK_TAG",
     "DEFAULTS",
+    "DEFAULT_ACCOUNT",
     "DEFAULT_API_BASE_URL",
     "ERROR",
     "MAX_IMAGES_PER_REPLY",
@@ -84,14 +88,17 @@ __all__ = [
     "TEXT_TYPES",
     "VALID_KEYS",
     "WARNING",
+    "AccountSettings",
     "ConfigurationProblem",
     "ConfiguredStorage",
     "JudgedSetting",
     "Problem",
+    "account_settings",
     "background_uploads_backend",
     "build_client",
     "configuration_problems",
     "forget",
+    "get_account",
     "get_client",
     "get_mchid",
     "get_setting",
@@ -100,6 +107,7 @@ __all__ = [
     "is_allowed_base_url",
     "is_configured",
     "is_loopback_url",
+    "judge_account",
     "judged",
     "option_problem",
     "reset_client",

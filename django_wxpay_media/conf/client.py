@@ -6,11 +6,9 @@ import datetime
 import threading
 from typing import TYPE_CHECKING
 
-from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from .reading import JudgedSetting, _raise_first, forget, get_mchid, get_setting, get_settings, judged
-from .schema import SETTING_NAME
+from .reading import JudgedSetting, forget, get_settings, judged
 
 if TYPE_CHECKING:
     from ..wechatpay import WeChatPayClient
@@ -29,35 +27,7 @@ def build_client() -> WeChatPayClient:
     first error :func:`configuration_problems` finds, its message ending in the
     check id. Prefer :func:`get_client`, which builds one and keeps it.
     """
-    # Imported here so that reading settings (and importing models) stays cheap.
-    from ..wechatpay import WeChatPayClient
-    from ..wechatpay.errors import ConfigurationError
-
-    current = judged()
-    _raise_first(list(current.problems))
-    loaded = current.keys
-    if loaded is None or loaded.private_key is None:  # unreachable: no error means both were loaded
-        raise ImproperlyConfigured(f"{SETTING_NAME}: the merchant private key could not be loaded.")
-    options = get_settings()
-    try:
-        # Key objects, not text, cross into the protocol layer; the APIv3 key is
-        # revealed inline so that no frame here holds it in a variable.
-        return WeChatPayClient(
-            mchid=get_mchid(),
-            merchant_serial_no=str(get_setting("MERCHANT_SERIAL_NO")),
-            private_key=loaded.private_key,
-            public_key=loaded.public_key,
-            public_key_id=options["WECHATPAY_PUBLIC_KEY_ID"] if loaded.public_key is not None else None,
-            apiv3_key=loaded.apiv3_key.reveal() if loaded.apiv3_key is not None else None,
-            base_url=options["API_BASE_URL"],
-            timeout=float(options["TIMEOUT"]),
-            max_retries=options["MAX_RETRIES"],
-            retry_backoff=float(options["RETRY_BACKOFF"]),
-        )
-    except ConfigurationError as exc:
-        # The protocol layer's messages never quote key text; keep them, drop the
-        # chain (its frames hold the keys it was given).
-        raise ImproperlyConfigured(f"{SETTING_NAME}: {exc}") from None
+    return judged().account.build_client()
 
 
 @sensitive_variables()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.views.decorators.debug import sensitive_variables
 
 from .problems import Problem, _missing, _wrong
-from .schema import S, _given
+from .schema import SETTING_NAME, _given
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -31,7 +31,7 @@ class _Keys:
 
 @sensitive_variables()
 def _read_pem(
-    options: dict[str, Any], text_key: str, path_key: str, read_id: str
+    options: dict[str, Any], text_key: str, path_key: str, read_id: str, setting: str = SETTING_NAME
 ) -> tuple[Secret | None, list[Problem]]:
     """The PEM given inline under ``text_key`` or in the file named by ``path_key``, wrapped.
 
@@ -53,14 +53,16 @@ def _read_pem(
         return None, [
             _missing(
                 read_id,
-                f"{S}['{path_key}'] = {str(path)!r} cannot be read: {reason}.",
-                f"Point {S}['{path_key}'] at a file this process can read, or give the PEM text as {S}['{text_key}'].",
+                f"{setting}['{path_key}'] = {str(path)!r} cannot be read: {reason}.",
+                f"Point {setting}['{path_key}'] at a file this process can read, or give the PEM text as {setting}['{text_key}'].",
             )
         ]
 
 
 @sensitive_variables()
-def _private_key_problems(options: dict[str, Any]) -> tuple[rsa.RSAPrivateKey | None, list[Problem]]:
+def _private_key_problems(
+    options: dict[str, Any], setting: str = SETTING_NAME
+) -> tuple[rsa.RSAPrivateKey | None, list[Problem]]:
     """E006–E010: the merchant private key, loaded by the protocol layer's own loader."""
     from ..wechatpay import keys
 
@@ -69,22 +71,22 @@ def _private_key_problems(options: dict[str, Any]) -> tuple[rsa.RSAPrivateKey | 
         return None, [
             _missing(
                 "E006",
-                f"{S} has no merchant private key.",
-                f"Add {S}['PRIVATE_KEY_PATH'] = '/path/to/apiclient_key.pem' (or the PEM text as {S}['PRIVATE_KEY']).",
+                f"{setting} has no merchant private key.",
+                f"Add {setting}['PRIVATE_KEY_PATH'] = '/path/to/apiclient_key.pem' (or the PEM text as {setting}['PRIVATE_KEY']).",
             )
         ]
     if text and path:
         return None, [
             _wrong(
                 "E007",
-                f"{S} sets both PRIVATE_KEY and PRIVATE_KEY_PATH.",
-                f"Keep only one of {S}['PRIVATE_KEY'] and {S}['PRIVATE_KEY_PATH'].",
+                f"{setting} sets both PRIVATE_KEY and PRIVATE_KEY_PATH.",
+                f"Keep only one of {setting}['PRIVATE_KEY'] and {setting}['PRIVATE_KEY_PATH'].",
             )
         ]
-    pem, found = _read_pem(options, "PRIVATE_KEY", "PRIVATE_KEY_PATH", "E008")
+    pem, found = _read_pem(options, "PRIVATE_KEY", "PRIVATE_KEY_PATH", "E008", setting)
     if pem is None:
         return None, found
-    where = f"{S}['PRIVATE_KEY_PATH']" if path else f"{S}['PRIVATE_KEY']"
+    where = f"{setting}['PRIVATE_KEY_PATH']" if path else f"{setting}['PRIVATE_KEY']"
     try:
         return keys.load_private_key(pem), []
     except keys.KeyFormatError:
@@ -108,6 +110,7 @@ def _private_key_problems(options: dict[str, Any]) -> tuple[rsa.RSAPrivateKey | 
 @sensitive_variables()
 def _verification_problems(
     options: dict[str, Any],
+    setting: str = SETTING_NAME,
 ) -> tuple[rsa.RSAPublicKey | None, Secret | None, list[Problem]]:
     """E011–E017: how WeChat Pay's answers are verified (public key and/or APIv3 key)."""
     from ..wechatpay import keys
@@ -120,34 +123,34 @@ def _verification_problems(
         found.append(
             _missing(
                 "E011",
-                f"{S} has a WeChat Pay public key but no WECHATPAY_PUBLIC_KEY_ID.",
-                f"Add {S}['WECHATPAY_PUBLIC_KEY_ID'] = 'PUB_KEY_ID_...' (shown next to the key on the merchant platform).",
+                f"{setting} has a WeChat Pay public key but no WECHATPAY_PUBLIC_KEY_ID.",
+                f"Add {setting}['WECHATPAY_PUBLIC_KEY_ID'] = 'PUB_KEY_ID_...' (shown next to the key on the merchant platform).",
             )
         )
     if has_id and not has_key:
         found.append(
             _missing(
                 "E012",
-                f"{S} has WECHATPAY_PUBLIC_KEY_ID but no WeChat Pay public key.",
-                f"Add {S}['WECHATPAY_PUBLIC_KEY_PATH'] = '/path/to/pub_key.pem' (or the PEM text as {S}['WECHATPAY_PUBLIC_KEY']).",
+                f"{setting} has WECHATPAY_PUBLIC_KEY_ID but no WeChat Pay public key.",
+                f"Add {setting}['WECHATPAY_PUBLIC_KEY_PATH'] = '/path/to/pub_key.pem' (or the PEM text as {setting}['WECHATPAY_PUBLIC_KEY']).",
             )
         )
     if text and path:
         found.append(
             _wrong(
                 "E013",
-                f"{S} sets both WECHATPAY_PUBLIC_KEY and WECHATPAY_PUBLIC_KEY_PATH.",
-                f"Keep only one of {S}['WECHATPAY_PUBLIC_KEY'] and {S}['WECHATPAY_PUBLIC_KEY_PATH'].",
+                f"{setting} sets both WECHATPAY_PUBLIC_KEY and WECHATPAY_PUBLIC_KEY_PATH.",
+                f"Keep only one of {setting}['WECHATPAY_PUBLIC_KEY'] and {setting}['WECHATPAY_PUBLIC_KEY_PATH'].",
             )
         )
     elif has_key:
-        pem, read_problems = _read_pem(options, "WECHATPAY_PUBLIC_KEY", "WECHATPAY_PUBLIC_KEY_PATH", "E014")
+        pem, read_problems = _read_pem(options, "WECHATPAY_PUBLIC_KEY", "WECHATPAY_PUBLIC_KEY_PATH", "E014", setting)
         found.extend(read_problems)
         if pem is not None:
             try:
                 public_key = keys.load_public_key(pem)
             except (keys.KeyFormatError, keys.KeyKindError):
-                where = f"{S}['WECHATPAY_PUBLIC_KEY_PATH']" if path else f"{S}['WECHATPAY_PUBLIC_KEY']"
+                where = f"{setting}['WECHATPAY_PUBLIC_KEY_PATH']" if path else f"{setting}['WECHATPAY_PUBLIC_KEY']"
                 found.append(
                     _wrong(
                         "E015",
@@ -160,9 +163,9 @@ def _verification_problems(
         found.append(
             _missing(
                 "E016",
-                f"{S} gives no way to verify WeChat Pay's answers.",
-                f"Add {S}['WECHATPAY_PUBLIC_KEY_PATH'] with {S}['WECHATPAY_PUBLIC_KEY_ID'] (WeChat Pay public key), "
-                f"or {S}['APIV3_KEY'] (platform certificates).",
+                f"{setting} gives no way to verify WeChat Pay's answers.",
+                f"Add {setting}['WECHATPAY_PUBLIC_KEY_PATH'] with {setting}['WECHATPAY_PUBLIC_KEY_ID'] (WeChat Pay public key), "
+                f"or {setting}['APIV3_KEY'] (platform certificates).",
             )
         )
     if apiv3 is not None:
@@ -173,8 +176,8 @@ def _verification_problems(
             found.append(
                 _wrong(
                     "E017",
-                    f"{S}['APIV3_KEY'] is {exc.length} bytes long; an APIv3 key is {keys.APIV3_KEY_BYTES} bytes.",
-                    f"Copy {S}['APIV3_KEY'] again from the merchant platform (API安全 → APIv3密钥).",
+                    f"{setting}['APIV3_KEY'] is {exc.length} bytes long; an APIv3 key is {keys.APIV3_KEY_BYTES} bytes.",
+                    f"Copy {setting}['APIV3_KEY'] again from the merchant platform (API安全 → APIv3密钥).",
                 )
             )
     return public_key, apiv3, found

@@ -15,8 +15,8 @@ from .schema import (
     DEFAULT_API_BASE_URL,
     MAX_IMAGES_PER_REPLY,
     OPTION_RULES,
+    SETTING_NAME,
     TEXT_TYPES,
-    S,
     _given,
     option_problem,
     unknown_key_message,
@@ -123,29 +123,34 @@ def _shape_problems(options: Any) -> list[Problem]:
         return [
             _missing(
                 "E001",
-                f"The {S} setting is missing.",
-                f"Add {S} = {{'MCHID': ..., 'MERCHANT_SERIAL_NO': ..., 'PRIVATE_KEY_PATH': ..., "
+                f"The {SETTING_NAME} setting is missing.",
+                f"Add {SETTING_NAME} = {{'MCHID': ..., 'MERCHANT_SERIAL_NO': ..., 'PRIVATE_KEY_PATH': ..., "
                 "'WECHATPAY_PUBLIC_KEY_PATH': ..., 'WECHATPAY_PUBLIC_KEY_ID': ...} to settings.py.",
             )
         ]
     if not isinstance(options, dict):
         return [
-            _wrong("E002", f"{S} must be a dict, not {type(options).__name__}.", f"Write {S} = {{...}} in settings.py.")
+            _wrong(
+                "E002",
+                f"{SETTING_NAME} must be a dict, not {type(options).__name__}.",
+                f"Write {SETTING_NAME} = {{...}} in settings.py.",
+            )
         ]
     return [
-        _wrong("E003", unknown_key_message(key), f"Remove or rename {S}[{key!r}].") for key in unknown_keys(options)
+        _wrong("E003", unknown_key_message(key), f"Remove or rename {SETTING_NAME}[{key!r}].")
+        for key in unknown_keys(options)
     ]
 
 
-def _option_value_problems(options: dict[str, Any]) -> list[Problem]:
+def _option_value_problems(options: dict[str, Any], setting: str = SETTING_NAME) -> list[Problem]:
     """E019–E025: each non-secret option given against its rule in :data:`OPTION_RULES`."""
     found: list[Problem] = []
     for name, (code, _rule, _must_be, example) in OPTION_RULES.items():
         if options.get(name) is None:
             continue
-        problem = option_problem(name, options[name])
+        problem = option_problem(name, options[name], setting)
         if problem:
-            found.append(_wrong(code, problem, f"Set {S}['{name}'] to e.g. {example}, or remove it."))
+            found.append(_wrong(code, problem, f"Set {setting}['{name}'] to e.g. {example}, or remove it."))
     return found
 
 
@@ -157,8 +162,8 @@ def _option_problems(options: dict[str, Any]) -> list[Problem]:
         found.append(
             _wrong(
                 "E025",
-                f"{S}['STORAGE'] = {storage!r} is not an entry in STORAGES.",
-                f"Set {S}['STORAGE'] to one of: {', '.join(settings.STORAGES)} (or add {storage!r} to STORAGES).",
+                f"{SETTING_NAME}['STORAGE'] = {storage!r} is not an entry in STORAGES.",
+                f"Set {SETTING_NAME}['STORAGE'] to one of: {', '.join(settings.STORAGES)} (or add {storage!r} to STORAGES).",
             )
         )
     max_files = options.get("MAX_FILES")
@@ -166,36 +171,38 @@ def _option_problems(options: dict[str, Any]) -> list[Problem]:
         found.append(
             Problem(
                 "W002",
-                f"{S}['MAX_FILES'] = {max_files}, but a WeChat Pay complaint reply carries at most "
+                f"{SETTING_NAME}['MAX_FILES'] = {max_files}, but a WeChat Pay complaint reply carries at most "
                 f"{MAX_IMAGES_PER_REPLY} images.",
-                f"Set {S}['MAX_FILES'] to {MAX_IMAGES_PER_REPLY} or less.",
+                f"Set {SETTING_NAME}['MAX_FILES'] to {MAX_IMAGES_PER_REPLY} or less.",
                 level=WARNING,
             )
         )
     return found
 
 
-def _required_problems(options: dict[str, Any]) -> list[Problem]:
+def _required_problems(options: dict[str, Any], setting: str = SETTING_NAME) -> list[Problem]:
     """E004, E005: the merchant number and certificate serial number."""
     found: list[Problem] = []
     if not _given(options, "MCHID"):
         found.append(
             _missing(
-                "E004", f"{S}['MCHID'] is missing.", f"Add {S}['MCHID'] = '1900000001' (your merchant number, 商户号)."
+                "E004",
+                f"{setting}['MCHID'] is missing.",
+                f"Add {setting}['MCHID'] = '1900000001' (your merchant number, 商户号).",
             )
         )
     if not _given(options, "MERCHANT_SERIAL_NO"):
         found.append(
             _missing(
                 "E005",
-                f"{S}['MERCHANT_SERIAL_NO'] is missing.",
-                f"Add {S}['MERCHANT_SERIAL_NO'] = '...' (the serial number of your merchant API certificate).",
+                f"{setting}['MERCHANT_SERIAL_NO'] is missing.",
+                f"Add {setting}['MERCHANT_SERIAL_NO'] = '...' (the serial number of your merchant API certificate).",
             )
         )
     return found
 
 
-def _type_problems(options: dict[str, Any]) -> list[Problem]:
+def _type_problems(options: dict[str, Any], setting: str = SETTING_NAME) -> list[Problem]:
     """E026: a text setting given as something else (a number, a list...)."""
     from ..wechatpay.keys import Secret
 
@@ -208,8 +215,8 @@ def _type_problems(options: dict[str, Any]) -> list[Problem]:
             found.append(
                 _wrong(
                     "E026",
-                    f"{S}['{key}'] must be text, not {type(value).__name__}.",
-                    f"Write {S}['{key}'] as a string in settings.py.",
+                    f"{setting}['{key}'] must be text, not {type(value).__name__}.",
+                    f"Write {setting}['{key}'] as a string in settings.py.",
                 )
             )
     return found
@@ -234,7 +241,7 @@ def is_allowed_base_url(url: Any) -> bool:
     return True
 
 
-def _base_url_problems(options: dict[str, Any]) -> list[Problem]:
+def _base_url_problems(options: dict[str, Any], setting: str = SETTING_NAME) -> list[Problem]:
     """E018 (neither https nor loopback) and W001 (a sandbox while DEBUG is off)."""
     url = options.get("API_BASE_URL")
     if url is None:
@@ -243,8 +250,8 @@ def _base_url_problems(options: dict[str, Any]) -> list[Problem]:
         return [
             _wrong(
                 "E018",
-                f"{S}['API_BASE_URL'] = {url!r} is neither an https URL nor a local sandbox.",
-                f"Remove {S}['API_BASE_URL'] to use {DEFAULT_API_BASE_URL}; plain http is only "
+                f"{setting}['API_BASE_URL'] = {url!r} is neither an https URL nor a local sandbox.",
+                f"Remove {setting}['API_BASE_URL'] to use {DEFAULT_API_BASE_URL}; plain http is only "
                 "allowed on loopback (http://127.0.0.1, http://localhost, http://[::1]) for the sandbox.",
             )
         ]
@@ -252,8 +259,8 @@ def _base_url_problems(options: dict[str, Any]) -> list[Problem]:
         return [
             Problem(
                 "W001",
-                f"{S}['API_BASE_URL'] = {url!r} points at this machine (a sandbox), not WeChat Pay, while DEBUG is off.",
-                f"Remove {S}['API_BASE_URL'] in production; media_ids from a sandbox are useless to WeChat Pay.",
+                f"{setting}['API_BASE_URL'] = {url!r} points at this machine (a sandbox), not WeChat Pay, while DEBUG is off.",
+                f"Remove {setting}['API_BASE_URL'] in production; media_ids from a sandbox are useless to WeChat Pay.",
                 level=WARNING,
             )
         ]

@@ -16,16 +16,15 @@ from typing import Any
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
-from .keys import _Keys, _private_key_problems, _verification_problems
+from .accounts import DEFAULT_ACCOUNT, AccountSettings, account_settings, judge_account
+from .keys import _Keys
 from .problems import (
     ConfigurationProblem,
     Problem,
-    _base_url_problems,
     _option_problems,
     _option_value_problems,
     _required_problems,
     _shape_problems,
-    _type_problems,
 )
 from .schema import DEFAULTS, REQUIRED_IDS, SETTING_NAME, user_settings
 
@@ -36,17 +35,8 @@ def _evaluate(options: Any) -> tuple[list[Problem], _Keys | None]:
     found = _shape_problems(options)
     if options is None or not isinstance(options, dict):
         return found, None
-    found.extend(_required_problems(options))
-    type_problems = _type_problems(options)
-    found.extend(type_problems)
-    loaded = None
-    if not type_problems:  # the key rules assume text; a wrong type was reported already
-        private_key, private_problems = _private_key_problems(options)
-        public_key, apiv3_key, verification_problems = _verification_problems(options)
-        found.extend(private_problems)
-        found.extend(verification_problems)
-        loaded = _Keys(private_key=private_key, public_key=public_key, apiv3_key=apiv3_key)
-    found.extend(_base_url_problems(options))
+    account_problems, loaded = judge_account(options)
+    found.extend(account_problems)
     found.extend(_option_problems(options))
     return found, loaded
 
@@ -72,7 +62,7 @@ class JudgedSetting:
     """
 
     @sensitive_variables()
-    def __init__(self, given: Any, sources: tuple[Any, ...]) -> None:
+    def __init__(self, given: Any, sources: _Sources) -> None:
         self.sources = sources
         self.given = given  # settings.WXPAY_MEDIA with key text wrapped in Secret, or None
         given_or_empty = {} if given is None else given
@@ -108,6 +98,12 @@ class JudgedSetting:
         """The keys loaded while judging; ``None`` when the setting is not a dict or has a wrong type."""
         return self._evaluated[1]
 
+    @cached_property
+    def account(self) -> AccountSettings:
+        """The default account's settings; raises the first error (:class:`ConfigurationProblem`) if any."""
+        _raise_first(list(self.problems))
+        return account_settings(_options(self), self.keys)
+
     @property
     def is_configured(self) -> bool:
         """No error among :attr:`problems` (warnings are fine)."""
@@ -118,17 +114,28 @@ _current: JudgedSetting | None = None
 _current_lock = threading.Lock()
 
 
-def _sources() -> tuple[Any, ...]:
-    """The settings a judgement depends on, as objects: one changed is a new judgement."""
-    return (getattr(settings, SETTING_NAME, None), settings.STORAGES, settings.DEBUG)
+class _Sources:
+    """The settings a judgement was made from, as the objects they were (raw: key text unwrapped)."""
+
+    __slots__ = ("objects",)
+
+    def __init__(self) -> None:
+        self.objects = (getattr(settings, SETTING_NAME, None), settings.STORAGES, settings.DEBUG)
+
+    def __repr__(self) -> str:
+        return "<settings: hidden>"  # error reports print frames' locals; these hold key text
+
+    def same_as(self, other: _Sources) -> bool:
+        """Every setting still the very object it was: nothing changed, with or without a signal."""
+        return all(a is b for a, b in zip(self.objects, other.objects, strict=True))
 
 
 def judged() -> JudgedSetting:
     """The current :class:`JudgedSetting`: the same object until a setting it depends on changes."""
     global _current
-    sources = _sources()
+    sources = _Sources()
     current = _current
-    if current is not None and all(a is b for a, b in zip(current.sources, sources, strict=True)):
+    if current is not None and current.sources.same_as(sources):
         return current
     with _current_lock:
         current = JudgedSetting(user_settings(), sources)
@@ -195,6 +202,17 @@ def get_setting(name: str) -> Any:
     if missing is not None:
         raise ConfigurationProblem(missing)
     return merged[name]
+
+
+def get_account(name: str = DEFAULT_ACCOUNT) -> AccountSettings:
+    """The settings of merchant account ``name`` (only the default one, ``WXPAY_MEDIA``, today).
+
+    Judged once per change of the setting; raises :class:`ConfigurationProblem`
+    for the first error, as building the client does.
+    """
+    if name != DEFAULT_ACCOUNT:
+        raise KeyError(f"{name!r} is not a merchant account; this site has only {DEFAULT_ACCOUNT!r}")
+    return judged().account
 
 
 def get_mchid() -> str:

@@ -12,7 +12,6 @@ from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 SETTING_NAME = "WXPAY_MEDIA"
-S = SETTING_NAME
 #: The prefix of every check id (``django_wxpay_media.E004``).
 CHECK_TAG = "django_wxpay_media"
 
@@ -142,9 +141,9 @@ def unknown_key_message(key: Any) -> str:
     return text + " Valid keys: " + ", ".join(VALID_KEYS) + "."
 
 
-def option_problem(name: str, value: Any) -> str | None:
+def option_problem(name: str, value: Any, setting: str = SETTING_NAME) -> str | None:
     """An English message if ``value`` is not acceptable for option ``name``, else ``None``."""
     rule = OPTION_RULES.get(name)
     if rule is None or rule[1](value):
         return None
-    return f"{SETTING_NAME}['{name}'] must be {rule[2]}, not {value!r}."
+    return f"{setting}['{name}'] must be {rule[2]}, not {value!r}."
