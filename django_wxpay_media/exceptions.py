@@ -1,6 +1,7 @@
 """Errors of the Django layer, apart from the protocol's.
 
-Two roots, one per layer:
+One coded base, :class:`~django_wxpay_media.wechatpay.errors.CodedError` (in the
+protocol layer, no Django), and two roots built on it, one per layer:
 
 * :class:`~django_wxpay_media.wechatpay.errors.WeChatPayError` (in
   :mod:`django_wxpay_media.wechatpay.errors`): the protocol said no (invalid image,
@@ -9,7 +10,7 @@ Two roots, one per layer:
   stored file, another process uploading, the merchant a record was made for, a
   failure read back from a record, the upload wrapper :class:`UploadFailed`).
 
-Both carry a stable ``code``, ``params`` and an English ``str()`` (for logs and
+Both carry the base's stable ``code``, ``params`` and English ``str()`` (for logs and
 ``FeedbackImage.error_message``); no message ever contains key material. The
 staff-facing, translated sentence for any of them comes from
 :func:`user_message` (the sentences live in :mod:`django_wxpay_media.texts`).
@@ -21,13 +22,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .wechatpay.errors import WeChatPayError
+from .wechatpay.errors import CodedError, WeChatPayError
 
 if TYPE_CHECKING:
     from .models import FeedbackImage
     from .outcome import UploadOutcome
 
 __all__ = [
+    "CodedError",
     "FileUnreadableError",
     "MerchantMismatchError",
     "RecordSaveError",
@@ -44,22 +46,14 @@ __all__ = [
 ]
 
 
-class WxpayMediaError(Exception):
-    """Root of the errors the Django layer raises itself.
+class WxpayMediaError(CodedError):
+    """Root of the errors the Django layer raises itself (not a :class:`WeChatPayError`).
 
-    Like the protocol's errors: a stable ``code``, ``params`` for the translated
-    message, and an English ``str()``.
+    The protocol layer's :class:`~django_wxpay_media.wechatpay.errors.CodedError`:
+    a stable ``code``, ``params`` for the translated message, an English ``str()``.
     """
 
-    code: str = "WXPAY_MEDIA_ERROR"
-
-    def __init__(self, message: str = "", **params: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.params: dict[str, Any] = params
-
-    def __str__(self) -> str:
-        return self.message or self.code
+    code = "WXPAY_MEDIA_ERROR"
 
 
 class FileUnreadableError(WxpayMediaError):
@@ -127,6 +121,8 @@ class RecordedError(WxpayMediaError):
     explains it like the original), its ``error_message`` and ``request_id``.
     """
 
+    family_code = "API_ERROR"  # a code without a sentence of its own is WeChat Pay's: quoted
+
     def __init__(self, code: str, message: str = "", *, request_id: str | None = None) -> None:
         super().__init__(message)
         self.code = code or WeChatPayError.code
@@ -165,6 +161,11 @@ class UploadFailed(WxpayMediaError):
         self.outcome = outcome
         #: The cause's code: WeChat Pay's (e.g. ``PARAM_ERROR``) or ours (e.g. ``TIMEOUT``).
         self.code = str(getattr(error, "code", "") or type(error).__name__)
+
+    @property
+    def explained_by(self) -> BaseException:
+        """The cause: staff are told why the upload failed, not that it did."""
+        return self.error
 
     @property
     def request_id(self) -> str | None:

@@ -25,7 +25,6 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext, ngettext_lazy, pgettext
 from django.utils.translation import gettext_lazy as _
 
-from .exceptions import RecordedError, UploadFailed, WxpayMediaError
 from .outcome import UploadState
 from .wechatpay import MAX_IMAGE_SIZE, errors
 
@@ -231,28 +230,17 @@ def _params(exc: BaseException, code: str) -> dict[str, Any]:
 
 def error_message(exc: BaseException) -> str:
     """The translated sentence for ``exc`` (see :func:`django_wxpay_media.exceptions.user_message`)."""
-    if isinstance(exc, UploadFailed):
-        return error_message(exc.error)
+    if isinstance(exc, errors.CodedError) and exc.explained_by is not None:
+        return error_message(exc.explained_by)
     if isinstance(exc, (ImproperlyConfigured, errors.ConfigurationError)):
         return str(MESSAGES["CONFIGURATION"])
-    if isinstance(exc, OSError) and not isinstance(exc, (errors.WeChatPayError, WxpayMediaError)):
+    if isinstance(exc, OSError) and not isinstance(exc, errors.CodedError):
         return str(MESSAGES["FILE_UNREADABLE"]) % {"reason": exc.strerror or exc}
-    if not isinstance(exc, (errors.WeChatPayError, WxpayMediaError)):
+    if not isinstance(exc, errors.CodedError):
         return str(_FALLBACK)
     code = exc.code
-    template = MESSAGES.get(code)
-    if template is None:
-        # A code we do not know: an API error from WeChat Pay (quote it), else the family's text.
-        if isinstance(exc, (errors.WeChatPayAPIError, RecordedError)):
-            template = MESSAGES["API_ERROR"]
-        elif isinstance(exc, errors.ImageValidationError):
-            template = MESSAGES["INVALID_IMAGE"]
-        elif isinstance(exc, errors.TransportError):
-            template = MESSAGES["TRANSPORT_ERROR"]
-        elif isinstance(exc, errors.ResponseError):
-            template = MESSAGES["RESPONSE_ERROR"]
-        else:
-            template = _FALLBACK
+    # A code without a sentence of its own: its family's (WeChat Pay's codes are quoted).
+    template = MESSAGES.get(code) or MESSAGES.get(exc.family_code or "", _FALLBACK)
     return str(template) % _params(exc, code)
 
 
