@@ -20,8 +20,9 @@ Callers rarely catch these: the services return
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .texts import MESSAGES, error_message
 from .wechatpay.errors import CodedError, WeChatPayError
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from .outcome import UploadOutcome
 
 __all__ = [
+    "MESSAGES",  # the per-code sentences, now in texts; the old name stays importable
     "CodedError",
     "FileUnreadableError",
     "MerchantMismatchError",
@@ -188,15 +190,4 @@ def user_message(exc: BaseException) -> str:
     response error, a configuration error, this layer's own errors. Key material
     is never part of it. The sentences live in :mod:`django_wxpay_media.texts`.
     """
-    from .texts import error_message  # texts imports this module's classes
-
     return error_message(exc)
-
-
-def __getattr__(name: str) -> Any:
-    # The per-code sentences moved to texts.py; keep the old name importable.
-    if name == "MESSAGES":
-        from .texts import MESSAGES
-
-        return MESSAGES
-    raise AttributeError(name)

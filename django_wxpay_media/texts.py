@@ -14,6 +14,7 @@ once:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext, ngettext_lazy, pgettext
 from django.utils.translation import gettext_lazy as _
 
-from .outcome import UploadState
+from .states import UploadState
 from .wechatpay import MAX_IMAGE_SIZE, errors
 
 if TYPE_CHECKING:
@@ -284,9 +285,7 @@ def _pending_label() -> str:
 
 def summary_messages(outcomes: Iterable[UploadOutcome]) -> list[tuple[UploadState, str]]:
     """One translated count sentence per state present, in :class:`UploadState` order."""
-    from .outcome import count_states
-
-    counts = count_states(outcomes)
+    counts = Counter(outcome.state for outcome in outcomes)
     found = [(state, SUMMARY_MESSAGES[state] % {"count": counts[state]}) for state in UploadState if counts[state]]
     if counts[UploadState.QUEUED] and _uploads_on_workers():
         queued = QUEUED_ON_WORKER_SUMMARY % {"count": counts[UploadState.QUEUED], "status": _pending_label()}
