@@ -201,3 +201,21 @@ def test_a_new_code_is_explained_by_its_family():
     assert user_message(NewTransportFailure("x")) == str(MESSAGES["TRANSPORT_ERROR"])
     assert user_message(NewOwnError("x")) == str(MESSAGES["STORAGE_ERROR"])
     assert user_message(UploadFailed(None, NewOwnError("x"))) == str(MESSAGES["STORAGE_ERROR"])
+
+
+def test_one_table_gives_the_sentence_and_the_field_error():
+    from django_wxpay_media import texts
+    from django_wxpay_media.forms import FeedbackImageField
+
+    field = FeedbackImageField()
+    for code, text in texts.ERRORS.items():
+        assert texts.MESSAGES[code] is text.message
+        if text.field is not None:
+            assert texts.FIELD_CODES[code] == text.field
+            assert texts.FIELD_ERRORS[text.field] is text.field_message
+            assert field.error_messages[text.field] is text.field_message
+    # The form field reads the table: an image error with a field error of its own gets it.
+    for code in ("EMPTY_FILE", "UNSUPPORTED_FORMAT", "FILE_TOO_LARGE"):
+        error_class = next(c for c in vars(errors).values() if getattr(c, "code", None) == code)
+        assert field.validation_error(error_class("x", size=1), "a.png").code == texts.FIELD_CODES[code]
+    assert field.validation_error(errors.CorruptImageError("x"), "a.png").code == "invalid_image"
