@@ -225,8 +225,8 @@ SUMMARY_MESSAGES: dict[UploadState, Promise] = {
 
 #: The form fields' default ``error_messages`` (see :mod:`django_wxpay_media.forms`):
 #: those of :data:`ERRORS`, and the ones about an upload rather than one error.
-FIELD_ERRORS: dict[str, Any] = {
-    **{text.field: text.field_message for text in ERRORS.values() if text.field},
+FIELD_ERRORS: dict[str, Any] = {  # Any: what django-stubs accepts as error_messages
+    **{text.field: text.field_message for text in ERRORS.values() if text.field and text.field_message},
     "upload_failed": _(
         "“%(filename)s” could not be uploaded to WeChat Pay: %(reason)s "
         "The image has been saved; submit it again later to retry."
