@@ -88,23 +88,26 @@ def background_upload_problems() -> list[conf.Problem]:
     value = options.get("BACKGROUND_UPLOADS")
     if value is None or value is False or conf.option_problem("BACKGROUND_UPLOADS", value):
         return []
-    s = conf.SETTING_NAME
     alias = "default" if value is True else value
     hint = (
         "Install a task framework (Django 6's django.tasks, or pip install 'django-wxpay-media[tasks]' on "
         "Django 5.2), add a worker backend to TASKS (e.g. django_tasks_db.DatabaseBackend) and run its worker; "
-        f"or set {s}['BACKGROUND_UPLOADS'] = False to upload in the request."
+        f"or set {conf.SETTING_NAME}['BACKGROUND_UPLOADS'] = False to upload in the request."
     )
     if find_spec("django.tasks") is not None:
         from django.tasks import task_backends
     elif find_spec("django_tasks") is not None:
         from django_tasks import task_backends  # type: ignore[no-redef,assignment,unused-ignore]
     else:
-        return [conf.Problem("E028", f"{s}['BACKGROUND_UPLOADS'] is on, but no task framework is installed.", hint)]
+        return [
+            conf.Problem(
+                "E028", f"{conf.SETTING_NAME}['BACKGROUND_UPLOADS'] is on, but no task framework is installed.", hint
+            )
+        ]
     tasks_setting = getattr(settings, "TASKS", None)
     if not isinstance(tasks_setting, dict) or alias not in tasks_setting:
         message = (
-            f"{s}['BACKGROUND_UPLOADS'] = {value!r} enqueues uploads on the task backend {alias!r}, "
+            f"{conf.SETTING_NAME}['BACKGROUND_UPLOADS'] = {value!r} enqueues uploads on the task backend {alias!r}, "
             "but TASKS has no such entry."
         )
         return [conf.Problem("E028", message, hint)]
@@ -113,13 +116,13 @@ def background_upload_problems() -> list[conf.Problem]:
     except Exception as exc:  # noqa: BLE001 - ImproperlyConfigured, or an import error from the backend module
         return [
             conf.Problem(
-                "E028", f"The task backend {alias!r} for {s}['BACKGROUND_UPLOADS'] cannot be loaded: {exc}", hint
+                "E028",
+                f"The task backend {alias!r} for {conf.SETTING_NAME}['BACKGROUND_UPLOADS'] cannot be loaded: {exc}",
+                hint,
             )
         ]
     problem = _NOT_A_WORKER.get(type(backend).__name__)
     if problem:
-        message = (
-            f"{s}['BACKGROUND_UPLOADS'] uses the task backend {alias!r} ({type(backend).__name__}), which {problem}."
-        )
+        message = f"{conf.SETTING_NAME}['BACKGROUND_UPLOADS'] uses the task backend {alias!r} ({type(backend).__name__}), which {problem}."
         return [conf.Problem("W003", message, hint, level=conf.WARNING)]
     return []

@@ -1,6 +1,7 @@
 """Errors of the Django layer, apart from the protocol's.
 
-Two roots, one per layer:
+One coded base, :class:`~django_wxpay_media.wechatpay.errors.CodedError` (in the
+protocol layer, no Django), and two roots built on it, one per layer:
 
 * :class:`~django_wxpay_media.wechatpay.errors.WeChatPayError` (in
   :mod:`django_wxpay_media.wechatpay.errors`): the protocol said no (invalid image,
@@ -9,7 +10,7 @@ Two roots, one per layer:
   stored file, another process uploading, the merchant a record was made for, a
   failure read back from a record, the upload wrapper :class:`UploadFailed`).
 
-Both carry a stable ``code``, ``params`` and an English ``str()`` (for logs and
+Both carry the base's stable ``code``, ``params`` and English ``str()`` (for logs and
 ``FeedbackImage.error_message``); no message ever contains key material. The
 staff-facing, translated sentence for any of them comes from
 :func:`user_message` (the sentences live in :mod:`django_wxpay_media.texts`).
@@ -19,15 +20,18 @@ Callers rarely catch these: the services return
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .wechatpay.errors import WeChatPayError
+from .texts import MESSAGES, error_message
+from .wechatpay.errors import CodedError, WeChatPayError
 
 if TYPE_CHECKING:
     from .models import FeedbackImage
     from .outcome import UploadOutcome
 
 __all__ = [
+    "MESSAGES",  # the per-code sentences, now in texts; the old name stays importable
+    "CodedError",
     "FileUnreadableError",
     "MerchantMismatchError",
     "RecordSaveError",
@@ -44,22 +48,14 @@ __all__ = [
 ]
 
 
-class WxpayMediaError(Exception):
-    """Root of the errors the Django layer raises itself.
+class WxpayMediaError(CodedError):
+    """Root of the errors the Django layer raises itself (not a :class:`WeChatPayError`).
 
-    Like the protocol's errors: a stable ``code``, ``params`` for the translated
-    message, and an English ``str()``.
+    The protocol layer's :class:`~django_wxpay_media.wechatpay.errors.CodedError`:
+    a stable ``code``, ``params`` for the translated message, an English ``str()``.
     """
 
-    code: str = "WXPAY_MEDIA_ERROR"
-
-    def __init__(self, message: str = "", **params: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.params: dict[str, Any] = params
-
-    def __str__(self) -> str:
-        return self.message or self.code
+    code = "WXPAY_MEDIA_ERROR"
 
 
 class FileUnreadableError(WxpayMediaError):
@@ -127,6 +123,8 @@ class RecordedError(WxpayMediaError):
     explains it like the original), its ``error_message`` and ``request_id``.
     """
 
+    family_code = "API_ERROR"  # a code without a sentence of its own is WeChat Pay's: quoted
+
     def __init__(self, code: str, message: str = "", *, request_id: str | None = None) -> None:
         super().__init__(message)
         self.code = code or WeChatPayError.code
@@ -167,6 +165,11 @@ class UploadFailed(WxpayMediaError):
         self.code = str(getattr(error, "code", "") or type(error).__name__)
 
     @property
+    def explained_by(self) -> BaseException:
+        """The cause: staff are told why the upload failed, not that it did."""
+        return self.error
+
+    @property
     def request_id(self) -> str | None:
         """WeChat Pay's Request-ID of the failed answer, when there was an answer."""
         return getattr(self.error, "request_id", None) or None
@@ -187,15 +190,4 @@ def user_message(exc: BaseException) -> str:
     response error, a configuration error, this layer's own errors. Key material
     is never part of it. The sentences live in :mod:`django_wxpay_media.texts`.
     """
-    from .texts import error_message  # texts imports this module's classes
-
     return error_message(exc)
-
-
-def __getattr__(name: str) -> Any:
-    # The per-code sentences moved to texts.py; keep the old name importable.
-    if name == "MESSAGES":
-        from .texts import MESSAGES
-
-        return MESSAGES
-    raise AttributeError(name)

@@ -74,12 +74,6 @@ logger = logging.getLogger("django_wxpay_media")
 ACCEPT = "image/jpeg,image/png,image/bmp,.jpg,.jpeg,.png,.bmp"
 
 # Error codes of ImageValidationError -> keys of the fields' error_messages.
-_VALIDATION_CODES = {
-    "EMPTY_FILE": "empty",
-    "FILE_TOO_LARGE": "file_too_large",
-    "UNSUPPORTED_FORMAT": "unsupported_format",
-}
-
 UploadsCallback = Callable[[list[UploadOutcome]], None]
 
 
@@ -232,10 +226,10 @@ class FeedbackImageField(forms.FileField):
 
     def validation_error(self, exc: wxerrors.ImageValidationError, filename: str) -> ValidationError:
         """The field error for an :class:`~django_wxpay_media.wechatpay.errors.ImageValidationError`."""
-        key = _VALIDATION_CODES.get(exc.code)
+        key = texts.FIELD_CODES.get(exc.code)
         if key == "file_too_large":
             return self._too_large(filename, exc.params.get("size", 0))
-        if key is not None:
+        if key is not None and key != "invalid_image":  # a sentence of its own, naming the file
             return ValidationError(self.error_messages[key], code=key, params={"filename": filename})
         return ValidationError(
             self.error_messages["invalid_image"],

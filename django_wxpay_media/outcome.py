@@ -4,12 +4,12 @@ Every service entry point (:func:`~django_wxpay_media.services.upload`,
 :func:`~django_wxpay_media.services.retry`, the batches) returns
 :class:`UploadOutcome` values; screens and the command display them
 (:meth:`UploadOutcome.message`, :func:`count_states`) instead of catching their
-own lists of exceptions or guessing from timestamps.
+own lists of exceptions or guessing from timestamps. :class:`UploadState` lives in
+:mod:`.states` (the sentences in :mod:`.texts` are keyed by it) and is importable here.
 """
 
 from __future__ import annotations
 
-import enum
 import os
 import posixpath
 from collections import Counter
@@ -17,32 +17,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .states import UploadState
+from .texts import outcome_message
+
 if TYPE_CHECKING:
     from .models import FeedbackImage
 
 __all__ = ["UploadOutcome", "UploadState", "count_states"]
-
-
-class UploadState(str, enum.Enum):  # noqa: UP042 - StrEnum would change str(state), a public name
-    """What one upload did. The values are stable strings (for logs, JSON, templates)."""
-
-    #: This call uploaded the image now; ``record.media_id`` is WeChat Pay's answer.
-    SENT = "sent"
-    #: The bytes were uploaded before (by anyone); the record's media_id is reused, nothing sent.
-    REUSED = "reused"
-    #: The upload failed; the record keeps the error and the file, a retry may finish it.
-    FAILED = "failed"
-    #: Invalid input or an unreadable/unstorable file: nothing stored, nothing sent.
-    REJECTED = "rejected"
-    #: The record was deleted meanwhile; nothing sent.
-    GONE = "gone"
-    #: Stored (record pending); the upload runs after the transaction commits or on a task worker.
-    QUEUED = "queued"
-    #: Another process is uploading this record right now.
-    BUSY = "busy"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -103,8 +84,6 @@ class UploadOutcome:
 
     def message(self) -> str:
         """The translated, staff-facing sentence for this outcome (success ones too)."""
-        from .texts import outcome_message
-
         return outcome_message(self)
 
 

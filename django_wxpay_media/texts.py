@@ -14,7 +14,9 @@ once:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -25,8 +27,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext, ngettext_lazy, pgettext
 from django.utils.translation import gettext_lazy as _
 
-from .exceptions import RecordedError, UploadFailed, WxpayMediaError
-from .outcome import UploadState
+from .states import UploadState
 from .wechatpay import MAX_IMAGE_SIZE, errors
 
 if TYPE_CHECKING:
@@ -38,63 +39,118 @@ NOT_CONFIGURED = _("Uploading to WeChat Pay is not set up correctly on this site
 #: The admin's banner for superusers, after :data:`NOT_CONFIGURED`: which checks fail (ids).
 SETUP_CHECK_IDS = _("For the administrator: “python manage.py check --deploy” explains what to fix (%(ids)s).")
 
-#: Staff-facing text per error code. Codes are those of the protocol layer, WeChat
-#: Pay's documented codes for the upload API, and this package's own.
-MESSAGES: dict[str, Promise] = {
+
+@dataclass(frozen=True)
+class ErrorText:
+    """What staff read for one error code: the sentence, and the form field's error for it if it has one."""
+
+    #: The staff-facing sentence (:func:`error_message`); ``%(name)s`` from the error's params.
+    message: Promise
+    #: The form field's ``ValidationError.code`` for this error, and its default sentence.
+    field: str | None = None
+    field_message: Promise | None = None
+
+
+#: One table, per error code: codes of the protocol layer, WeChat Pay's documented
+#: codes for the upload API, and this package's own. :data:`MESSAGES`,
+#: :data:`FIELD_CODES` and :data:`FIELD_ERRORS` are read from it.
+ERRORS: dict[str, ErrorText] = {
     # Rejected before anything was sent.
-    "EMPTY_FILE": _("The file is empty."),
-    "FILE_TOO_LARGE": _("The file is %(size)s; WeChat Pay accepts images of at most %(max_size)s."),
-    "UNSUPPORTED_FORMAT": _("The file is not a JPEG, PNG or BMP image."),
-    "INVALID_IMAGE": _("WeChat Pay would not accept this file as an image."),
-    "TRUNCATED_IMAGE": _(
-        "The image is incomplete: the file ends before the picture does. Save or export it again and retry."
+    "EMPTY_FILE": ErrorText(
+        _("The file is empty."),
+        field="empty",
+        field_message=_("“%(filename)s” is empty."),
     ),
-    "CORRUPT_IMAGE": _("The image is damaged: it cannot be read as a JPEG, PNG or BMP picture."),
+    "FILE_TOO_LARGE": ErrorText(
+        _("The file is %(size)s; WeChat Pay accepts images of at most %(max_size)s."),
+        field="file_too_large",
+        field_message=_("“%(filename)s” is %(size)s; WeChat Pay accepts images of at most %(max_size)s."),
+    ),
+    "UNSUPPORTED_FORMAT": ErrorText(
+        _("The file is not a JPEG, PNG or BMP image."),
+        field="unsupported_format",
+        field_message=_("“%(filename)s” is not a JPEG, PNG or BMP image; WeChat Pay accepts only these formats."),
+    ),
+    "INVALID_IMAGE": ErrorText(
+        _("WeChat Pay would not accept this file as an image."),
+        field="invalid_image",
+        field_message=_("“%(filename)s” cannot be sent to WeChat Pay: %(reason)s"),
+    ),
+    "TRUNCATED_IMAGE": ErrorText(
+        _("The image is incomplete: the file ends before the picture does. Save or export it again and retry.")
+    ),
+    "CORRUPT_IMAGE": ErrorText(_("The image is damaged: it cannot be read as a JPEG, PNG or BMP picture.")),
     # WeChat Pay's answers (the upload API's documented codes).
-    "SYSTEM_ERROR": _("WeChat Pay had a temporary system error. Try again later."),
-    "PARAM_ERROR": _("WeChat Pay rejected a parameter of the upload: %(message)s"),
-    "FREQUENCY_LIMITED": _("Too many uploads to WeChat Pay in a short time. Wait a moment and try again."),
-    "INVALID_REQUEST": _("WeChat Pay refused the upload under its business rules: %(message)s"),
-    "SIGN_ERROR": _(
-        "WeChat Pay could not verify the request's signature. Ask the site administrator to check "
-        "the merchant private key and certificate serial number."
+    "SYSTEM_ERROR": ErrorText(_("WeChat Pay had a temporary system error. Try again later.")),
+    "PARAM_ERROR": ErrorText(_("WeChat Pay rejected a parameter of the upload: %(message)s")),
+    "FREQUENCY_LIMITED": ErrorText(_("Too many uploads to WeChat Pay in a short time. Wait a moment and try again.")),
+    "INVALID_REQUEST": ErrorText(_("WeChat Pay refused the upload under its business rules: %(message)s")),
+    "SIGN_ERROR": ErrorText(
+        _(
+            "WeChat Pay could not verify the request's signature. Ask the site administrator to check "
+            "the merchant private key and certificate serial number."
+        )
     ),
-    "NO_AUTH": _(
-        "This merchant account is not allowed to upload feedback images. "
-        "The permission has to be enabled by WeChat Pay."
+    "NO_AUTH": ErrorText(
+        _(
+            "This merchant account is not allowed to upload feedback images. "
+            "The permission has to be enabled by WeChat Pay."
+        )
     ),
-    "API_ERROR": _("WeChat Pay answered with an error (%(code)s): %(message)s"),
+    "API_ERROR": ErrorText(_("WeChat Pay answered with an error (%(code)s): %(message)s")),
     # The exchange did not complete.
-    "TIMEOUT": _("WeChat Pay did not answer in time. Try again later."),
-    "CONNECTION_ERROR": _("Could not connect to WeChat Pay. Check the network and try again later."),
-    "TRANSPORT_ERROR": _("The connection to WeChat Pay failed. Try again later."),
+    "TIMEOUT": ErrorText(_("WeChat Pay did not answer in time. Try again later.")),
+    "CONNECTION_ERROR": ErrorText(_("Could not connect to WeChat Pay. Check the network and try again later.")),
+    "TRANSPORT_ERROR": ErrorText(_("The connection to WeChat Pay failed. Try again later.")),
     # Answers that cannot be believed or read.
-    "SIGNATURE_INVALID": _(
-        "An answer claiming to come from WeChat Pay failed signature verification and was not "
-        "trusted. Try again later; if it keeps happening, ask the site administrator to check the "
-        "WeChat Pay public key or APIv3 key."
+    "SIGNATURE_INVALID": ErrorText(
+        _(
+            "An answer claiming to come from WeChat Pay failed signature verification and was not "
+            "trusted. Try again later; if it keeps happening, ask the site administrator to check the "
+            "WeChat Pay public key or APIv3 key."
+        )
     ),
-    "INVALID_RESPONSE": _("WeChat Pay's answer could not be understood. Try again later."),
-    "RESPONSE_ERROR": _("WeChat Pay's answer could not be used. Try again later."),
-    "INVALID_URL": _("The image's address is not on WeChat Pay's servers, so it was not fetched."),
+    "INVALID_RESPONSE": ErrorText(_("WeChat Pay's answer could not be understood. Try again later.")),
+    "RESPONSE_ERROR": ErrorText(_("WeChat Pay's answer could not be used. Try again later.")),
+    "INVALID_URL": ErrorText(_("The image's address is not on WeChat Pay's servers, so it was not fetched.")),
     # This package's own.
-    "CONFIGURATION": _(
-        "Uploads to WeChat Pay are not configured correctly. Ask the site administrator to check "
-        "the WXPAY_MEDIA setting."
+    "CONFIGURATION": ErrorText(
+        _(
+            "Uploads to WeChat Pay are not configured correctly. Ask the site administrator to check "
+            "the WXPAY_MEDIA setting."
+        ),
+        field="not_configured",
+        field_message=NOT_CONFIGURED,
     ),
-    "FILE_UNREADABLE": _("cannot read the file: %(reason)s"),
-    "STORAGE_ERROR": _("The file could not be stored on this site. Please try again, or contact your administrator."),
-    "FILE_MISSING": _("The stored copy of this image is missing, so it cannot be uploaded again."),
-    "FILE_CHANGED": _("The stored copy of this image has changed since it was received, so it is not uploaded."),
-    "STORED_FILE_ERROR": _("The stored copy of this image cannot be read."),
-    "MERCHANT_MISMATCH": _(
-        "This image was received for merchant %(mchid)s, but the site now uploads for merchant %(current)s."
+    "FILE_UNREADABLE": ErrorText(_("cannot read the file: %(reason)s")),
+    "STORAGE_ERROR": ErrorText(
+        _("The file could not be stored on this site. Please try again, or contact your administrator."),
+        field="storage_error",
+        field_message=_(
+            "“%(filename)s” could not be stored on this site. Please try again, or contact your administrator."
+        ),
     ),
-    "UPLOAD_IN_PROGRESS": _("This image is being uploaded by another request. Try again in a moment."),
-    "RECORD_ERROR": _("WeChat Pay accepted the image, but this site could not save its answer. Try again later."),
-    "UPLOAD_ABANDONED": _("An earlier upload of this image was interrupted and never finished."),
-    "UNEXPECTED_ERROR": _("An unexpected error interrupted the upload. Try again later."),
+    "FILE_MISSING": ErrorText(_("The stored copy of this image is missing, so it cannot be uploaded again.")),
+    "FILE_CHANGED": ErrorText(
+        _("The stored copy of this image has changed since it was received, so it is not uploaded.")
+    ),
+    "STORED_FILE_ERROR": ErrorText(_("The stored copy of this image cannot be read.")),
+    "MERCHANT_MISMATCH": ErrorText(
+        _("This image was received for merchant %(mchid)s, but the site now uploads for merchant %(current)s.")
+    ),
+    "UPLOAD_IN_PROGRESS": ErrorText(_("This image is being uploaded by another request. Try again in a moment.")),
+    "RECORD_ERROR": ErrorText(
+        _("WeChat Pay accepted the image, but this site could not save its answer. Try again later.")
+    ),
+    "UPLOAD_ABANDONED": ErrorText(_("An earlier upload of this image was interrupted and never finished.")),
+    "UNEXPECTED_ERROR": ErrorText(_("An unexpected error interrupted the upload. Try again later.")),
 }
+
+#: Staff-facing text per error code (from :data:`ERRORS`).
+MESSAGES: dict[str, Promise] = {code: text.message for code, text in ERRORS.items()}
+
+#: The form field's error code per error code (from :data:`ERRORS`).
+FIELD_CODES: dict[str, str] = {code: text.field for code, text in ERRORS.items() if text.field}
 
 _FALLBACK = _("The upload to WeChat Pay failed.")
 
@@ -167,21 +223,15 @@ SUMMARY_MESSAGES: dict[UploadState, Promise] = {
     ),
 }
 
-#: The form fields' default ``error_messages`` (see :mod:`django_wxpay_media.forms`).
-FIELD_ERRORS: dict[str, Any] = {
-    "empty": _("“%(filename)s” is empty."),
-    "file_too_large": _("“%(filename)s” is %(size)s; WeChat Pay accepts images of at most %(max_size)s."),
-    "unsupported_format": _("“%(filename)s” is not a JPEG, PNG or BMP image; WeChat Pay accepts only these formats."),
-    "invalid_image": _("“%(filename)s” cannot be sent to WeChat Pay: %(reason)s"),
+#: The form fields' default ``error_messages`` (see :mod:`django_wxpay_media.forms`):
+#: those of :data:`ERRORS`, and the ones about an upload rather than one error.
+FIELD_ERRORS: dict[str, Any] = {  # Any: what django-stubs accepts as error_messages
+    **{text.field: text.field_message for text in ERRORS.values() if text.field and text.field_message},
     "upload_failed": _(
         "“%(filename)s” could not be uploaded to WeChat Pay: %(reason)s "
         "The image has been saved; submit it again later to retry."
     ),
     "upload_error": OUTCOME_MESSAGES[UploadState.REJECTED],
-    "storage_error": _(
-        "“%(filename)s” could not be stored on this site. Please try again, or contact your administrator."
-    ),
-    "not_configured": NOT_CONFIGURED,
     "too_many_files": ngettext_lazy(
         "Select at most %(max)d image (you selected %(count)d).",
         "Select at most %(max)d images (you selected %(count)d).",
@@ -189,6 +239,18 @@ FIELD_ERRORS: dict[str, Any] = {
     ),
 }
 
+
+#: The admin's sentences: failures of the upload action grouped by reason (count,
+#: reason, files), how to finish a failed upload (with or without the permission to
+#: upload), and Django's own words for a record that is gone (name, key).
+ADMIN_FAILED_BY_REASON = ngettext_lazy(
+    "%(count)d image could not be uploaded to WeChat Pay: %(reason)s (%(files)s)",
+    "%(count)d images could not be uploaded to WeChat Pay: %(reason)s (%(files)s)",
+    "count",
+)
+ADMIN_RETRY_HINT = _("Use “Retry upload” on the image's page to try again.")
+ADMIN_RETRY_HINT_ASK = _("A colleague allowed to upload can retry it from the image's page.")
+ADMIN_RECORD_GONE = _("%(name)s with ID “%(key)s” doesn’t exist. Perhaps it was deleted?")
 
 #: ``manage.py wxpay_upload``'s own sentences.
 COMMAND_NO_INPUT = _("Give at least one PATH to upload, or --retry-failed.")
@@ -231,28 +293,17 @@ def _params(exc: BaseException, code: str) -> dict[str, Any]:
 
 def error_message(exc: BaseException) -> str:
     """The translated sentence for ``exc`` (see :func:`django_wxpay_media.exceptions.user_message`)."""
-    if isinstance(exc, UploadFailed):
-        return error_message(exc.error)
+    if isinstance(exc, errors.CodedError) and exc.explained_by is not None:
+        return error_message(exc.explained_by)
     if isinstance(exc, (ImproperlyConfigured, errors.ConfigurationError)):
         return str(MESSAGES["CONFIGURATION"])
-    if isinstance(exc, OSError) and not isinstance(exc, (errors.WeChatPayError, WxpayMediaError)):
+    if isinstance(exc, OSError) and not isinstance(exc, errors.CodedError):
         return str(MESSAGES["FILE_UNREADABLE"]) % {"reason": exc.strerror or exc}
-    if not isinstance(exc, (errors.WeChatPayError, WxpayMediaError)):
+    if not isinstance(exc, errors.CodedError):
         return str(_FALLBACK)
     code = exc.code
-    template = MESSAGES.get(code)
-    if template is None:
-        # A code we do not know: an API error from WeChat Pay (quote it), else the family's text.
-        if isinstance(exc, (errors.WeChatPayAPIError, RecordedError)):
-            template = MESSAGES["API_ERROR"]
-        elif isinstance(exc, errors.ImageValidationError):
-            template = MESSAGES["INVALID_IMAGE"]
-        elif isinstance(exc, errors.TransportError):
-            template = MESSAGES["TRANSPORT_ERROR"]
-        elif isinstance(exc, errors.ResponseError):
-            template = MESSAGES["RESPONSE_ERROR"]
-        else:
-            template = _FALLBACK
+    # A code without a sentence of its own: its family's (WeChat Pay's codes are quoted).
+    template = MESSAGES.get(code) or MESSAGES.get(exc.family_code or "", _FALLBACK)
     return str(template) % _params(exc, code)
 
 
@@ -296,9 +347,7 @@ def _pending_label() -> str:
 
 def summary_messages(outcomes: Iterable[UploadOutcome]) -> list[tuple[UploadState, str]]:
     """One translated count sentence per state present, in :class:`UploadState` order."""
-    from .outcome import count_states
-
-    counts = count_states(outcomes)
+    counts = Counter(outcome.state for outcome in outcomes)
     found = [(state, SUMMARY_MESSAGES[state] % {"count": counts[state]}) for state in UploadState if counts[state]]
     if counts[UploadState.QUEUED] and _uploads_on_workers():
         queued = QUEUED_ON_WORKER_SUMMARY % {"count": counts[UploadState.QUEUED], "status": _pending_label()}
@@ -314,16 +363,3 @@ def join_names(names: list[str], limit: int = 10) -> str:
     if rest > 0:
         shown += " " + ngettext("and %(count)d more", "and %(count)d more", rest) % {"count": rest}
     return shown
-
-
-def message_level(outcome: UploadOutcome) -> int:
-    """The ``django.contrib.messages`` level that fits an outcome (success, info, warning, error)."""
-    from django.contrib import messages
-
-    if outcome.state is UploadState.SENT:
-        return messages.SUCCESS
-    if outcome.state in (UploadState.REUSED, UploadState.QUEUED):
-        return messages.INFO
-    if outcome.state in (UploadState.BUSY, UploadState.GONE):
-        return messages.WARNING
-    return messages.ERROR

@@ -12,10 +12,11 @@ import pytest
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from django_wxpay_media.models import FeedbackImage
+from tests.helpers import fuzz
 
 from .admin_helpers import ADD
 from .images import png_bytes
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.django_db
 ADMIN_PAGES = "/admin/django_wxpay_media/feedbackimage/"
 # Function-scoped fixtures (client, sandbox) are shared by the examples on purpose:
 # the same bytes are reused after the first upload, so examples stay cheap.
-shared_fixtures = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+shared_fixtures = fuzz(40)
 
 
 @shared_fixtures

@@ -16,11 +16,11 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import translation
 from hypothesis import given
-from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from django_wxpay_media.management.commands.wxpay_upload import escape
 from django_wxpay_media.models import FeedbackImage
+from tests.helpers import fuzz
 
 from .images import png
 
@@ -264,7 +264,7 @@ def unescape(field: str) -> bytes:
     return bytes(out)
 
 
-@hsettings(max_examples=500, deadline=None)
+@fuzz(500)
 @given(st.binary(max_size=64))
 def test_escape_is_one_field_and_keeps_every_byte(raw):
     name = os.fsdecode(raw)

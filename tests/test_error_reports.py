@@ -9,20 +9,18 @@ text or from a key file.
 
 from __future__ import annotations
 
-import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
 from django_wxpay_media import conf, services
 
+from .helpers import throwaway_keys
 from .images import png_bytes
 from .test_checks import good_settings
 
@@ -30,27 +28,10 @@ SECRET_KEYS = ("PRIVATE_KEY", "WECHATPAY_PUBLIC_KEY", "APIV3_KEY")
 KEY_FILES = ("PRIVATE_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH")
 
 
-def _private_pem(key) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-def _public_pem(key) -> str:
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-
-
 @pytest.fixture(scope="module")
 def keys():
     """Throwaway keys, made for this module: nothing here is a real secret."""
-    merchant = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return {
-        "merchant": _private_pem(merchant),
-        "rsa1024": _private_pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)),
-        "public": _public_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()),
-        "ec_public": _public_pem(ec.generate_private_key(ec.SECP256R1()).public_key()),
-        "apiv3": secrets.token_hex(16),  # 32 characters
-    }
+    return throwaway_keys()
 
 
 def _good(keys) -> dict:
@@ -183,7 +164,7 @@ def test_no_key_in_the_report_of_a_configuration_error(settings, keys, tmp_path,
     # The report is a real one: it shows the error and the frames it came through.
     for report in (html, text):
         assert "ImproperlyConfigured" in report or "ConfigurationProblem" in report
-        assert "django_wxpay_media/conf.py" in report
+        assert "django_wxpay_media/conf/" in report
         leaked = sum(fragment in report for fragment in fragments)  # a count: never print the keys
         assert leaked == 0, f"{case}: key material in the {'HTML' if report is html else 'text'} report"
 

@@ -173,3 +173,49 @@ def test_messages_live_in_texts():
     from django_wxpay_media import texts
 
     assert MESSAGES is texts.MESSAGES
+
+
+# -- one coded base (issue 15) ------------------------------------------------------------------
+
+
+def test_both_roots_stand_on_one_coded_base():
+    assert issubclass(errors.WeChatPayError, errors.CodedError)
+    assert issubclass(WxpayMediaError, errors.CodedError)
+    # Still two roots: a Django-layer error is not the protocol's, and the reverse.
+    assert not issubclass(WxpayMediaError, errors.WeChatPayError)
+    assert not issubclass(errors.WeChatPayError, WxpayMediaError)
+    for exc in (StorageError("disk full"), errors.ParamError("bad", code="PARAM_ERROR")):
+        assert isinstance(exc, errors.CodedError) and exc.code and str(exc)
+
+
+def test_a_new_code_is_explained_by_its_family():
+    """A code without its own sentence gets its family's: the base's family_code, not a list of classes."""
+
+    class NewTransportFailure(errors.TransportError):
+        code = "NEW_TRANSPORT_FAILURE"
+
+    class NewOwnError(WxpayMediaError):
+        code = "NEW_OWN_ERROR"
+        family_code = "STORAGE_ERROR"
+
+    assert user_message(NewTransportFailure("x")) == str(MESSAGES["TRANSPORT_ERROR"])
+    assert user_message(NewOwnError("x")) == str(MESSAGES["STORAGE_ERROR"])
+    assert user_message(UploadFailed(None, NewOwnError("x"))) == str(MESSAGES["STORAGE_ERROR"])
+
+
+def test_one_table_gives_the_sentence_and_the_field_error():
+    from django_wxpay_media import texts
+    from django_wxpay_media.forms import FeedbackImageField
+
+    field = FeedbackImageField()
+    for code, text in texts.ERRORS.items():
+        assert texts.MESSAGES[code] is text.message
+        if text.field is not None:
+            assert texts.FIELD_CODES[code] == text.field
+            assert texts.FIELD_ERRORS[text.field] is text.field_message
+            assert field.error_messages[text.field] is text.field_message
+    # The form field reads the table: an image error with a field error of its own gets it.
+    for code in ("EMPTY_FILE", "UNSUPPORTED_FORMAT", "FILE_TOO_LARGE"):
+        error_class = next(c for c in vars(errors).values() if getattr(c, "code", None) == code)
+        assert field.validation_error(error_class("x", size=1), "a.png").code == texts.FIELD_CODES[code]
+    assert field.validation_error(errors.CorruptImageError("x"), "a.png").code == "invalid_image"

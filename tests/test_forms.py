@@ -10,8 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import translation
 from django.utils.datastructures import MultiValueDict
-from hypothesis import HealthCheck, assume, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from django_wxpay_media import services, signals
@@ -24,6 +23,7 @@ from django_wxpay_media.forms import (
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState
 from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE
+from tests.helpers import fuzz
 
 from .images import big_png, bmp_bytes, jpeg_bytes, png_bytes, stored_files
 
@@ -491,7 +491,7 @@ def test_a_bad_file_inside_a_transaction_stores_nothing(wxpay_settings, media_ro
 # -- hostile input ---------------------------------------------------------------------------
 
 
-@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz(150)
 @given(
     name=st.text(min_size=0, max_size=300),
     data=st.one_of(

@@ -16,8 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections, transaction
 from django.utils import timezone
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from django_wxpay_media import conf, services, signals
@@ -31,6 +30,7 @@ from django_wxpay_media.exceptions import (
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState, count_states
 from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE, errors
+from tests.helpers import fuzz
 
 from .images import jpeg, png, stored_files
 from .race_child import upload_in_child
@@ -622,7 +622,7 @@ def test_processes_racing_for_the_same_bytes(wxpay_settings, settings, media_roo
 
 
 @pytest.mark.django_db
-@hypothesis_settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz(100)
 @given(
     data=st.one_of(
         st.binary(max_size=80),

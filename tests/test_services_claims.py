@@ -23,22 +23,13 @@ from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState
 
 from .admin_helpers import CHANGELIST, change_url, messages_of, upload_url
+from .helpers import wait_for
 from .images import png
 from .race_child import upload_in_child
 
 Status = FeedbackImage.Status
 
 pytestmark = pytest.mark.usefixtures("media_root")
-
-
-def wait_for(condition, what: str, seconds: float = 60.0) -> None:
-    """Poll ``condition`` (not a timing assertion: it only bounds a hang)."""
-    done = threading.Event()
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        done.wait(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 # -- the stale window ---------------------------------------------------------------------------

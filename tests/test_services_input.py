@@ -10,14 +10,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from django_wxpay_media import services
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState
 from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE
+from tests.helpers import fuzz
 
 from .images import big_png, jpeg, png, stored_files
 
@@ -47,7 +47,7 @@ def test_a_long_chinese_name_is_stored_and_sent(wxpay_settings, media_root):
 
 
 @pytest.mark.django_db
-@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz(60)
 @given(name=st.text(min_size=1, max_size=300), seed=st.integers())
 def test_stored_names_are_random_whatever_the_name(wxpay_settings, name, seed):
     outcome = services.store(jpeg(f"stored name {seed} {name!r}"), filename=name)
@@ -126,7 +126,7 @@ def test_a_short_reading_stream_is_uploaded_whole(wxpay_settings):
 
 
 @pytest.mark.django_db
-@hypothesis_settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz(80)
 @given(size=st.integers(min_value=100, max_value=200_000), step=st.integers(min_value=1, max_value=70_000))
 def test_short_reads_of_any_size_keep_every_byte(wxpay_settings, size, step):
     data = big_png(size)

@@ -18,8 +18,7 @@ from django.core.checks import run_checks
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.urls import reverse
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from django_wxpay_media import conf, services
@@ -38,6 +37,7 @@ else:  # pragma: no cover - CI installs the tasks extra
     pytest.skip("no task framework: Django 6's django.tasks or pip install django-tasks", allow_module_level=True)
 
 from django_wxpay_media import tasks
+from tests.helpers import fuzz
 
 pytestmark = pytest.mark.django_db
 
@@ -341,7 +341,7 @@ def test_registered_checks_include_it(settings, wxpay_settings):
     assert "django_wxpay_media.E028" in ids(run_checks(tags=["django_wxpay_media"]))
 
 
-@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz(60)
 @given(
     value=st.one_of(
         st.booleans(), st.text(max_size=12), st.integers(), st.none(), st.lists(st.text(max_size=3), max_size=2)

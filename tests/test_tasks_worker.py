@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from django.urls import reverse
 from django_wxpay_media.models import FeedbackImage
 
 from .admin_helpers import ADD, CHANGELIST, messages_of
+from .helpers import wait_for
 from .images import png_bytes
 
 pytest.importorskip("django_tasks_db", reason="needs the tasks extra: pip install 'django-wxpay-media[tasks]'")
@@ -95,15 +95,15 @@ def worker_output(process) -> str:
     return process.log.read()
 
 
-def wait_for(condition, process) -> None:
-    """Poll ``condition()`` until true; fail with the worker's output after WAIT_SECONDS."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if condition():
-            return
+def wait_for_worker(condition, process) -> None:
+    """Poll ``condition()`` until true; fail with the worker's output if it exits or after WAIT_SECONDS."""
+
+    def alive() -> None:
         assert process.poll() is None, f"the worker exited ({process.returncode}):\n{worker_output(process)}"
-        time.sleep(0.1)
-    pytest.fail(f"the worker did not finish within {WAIT_SECONDS}s:\n{worker_output(process)}")
+
+    wait_for(
+        condition, "the worker", seconds=WAIT_SECONDS, still_possible=alive, explain=lambda: worker_output(process)
+    )
 
 
 def test_worker_uploads_what_the_admin_add_view_queued(admin_client, wxpay_sandbox, worker):
@@ -123,7 +123,7 @@ def test_worker_uploads_what_the_admin_add_view_queued(admin_client, wxpay_sandb
         image.refresh_from_db()
         return image.status == FeedbackImage.Status.UPLOADED
 
-    wait_for(uploaded, worker)
+    wait_for_worker(uploaded, worker)
 
     [sent] = wxpay_sandbox.uploads
     assert image.media_id == sent.media_id
@@ -133,13 +133,13 @@ def test_worker_uploads_what_the_admin_add_view_queued(admin_client, wxpay_sandb
         task.refresh_from_db()
         return task.status == "SUCCESSFUL"
 
-    wait_for(task_finished, worker)
+    wait_for_worker(task_finished, worker)
     assert task.return_value["state"] == "sent"
 
     # The same task once more (a redelivery): nothing is sent twice.
     from django_wxpay_media import tasks
 
     again = tasks.upload_feedback_image.enqueue(image.pk)
-    wait_for(lambda: DBTaskResult.objects.get(id=again.id).status == "SUCCESSFUL", worker)
+    wait_for_worker(lambda: DBTaskResult.objects.get(id=again.id).status == "SUCCESSFUL", worker)
     assert DBTaskResult.objects.get(id=again.id).return_value["state"] == "reused"
     assert len(wxpay_sandbox.uploads) == 1

@@ -7,6 +7,8 @@ Split by responsibility:
 * :mod:`.columns` — the computed columns (thumbnail, preview, size, status, media_id);
 * :mod:`.views` — the add view (one file, uploaded when saved) and the retry view,
   registered through ``get_urls()`` and ``admin_site.admin_view()``;
+* :mod:`.levels` — :func:`message_level`, how loud each outcome's message is
+  (its sentence comes from :mod:`django_wxpay_media.texts`);
 * the add form lives with the forms, in :mod:`django_wxpay_media.admin_forms`.
 
 Styles come from ``static/django_wxpay_media/admin.css`` through the admin's
@@ -14,6 +16,7 @@ Styles come from ``static/django_wxpay_media/admin.css`` through the admin's
 """
 
 from .columns import file_url
+from .levels import message_level
 from .options import FeedbackImageAdmin
 
-__all__ = ["FeedbackImageAdmin", "file_url"]
+__all__ = ["FeedbackImageAdmin", "file_url", "message_level"]

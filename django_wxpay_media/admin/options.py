@@ -15,12 +15,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from .. import conf, services, texts
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
 from .columns import FeedbackImageColumns
+from .levels import message_level
 from .views import FeedbackImageViews
 
 __all__ = ["FeedbackImageAdmin"]
@@ -129,7 +129,7 @@ class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
         one_of = {outcome.state: outcome for outcome in outcomes}  # for each state's message level
         for state, text in texts.summary_messages(outcomes):
             if state is not UploadState.FAILED:  # failures get one message per reason, below
-                self.message_user(request, text, texts.message_level(one_of[state]))
+                self.message_user(request, text, message_level(one_of[state]))
         # "2 images could not be uploaded to WeChat Pay: <reason> (a.png, b.png)"
         by_reason: dict[str, list[str]] = defaultdict(list)
         for outcome in outcomes:
@@ -139,11 +139,6 @@ class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
             count = len(names)
             self.message_user(
                 request,
-                ngettext(
-                    "%(count)d image could not be uploaded to WeChat Pay: %(reason)s (%(files)s)",
-                    "%(count)d images could not be uploaded to WeChat Pay: %(reason)s (%(files)s)",
-                    count,
-                )
-                % {"count": count, "reason": reason, "files": texts.join_names(names)},
+                texts.ADMIN_FAILED_BY_REASON % {"count": count, "reason": reason, "files": texts.join_names(names)},
                 messages.ERROR,
             )

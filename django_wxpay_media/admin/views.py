@@ -10,7 +10,7 @@ WeChat Pay answers and other requests see the record's progress.
 
 What staff read comes from the upload's outcome (:meth:`UploadOutcome.message
 <django_wxpay_media.outcome.UploadOutcome.message>`), at the level
-:func:`django_wxpay_media.texts.message_level` gives it.
+:func:`~django_wxpay_media.admin.levels.message_level` gives it.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from ..admin_forms import FeedbackImageAddForm
 from ..exceptions import RecordedError, user_message
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
+from .levels import message_level
 
 __all__ = ["FeedbackImageViews"]
 
@@ -241,8 +242,7 @@ class FeedbackImageViews(admin.ModelAdmin):
             # What Django's own views say for a record that is gone.
             self.message_user(
                 request,
-                gettext("%(name)s with ID “%(key)s” doesn’t exist. Perhaps it was deleted?")
-                % {"name": self.opts.verbose_name, "key": unquote(object_id)},
+                texts.ADMIN_RECORD_GONE % {"name": self.opts.verbose_name, "key": unquote(object_id)},
                 messages.WARNING,
             )
             changelist = reverse(
@@ -273,8 +273,8 @@ class FeedbackImageViews(admin.ModelAdmin):
         text = outcome.message()
         if outcome.state is UploadState.FAILED:
             if self.has_upload_permission(request):
-                hint = gettext("Use “Retry upload” on the image's page to try again.")
+                hint = str(texts.ADMIN_RETRY_HINT)
             else:
-                hint = gettext("A colleague allowed to upload can retry it from the image's page.")
+                hint = str(texts.ADMIN_RETRY_HINT_ASK)
             text = f"{text} {hint}"
-        self.message_user(request, text, texts.message_level(outcome))
+        self.message_user(request, text, message_level(outcome))

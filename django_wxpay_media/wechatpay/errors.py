@@ -1,20 +1,29 @@
-"""One exception hierarchy for everything the protocol layer can report.
+"""One exception hierarchy for everything the protocol layer can report, on the package's coded base.
 
-Every error has a stable ``code`` (for programs and for translation in the Django
+:class:`CodedError` is the base of every error in both layers. Every error has a stable ``code`` (for programs and for translation in the Django
 layer) and an English ``str()`` that explains the failure on its own in a log line.
 Nothing here ever carries key material.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
-class WeChatPayError(Exception):
-    """Root of every error raised by :mod:`django_wxpay_media.wechatpay`."""
+class CodedError(Exception):
+    """The one coded base: every error of this package, in either layer, is one of these.
+
+    A stable machine-readable ``code`` (subclasses override it), ``params`` that a
+    translated message may interpolate, and an English ``str()`` that explains
+    the failure on its own in a log line. The protocol's root is
+    :class:`WeChatPayError`; the Django layer's is
+    :class:`~django_wxpay_media.exceptions.WxpayMediaError`.
+    """
 
     #: Stable machine-readable code; subclasses override it.
     code: str = "ERROR"
+    #: The code whose sentence explains a code of this family that has none of its own.
+    family_code: ClassVar[str | None] = None
 
     def __init__(self, message: str = "", **params: Any) -> None:
         super().__init__(message)
@@ -24,6 +33,15 @@ class WeChatPayError(Exception):
 
     def __str__(self) -> str:
         return self.message or self.code
+
+    @property
+    def explained_by(self) -> BaseException | None:
+        """The error that explains this one to a person (a wrapper's cause), or ``None``."""
+        return None
+
+
+class WeChatPayError(CodedError):
+    """Root of every error raised by :mod:`django_wxpay_media.wechatpay`."""
 
 
 class ConfigurationError(WeChatPayError, ValueError):
@@ -39,6 +57,7 @@ class ImageValidationError(WeChatPayError, ValueError):
     """A file that WeChat Pay would refuse; raised before any network call."""
 
     code = "INVALID_IMAGE"
+    family_code = "INVALID_IMAGE"
 
 
 class EmptyImageError(ImageValidationError):
@@ -82,6 +101,7 @@ class TransportError(WeChatPayError):
     """
 
     code = "TRANSPORT_ERROR"
+    family_code = "TRANSPORT_ERROR"
 
     def __init__(
         self, message: str = "", *, url: str = "", attempts: int = 1, request_sent: bool = False, **params: Any
@@ -107,6 +127,7 @@ class ResponseError(WeChatPayError):
     """Base for problems with an answer WeChat Pay (or something in between) sent."""
 
     code = "RESPONSE_ERROR"
+    family_code = "RESPONSE_ERROR"
 
     def __init__(
         self,
@@ -154,6 +175,7 @@ class WeChatPayAPIError(ResponseError):
     """
 
     code = "API_ERROR"
+    family_code = "API_ERROR"  # WeChat Pay's own code, quoted
 
     def __init__(
         self,

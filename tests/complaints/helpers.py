@@ -67,3 +67,13 @@ def signed_notification(
         "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
     }
     return headers, body
+
+
+#: Where WeChat Pay posts complaint notifications (the test project's URLconf).
+NOTIFY_URL = "/wxpay/complaints/notify/"
+
+
+def post(client, headers, body):
+    """POST a notification to :data:`NOTIFY_URL` with the Django test client, ``headers`` as HTTP headers."""
+    extra = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in dict(headers).items()}
+    return client.generic("POST", NOTIFY_URL, body, content_type="application/json", **extra)

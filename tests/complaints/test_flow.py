@@ -26,18 +26,15 @@ from django_wxpay_media.complaints.models import (
 from django_wxpay_media.models import FeedbackImage
 from tests.images import png_bytes
 
+from .helpers import NOTIFY_URL, post
+
 pytestmark = pytest.mark.django_db
 
-NOTIFY = "/wxpay/complaints/notify/"
+NOTIFY = NOTIFY_URL
 
 
 def connection_vendor() -> str:
     return connection.vendor
-
-
-def post(client, headers, body):
-    extra = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in dict(headers).items()}
-    return client.generic("POST", NOTIFY, body, content_type="application/json", **extra)
 
 
 @pytest.fixture

@@ -14,13 +14,14 @@ import time
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from django_wxpay_media.sandbox import SandboxKeys
 from django_wxpay_media.wechatpay import complaints as wc
 from django_wxpay_media.wechatpay import errors
 from django_wxpay_media.wechatpay.verification import KeyStore
+from tests.helpers import fuzz
 
 from .helpers import signed_notification
 
@@ -154,7 +155,7 @@ def test_detail_keeps_unknown_fields():
 
 
 @given(st.dictionaries(st.text(max_size=25), json_values, max_size=8), st.sampled_from(list(DETAIL)))
-@settings(max_examples=200)
+@fuzz(200)
 def test_detail_parses_whatever_shape_the_fields_take(extra, replaced):
     data = {**DETAIL, **extra, "complaint_id": "1"}
     data[replaced] = extra.get(replaced, data[replaced])

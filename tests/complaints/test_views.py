@@ -7,22 +7,18 @@ import time
 
 import pytest
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from django_wxpay_media.complaints.models import Complaint, Notification
 from django_wxpay_media.complaints.views import MAX_BODY
+from tests.helpers import fuzz
 
-from .helpers import signed_notification
+from .helpers import NOTIFY_URL, post, signed_notification
 
 pytestmark = pytest.mark.django_db
 
-URL = "/wxpay/complaints/notify/"
-
-
-def post(client, headers, body):
-    extra = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
-    return client.generic("POST", URL, body, content_type="application/json", **extra)
+URL = NOTIFY_URL
 
 
 def notification(sandbox, **kwargs):
@@ -85,7 +81,7 @@ def test_a_repeated_notification_id_changes_nothing_and_calls_nothing(client, de
 
 
 @given(body=st.binary(max_size=600), tamper=st.sampled_from(["body", "signature", "serial", "timestamp"]))
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@fuzz(40)
 def test_hostile_notifications_never_write(client, desk, body, tamper):
     headers, genuine = notification(desk)
     if tamper == "body":

@@ -12,9 +12,8 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
-from django_wxpay_media.admin import file_url
+from django_wxpay_media.admin import file_url, message_level
 from django_wxpay_media.outcome import UploadOutcome
-from django_wxpay_media.texts import message_level
 
 from .forms import ComplaintReplyForm
 from .models import ComplaintReply

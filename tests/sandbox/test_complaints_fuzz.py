@@ -14,14 +14,15 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from django_wxpay_media.sandbox import Sandbox, SandboxKeys
+from tests.helpers import fuzz
 
 from .apiv3 import Caller
 
-_SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_SETTINGS = fuzz(250)
 LIST = "/v3/merchant-service/complaints-v2"
 
 _json = st.recursive(

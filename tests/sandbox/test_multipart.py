@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from django_wxpay_media.sandbox.multipart import MultipartError, parse_multipart
+from tests.helpers import fuzz
 
 from .apiv3 import (
     BOUNDARY,
@@ -25,7 +26,7 @@ _names = st.text(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(150)
 @given(name=_names, data=st.binary(max_size=300), meta_text=st.text(max_size=80))
 def test_multipart_round_trip(name: str, data: bytes, meta_text: str) -> None:
     meta = meta_text.encode("utf-8")
@@ -38,7 +39,7 @@ def test_multipart_round_trip(name: str, data: bytes, meta_text: str) -> None:
 
 
 @given(st.binary(max_size=200))
-@settings(max_examples=100, deadline=None)
+@fuzz(100)
 def test_multipart_parser_never_crashes(body: bytes) -> None:
     with contextlib.suppress(MultipartError):
         parse_multipart(body, BOUNDARY)

@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from django_wxpay_media.sandbox import Sandbox, SandboxKeys
+from tests.helpers import fuzz
 
 from .apiv3 import BOUNDARY, PNG, UPLOAD, authorization, meta_json, multipart
 
 _SETTINGS = settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    fuzz(300),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
 )
 
 B = BOUNDARY.encode()

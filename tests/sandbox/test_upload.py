@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from django_wxpay_media.sandbox import Sandbox
 from django_wxpay_media.sandbox.__main__ import log_line
 from django_wxpay_media.sandbox.multipart import BOUNDARY_FROM_BODY
 from django_wxpay_media.sandbox.upload import META_WITHOUT_CONTENT_TYPE
+from tests.helpers import fuzz
 
 from .apiv3 import (
     BMP,
@@ -332,7 +333,7 @@ def test_wechatpayv3_uploads_to_the_sandbox(sandbox: Sandbox, tmp_path: Any) -> 
 _HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz(60)
 @given(value=_HEADER_TEXT)
 def test_meta_content_type_other_than_json_is_refused_absent_is_accepted(caller: Caller, value: str) -> None:
     """Only application/json (any case, parameters allowed) or no Content-Type at all: never a 500."""

@@ -1,13 +1,14 @@
 import hashlib
 
 import requests
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from django_wxpay_media.sandbox.multipart import parse_boundary, parse_multipart
 from django_wxpay_media.wechatpay.multipart import MultipartBody, body_parts, build_body, content_type, new_boundary
 from django_wxpay_media.wechatpay.signing import Signer, meta_json
 from django_wxpay_media.wechatpay.validation import PNG, normalize_filename
+from tests.helpers import fuzz
 from tests.images import png_bytes
 
 
@@ -48,7 +49,7 @@ def test_body_parts_keep_the_image_object_and_join_to_build_body():
 _names = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40)
 
 
-@settings(max_examples=200, deadline=None)
+@fuzz(200)
 @given(meta=st.text(max_size=60), filename=_names, data=st.binary(min_size=1, max_size=300))
 def test_the_pieces_parse_back_to_meta_and_file(meta, filename, data):
     boundary = new_boundary()

@@ -21,8 +21,9 @@ from django_wxpay_media.wechatpay.errors import ImageValidationError, TruncatedI
 from django_wxpay_media.wechatpay.multipart import FileChunks, body_parts
 from django_wxpay_media.wechatpay.validation import READ_CHUNK, _check_structure, _FileView
 
+from ..helpers import fuzz
 from ..images import big_png, jpeg, png
-from .test_image_structure import REAL_IMAGES, fuzz
+from ..real_images import REAL_IMAGES
 
 
 class CountingFile(io.BytesIO):
@@ -52,11 +53,6 @@ def from_bytes(data: bytes):
 
 def from_file(data: bytes):
     return prepare_file(io.BytesIO(data), "x.png", opener=lambda: io.BytesIO(data))
-
-
-@pytest.fixture(scope="module")
-def real_images() -> dict[str, bytes]:
-    return {name: make() for name, make in REAL_IMAGES.items()}
 
 
 @pytest.mark.parametrize("name", sorted(REAL_IMAGES))

@@ -2,7 +2,7 @@ import hashlib
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE, detect_format, normalize_filename, prepare_image
@@ -13,6 +13,7 @@ from django_wxpay_media.wechatpay.errors import (
     UnsupportedImageFormatError,
 )
 from django_wxpay_media.wechatpay.validation import BMP, JPEG, PNG
+from tests.helpers import fuzz
 from tests.images import big_png, bmp_bytes, jpeg_bytes, png_bytes
 
 
@@ -103,7 +104,7 @@ def test_long_names_are_cut_to_128_characters_keeping_the_suffix():
     assert len(name) == 128 and name.endswith(".jpg")
 
 
-@settings(max_examples=600, deadline=None, database=None)
+@fuzz(600)
 @given(st.text(max_size=400), st.sampled_from([JPEG, PNG, BMP]))
 def test_any_name_normalises_to_what_the_api_accepts(name, fmt):
     result = normalize_filename(name, fmt)
@@ -119,7 +120,7 @@ def test_any_name_normalises_to_what_the_api_accepts(name, fmt):
 invisible = st.characters(categories=["Cf", "Zl", "Zp"])
 
 
-@settings(max_examples=600, deadline=None, database=None)
+@fuzz(600)
 @given(
     st.lists(st.one_of(st.text(max_size=8), invisible), max_size=30).map("".join),
     st.sampled_from([JPEG, PNG, BMP]),

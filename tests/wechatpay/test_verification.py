@@ -13,7 +13,7 @@ import json
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from django_wxpay_media.sandbox.protocol import encrypt_certificate
@@ -23,19 +23,10 @@ from django_wxpay_media.wechatpay.verification import (
     KeyStore,
     parse_json,
 )
+from tests.helpers import fuzz
 from tests.wechatpay.loopback import Loopback, Reply, signature_headers
 
 DOCUMENTED = (errors.InvalidResponseError, errors.SignatureVerificationError, errors.ConfigurationError)
-
-
-def fuzz(examples: int) -> settings:
-    """Bounded property runs: a fixed number of cases, no per-case deadline, no example database."""
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    )
 
 
 def certificate_store(keys, body: bytes) -> KeyStore:
