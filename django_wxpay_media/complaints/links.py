@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 @dataclass(frozen=True)
 class Link:
-    """One address as the page shows it: a link to ``host`` when ``host`` is set, else text."""
+    """One address as the page shows it: a link to ``host`` (with its port, if any) when set, else text."""
 
     url: str
     host: str = ""
@@ -37,10 +37,9 @@ def shown(url: object) -> Link:
         return Link(text)
     try:
         parts = urlsplit(text)
-        host = parts.hostname or ""
-        port = parts.port  # raises ValueError for a port that is not a number
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
         return Link(text)
-    if "@" in parts.netloc or not host:
+    if "@" in parts.netloc or not parts.hostname:
         return Link(text)
-    return Link(text, host if port is None else f"{host}:{port}")
+    return Link(text, parts.netloc)  # the host (and port) exactly as the link has them
