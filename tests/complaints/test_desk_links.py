@@ -94,4 +94,3 @@ def test_hostile_history_links_are_text_on_the_complaint_page(client, desk):
     for number, url in enumerate(hostile, start=2):
         assert f"Image {number} (not a safe link)" in timeline
         assert html.escape(url) in timeline  # shown, escaped, as text
-
