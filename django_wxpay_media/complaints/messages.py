@@ -52,6 +52,7 @@ MESSAGES: dict[str, Promise] = {
     "ALREADY_SUBMITTED_REFUND": _(
         "This refund decision was submitted already, so nothing was sent again. The complaint is shown below."
     ),
+    "REPLY_BEING_SENT": _("This reply is being sent already; nothing was sent again."),
     "FORM_EXPIRED": _("This form has expired or was not opened from this site; nothing was sent. Submit it again."),
     # WeChat Pay's answers to the complaint APIs.
     "PARAM_ERROR": _("WeChat Pay rejected the request: %(message)s"),

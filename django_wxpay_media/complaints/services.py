@@ -282,9 +282,20 @@ def send_reply(complaint: Complaint, content: str, images: Sequence[Any] = (), *
 
 
 def resend_reply(reply: Reply, *, user: Any = None) -> Outcome:
-    """Send a failed reply again with the images it kept (uploading those not uploaded)."""
-    if reply.state == Reply.State.SENT:
-        return Outcome(True, gettext("The reply has been sent already."), complaint=reply.complaint, reply=reply)
+    """Send a failed reply again with the images it kept (uploading those not uploaded).
+
+    The reply is claimed first (failed → sending, one conditional ``UPDATE``): of two
+    requests sending it again at once, one sends and the other sends nothing.
+    """
+    claimed = Reply.objects.filter(pk=reply.pk, state=Reply.State.FAILED).update(state=Reply.State.PENDING)
+    if claimed != 1:
+        reply.refresh_from_db()
+        if reply.state == Reply.State.SENT:
+            message = gettext("The reply has been sent already.")
+        else:
+            message = message_for("REPLY_BEING_SENT")
+        return Outcome(True, message, complaint=reply.complaint, reply=reply)
+    reply.state = Reply.State.PENDING
     return _deliver(reply, list(reply.images.all()), user)
 
 

@@ -64,8 +64,9 @@ def stored(desk, **seed) -> Complaint:
     return complaint
 
 
-def action_url(name: str, complaint: Complaint) -> str:
-    return reverse(f"admin:wxpay_complaints_complaint_{name}", args=[complaint.pk])
+def action_url(name: str, complaint: Complaint | int, *more: int) -> str:
+    pk = complaint.pk if isinstance(complaint, Complaint) else complaint
+    return reverse(f"admin:wxpay_complaints_complaint_{name}", args=[pk, *more])
 
 
 def sandbox_path(complaint: Complaint, action: str) -> str:
@@ -153,3 +154,20 @@ def test_a_token_belongs_to_its_complaint_and_action(desk, agent):
     assert desk.complaint_replies(second.complaint_id) == []
     assert desk.complaint_refund_updates(second.complaint_id) == []
     assert client.post(action_url("reply", first), data).status_code == 302  # still unused for its own form
+
+
+def test_a_failed_reply_sent_again_from_two_tabs_at_once_is_sent_once(desk, agent):
+    complaint = stored(desk)
+    desk.add_fault("status", path=sandbox_path(complaint, "response"), status=400, code="PARAM_ERROR")
+    failed = services.send_reply(complaint, "您好，请查收。")
+    assert not failed.ok and failed.reply is not None and desk.complaint_replies(complaint.complaint_id) == []
+    url = action_url("resend", complaint.pk, failed.reply.pk)
+    desk.add_fault("delay", count=2, path=sandbox_path(complaint, "response"), seconds=1.0)
+    responses = race(agent, url, {})
+    assert len(desk.complaint_replies(complaint.complaint_id)) == 1
+    assert Reply.objects.get().state == Reply.State.SENT
+    text = pages_text(responses)
+    assert "The reply was sent to the consumer." in text
+    assert "being sent already" in text or "sent already" in text
+    logged_in(agent).post(url)  # later, once more: nothing
+    assert len(desk.complaint_replies(complaint.complaint_id)) == 1
