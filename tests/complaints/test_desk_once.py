@@ -97,6 +97,9 @@ def test_a_reply_form_posted_twice_at_once_and_again_later_is_sent_once(desk, ag
     assert again.redirect_chain == [(action_url("change", complaint), 302)]
     assert ALREADY in again.content.decode() and "您好，已为您补发。" in again.content.decode()
     assert len(desk.complaint_replies(complaint.complaint_id)) == 1 and Reply.objects.count() == 1
+    chinese = logged_in(agent).post(url, data, follow=True, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "此回复表单已经提交过，因此没有再次发送。" in chinese
+    assert len(desk.complaint_replies(complaint.complaint_id)) == 1
 
 
 def test_a_completion_form_posted_twice_at_once_and_again_later_is_sent_once(desk, agent):
