@@ -240,6 +240,13 @@ def test_complaints_arrive_and_staff_answer_one_with_two_images_and_complete_it(
     notify_url = demo.banner_value("Notify URL")
     assert notify_url == f"{demo.base_url}/wxpay/complaints/notify/"
     assert "POST /v3/merchant-service/complaint-notifications 200" in demo.stderr()  # registered
+    # The server logs a request after answering it: the last line may follow the banner.
+    logged = threading.Event()
+    for _ in range(int(PATIENCE / 0.05)):
+        if demo.stderr().count(NOTIFIED) >= 4:
+            logged.set()
+            break
+        logged.wait(0.05)
     assert demo.stderr().count(NOTIFIED) == 4
     stored = {
         cid: (state, kind)
