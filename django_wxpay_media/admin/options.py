@@ -21,6 +21,7 @@ from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
 from .columns import FeedbackImageColumns
 from .levels import message_level
+from .lookups import OfferedLookupsOnly
 from .views import FeedbackImageViews
 
 __all__ = ["FeedbackImageAdmin"]
@@ -31,7 +32,7 @@ Status = FeedbackImage.Status
 
 
 @admin.register(FeedbackImage)
-class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
+class FeedbackImageAdmin(OfferedLookupsOnly, FeedbackImageColumns, FeedbackImageViews):
     """Feedback images: list, add (= upload), view, retry; the system writes the records."""
 
     list_display = (

@@ -2,9 +2,15 @@
 
 Complaints are read-only copies of WeChat Pay's detail; staff act on them through
 screens of their own (reply, mark complete, refund decision, refresh, consumer
-image), each a view added with ``get_urls()`` and wrapped in
-``admin_site.admin_view()``. Each action has its own permission; the decrypted
-payer phone is shown only with ``view_payer_phone``.
+image), each a view added with ``get_urls()``, wrapped in
+``admin_site.admin_view()`` and kept out of ``ATOMIC_REQUESTS``
+(``non_atomic_requests``): each may call WeChat Pay, and no transaction is held
+while it answers. Each action has its own permission; the decrypted payer phone is
+shown only with ``view_payer_phone``. Complaints are fetched through
+``get_object()`` and ``get_queryset()``, URLs reversed for this admin site.
+
+Each rendered action form carries a one-time token (:mod:`.once`): a second
+submission of one form sends nothing and takes staff to the complaint's page.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import (
     FileResponse,
     Http404,
@@ -23,16 +31,17 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.http.response import HttpResponseBase
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from . import services
+from ..admin.lookups import OfferedLookupsOnly
+from . import links, once, services
 from .forms import ConfirmForm, RefundDecisionForm, ReplyForm
-from .models import Complaint, ComplaintImage, Notification, Reply
+from .messages import message_for
+from .models import Complaint, ComplaintImage, FormToken, Notification, Reply
 
 APP = "wxpay_complaints"
 
@@ -41,7 +50,7 @@ def _fen(value: int | None) -> str:
     return "" if value is None else f"¥{value / 100:.2f}"
 
 
-class _ServiceWrittenAdmin(admin.ModelAdmin):
+class _ServiceWrittenAdmin(OfferedLookupsOnly):
     """Records the complaint service writes: staff view them, never add, change or delete them."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -127,17 +136,18 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        complaint = self.get_object(request, object_id)
+        complaint = self.get_object(request, unquote(object_id))
         context = dict(extra_context or {})
         if complaint is not None:
+            images = list(complaint.images.all()[: services.MAX_CONSUMER_IMAGES])
             context.update(
-                consumer_images=[
-                    (image, reverse(f"admin:{APP}_complaint_image", args=[image.pk]))
-                    for image in complaint.images.all()
+                consumer_images=[(image, self._url("complaint_image", image.pk)) for image in images],
+                more_images=max(0, complaint.image_count - len(images)),
+                history=[
+                    (entry, [links.shown(url) for url in entry.image_urls or []]) for entry in complaint.history.all()
                 ],
-                history=complaint.history.all(),
                 replies=[
-                    (reply, reverse(f"admin:{APP}_complaint_resend", args=[complaint.pk, reply.pk]))
+                    (reply, self._url("complaint_resend", complaint.pk, reply.pk))
                     for reply in complaint.replies.prefetch_related("images").select_related("sent_by")
                 ],
                 can_reply=self.has_reply_permission(request) and complaint.state != Complaint.State.PROCESSED,
@@ -147,7 +157,7 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
                 and complaint.problem_type == Complaint.ProblemType.REFUND
                 and complaint.state != Complaint.State.PROCESSED,
                 action_urls={
-                    name: reverse(f"admin:{APP}_complaint_{name}", args=[complaint.pk])
+                    name: self._url(f"complaint_{name}", complaint.pk)
                     for name in ("reply", "complete", "refund", "refresh")
                 },
             )
@@ -155,25 +165,49 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
 
     # -- screens of their own -------------------------------------------------------------------
 
-    def get_urls(self) -> list[Any]:
-        wrap = self.admin_site.admin_view
+    def get_urls(self) -> list[URLPattern]:
         return [
-            path("<int:pk>/reply/", wrap(self.reply_view), name=f"{APP}_complaint_reply"),
-            path("<int:pk>/reply/<int:reply_pk>/resend/", wrap(self.resend_view), name=f"{APP}_complaint_resend"),
-            path("<int:pk>/complete/", wrap(self.complete_view), name=f"{APP}_complaint_complete"),
-            path("<int:pk>/refund/", wrap(self.refund_view), name=f"{APP}_complaint_refund"),
-            path("<int:pk>/refresh/", wrap(self.refresh_view), name=f"{APP}_complaint_refresh"),
-            path("image/<int:pk>/", wrap(self.image_view), name=f"{APP}_complaint_image"),
+            path("image/<int:pk>/", self._desk_view(self.image_view), name=f"{APP}_complaint_image"),
+            path("<path:object_id>/reply/", self._desk_view(self.reply_view), name=f"{APP}_complaint_reply"),
+            path(
+                "<path:object_id>/reply/<int:reply_pk>/resend/",
+                self._desk_view(self.resend_view),
+                name=f"{APP}_complaint_resend",
+            ),
+            path("<path:object_id>/complete/", self._desk_view(self.complete_view), name=f"{APP}_complaint_complete"),
+            path("<path:object_id>/refund/", self._desk_view(self.refund_view), name=f"{APP}_complaint_refund"),
+            path("<path:object_id>/refresh/", self._desk_view(self.refresh_view), name=f"{APP}_complaint_refresh"),
             *super().get_urls(),
         ]
 
-    def _complaint(self, request: HttpRequest, pk: int, allowed: bool) -> Complaint:
-        if not allowed or not self.has_view_permission(request):
-            raise PermissionDenied
-        return get_object_or_404(Complaint, pk=pk)
+    def _desk_view(self, view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+        """``view`` for staff (login, CSRF, never_cache), and never inside ``ATOMIC_REQUESTS``.
+
+        Every screen here may call WeChat Pay. The decorator marks the function the
+        URL resolves to, so it goes on the outermost wrapper (like the upload admin's).
+        """
+        return transaction.non_atomic_requests(self.admin_site.admin_view(view))
+
+    def _url(self, name: str, *args: Any) -> str:
+        return reverse(f"admin:{APP}_{name}", args=args, current_app=self.admin_site.name)
 
     def _change_url(self, complaint: Complaint) -> str:
-        return reverse(f"admin:{APP}_complaint_change", args=[complaint.pk])
+        return self._url("complaint_change", complaint.pk)
+
+    def _complaint(self, request: HttpRequest, object_id: str, allowed: bool) -> Complaint | HttpResponseRedirect:
+        """The complaint, through the admin's ``get_object()``; else the admin's redirect with a message."""
+        if not allowed or not self.has_view_permission(request):
+            raise PermissionDenied
+        complaint = self.get_object(request, unquote(object_id))
+        if complaint is None:
+            # What the admin's own change view does for an id that does not exist (Django's sentence).
+            messages.warning(
+                request,
+                gettext("%(name)s with ID “%(key)s” doesn’t exist. Perhaps it was deleted?")
+                % {"name": self.opts.verbose_name, "key": unquote(object_id)},
+            )
+            return HttpResponseRedirect(reverse("admin:index", current_app=self.admin_site.name))
+        return complaint
 
     def _render(
         self, request: HttpRequest, complaint: Complaint, template: str, title: str, **context: Any
@@ -210,8 +244,9 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
     def _form_view(
         self,
         request: HttpRequest,
-        pk: int,
+        object_id: str,
         *,
+        action: str,
         allowed: bool,
         form_class: type[forms.Form],
         template: str,
@@ -221,22 +256,43 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
     ) -> HttpResponse:
         """A complaint screen with a form: a valid POST calls ``act`` and tells staff the outcome.
 
-        Back to the complaint when ``done(outcome)``; otherwise the form again, with what was typed.
-        ``title`` is translated text with ``%(id)s`` for the complaint id.
+        The form's one-time token is claimed first: a form submitted again sends
+        nothing and leads to the complaint's page, which shows what the first
+        submission did. Back to the complaint when ``done(outcome)``; otherwise the
+        form again, with what was typed and a new token. ``title`` is translated
+        text with ``%(id)s`` for the complaint id.
         """
-        complaint = self._complaint(request, pk, allowed)
+        complaint = self._complaint(request, object_id, allowed)
+        if isinstance(complaint, HttpResponseRedirect):
+            return complaint
         form = form_class(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            outcome = act(complaint, form.cleaned_data)
-            self._report(request, outcome)
-            if done(outcome):
+            claim = once.claim(request.POST.get(once.FIELD), complaint, action)
+            if claim is once.Claim.USED:
+                messages.warning(request, message_for(f"ALREADY_SUBMITTED_{action.upper()}"))
                 return HttpResponseRedirect(self._change_url(complaint))
-        return self._render(request, complaint, template, title % {"id": complaint.complaint_id}, form=form)
+            if claim is once.Claim.UNKNOWN:
+                form.add_error(None, message_for("FORM_EXPIRED"))
+            else:
+                outcome = act(complaint, form.cleaned_data)
+                self._report(request, outcome)
+                if done(outcome):
+                    return HttpResponseRedirect(self._change_url(complaint))
+        return self._render(
+            request,
+            complaint,
+            template,
+            title % {"id": complaint.complaint_id},
+            form=form,
+            form_token=once.issue(complaint, action),
+            form_token_field=once.FIELD,
+        )
 
-    def reply_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def reply_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return self._form_view(
             request,
-            pk,
+            object_id,
+            action=FormToken.Action.REPLY,
             allowed=self.has_reply_permission(request),
             form_class=ReplyForm,
             template="reply.html",
@@ -248,18 +304,23 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
             done=lambda outcome: outcome.ok or outcome.reply is not None,
         )
 
-    def resend_view(self, request: HttpRequest, pk: int, reply_pk: int) -> HttpResponse:
+    def resend_view(self, request: HttpRequest, object_id: str, reply_pk: int) -> HttpResponse:
         """Send a failed reply again (POST), retrying the images it kept."""
-        complaint = self._complaint(request, pk, self.has_reply_permission(request))
-        reply = get_object_or_404(Reply, pk=reply_pk, complaint=complaint)
+        complaint = self._complaint(request, object_id, self.has_reply_permission(request))
+        if isinstance(complaint, HttpResponseRedirect):
+            return complaint
+        reply = complaint.replies.filter(pk=reply_pk).first()
+        if reply is None:
+            raise Http404
         if request.method == "POST":
             self._report(request, services.resend_reply(reply, user=request.user))
         return HttpResponseRedirect(self._change_url(complaint))
 
-    def complete_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def complete_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return self._form_view(
             request,
-            pk,
+            object_id,
+            action=FormToken.Action.COMPLETE,
             allowed=self.has_complete_permission(request),
             form_class=ConfirmForm,
             template="complete.html",
@@ -268,10 +329,11 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
             done=lambda outcome: True,  # nothing typed to keep: the complaint's page shows the result
         )
 
-    def refund_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return self._form_view(
             request,
-            pk,
+            object_id,
+            action=FormToken.Action.REFUND,
             allowed=self.has_refund_decision_permission(request),
             form_class=RefundDecisionForm,
             template="refund.html",
@@ -288,18 +350,26 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
             done=lambda outcome: outcome.ok,
         )
 
-    def refresh_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        complaint = self._complaint(request, pk, True)
-        if request.method != "POST":
-            return HttpResponseRedirect(self._change_url(complaint))
-        self._report(request, services.refresh(complaint.complaint_id))
+    def refresh_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        complaint = self._complaint(request, object_id, True)
+        if isinstance(complaint, HttpResponseRedirect):
+            return complaint
+        if request.method == "POST":
+            self._report(request, services.refresh(complaint.complaint_id))
         return HttpResponseRedirect(self._change_url(complaint))
 
     def image_view(self, request: HttpRequest, pk: int) -> HttpResponseBase:
         """A consumer image, downloaded from WeChat Pay the first time it is asked for."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        image = get_object_or_404(ComplaintImage.objects.select_related("complaint"), pk=pk)
+        # Only images of complaints this admin lists (its get_queryset).
+        image = (
+            ComplaintImage.objects.select_related("complaint")
+            .filter(pk=pk, complaint__in=self.get_queryset(request))
+            .first()
+        )
+        if image is None:
+            raise Http404
         outcome = services.download_image(image)
         if not outcome.ok or not image.file:
             # An <img> cannot show a message; the page shows the alt text and the error code.
@@ -345,6 +415,5 @@ class NotificationAdmin(_ServiceWrittenAdmin):
         complaint = Complaint.objects.filter(complaint_id=obj.complaint_id).only("pk").first()
         if complaint is None:
             return obj.complaint_id
-        return format_html(
-            '<a href="{}">{}</a>', reverse(f"admin:{APP}_complaint_change", args=[complaint.pk]), obj.complaint_id
-        )
+        url = reverse(f"admin:{APP}_complaint_change", args=[complaint.pk], current_app=self.admin_site.name)
+        return format_html('<a href="{}">{}</a>', url, obj.complaint_id)

@@ -34,6 +34,26 @@ MESSAGES: dict[str, Promise] = {
     "REPLY_NOT_SENT": _("The reply was not sent; it is kept as failed. Send it again later."),
     "DECISION_NOT_SENT": _("The refund decision was not sent to WeChat Pay."),
     "IMAGE_DOWNLOAD_FAILED": _("The consumer's image could not be downloaded from WeChat Pay: %(reason)s"),
+    # After WeChat Pay accepted an action: it went out, whatever this site could not do then.
+    "SENT_NOT_RECORDED": _(
+        "This site could not record it (Request-ID %(request_id)s); do not send it again. The administrator "
+        "has the details in the log."
+    ),
+    "NOT_REFRESHED_AFTER_SEND": _(
+        "The complaint could not be updated on this site afterwards; refresh it from WeChat Pay later."
+    ),
+    # One rendered form sends once (its one-time token).
+    "ALREADY_SUBMITTED_REPLY": _(
+        "This reply form was submitted already, so nothing was sent again. The reply is shown below."
+    ),
+    "ALREADY_SUBMITTED_COMPLETE": _(
+        "This form was submitted already, so nothing was sent again. The complaint's state is shown below."
+    ),
+    "ALREADY_SUBMITTED_REFUND": _(
+        "This refund decision was submitted already, so nothing was sent again. The complaint is shown below."
+    ),
+    "REPLY_BEING_SENT": _("This reply is being sent already; nothing was sent again."),
+    "FORM_EXPIRED": _("This form has expired or was not opened from this site; nothing was sent. Submit it again."),
     # WeChat Pay's answers to the complaint APIs.
     "PARAM_ERROR": _("WeChat Pay rejected the request: %(message)s"),
     "INVALID_REQUEST": _("WeChat Pay refused this under its rules: %(message)s"),

@@ -13,6 +13,7 @@ import posixpath
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -105,6 +106,11 @@ class Complaint(models.Model):
         blank=True,
         default="",
         help_text=_("The consumer's phone number as WeChat Pay sent it, encrypted; never stored decrypted."),
+    )
+    image_count = models.PositiveIntegerField(
+        _("consumer images"),
+        default=0,
+        help_text=_("How many images WeChat Pay listed; only the first few are kept (see the README)."),
     )
     raw = models.JSONField(
         _("raw detail"), default=dict, blank=True, help_text=_("WeChat Pay's complete answer, unknown fields included.")
@@ -351,6 +357,30 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.notification_id
+
+
+class FormToken(models.Model):
+    """The one-time token of one rendered action form: a form sends once, whatever the browser does."""
+
+    class Action(models.TextChoices):
+        REPLY = "reply", _("Reply")
+        COMPLETE = "complete", _("Mark complete")
+        REFUND = "refund", _("Refund decision")
+
+    token = models.CharField(_("token"), max_length=64, unique=True)
+    complaint = models.ForeignKey(
+        Complaint, on_delete=models.CASCADE, related_name="form_tokens", verbose_name=_("complaint")
+    )
+    action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    created_at = models.DateTimeField(_("issued at"), default=timezone.now, db_index=True)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("form token")
+        verbose_name_plural = _("form tokens")
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.complaint_id}"
 
 
 def parse_time(value: str) -> datetime.datetime | None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -47,7 +47,9 @@ logger = logging.getLogger("django_wxpay_media.complaints")
 
 #: Anything a call to WeChat Pay (or reading the settings for it) can end with.
 _CALL_ERRORS = (errors.WeChatPayError, ImproperlyConfigured)
-#: Anything uploading one feedback image can end with (see ``services.upload_image``).
+#: How many of a complaint's consumer images are stored and shown (WeChat Pay may list
+#: any number); the complaint's page says how many more there are.
+MAX_CONSUMER_IMAGES = 30
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ def store(detail: wc.Complaint) -> Complaint:
         "amount": order.amount if order else None,
         "apply_refund_amount": detail.apply_refund_amount,
         "payer_phone_encrypted": detail.payer_phone,  # as sent: encrypted
+        "image_count": sum(len(media.media_urls) for media in detail.media),
         "raw": detail.raw,
         "synced_at": timezone.now(),
     }
@@ -121,15 +124,13 @@ def store(detail: wc.Complaint) -> Complaint:
         complaint, _ = Complaint.objects.update_or_create(complaint_id=detail.complaint_id, defaults=values)
     except IntegrityError:  # a concurrent notification created it first
         complaint, _ = Complaint.objects.update_or_create(complaint_id=detail.complaint_id, defaults=values)
-    position = 0
-    for media in detail.media:
-        for url in media.media_urls:
-            ComplaintImage.objects.get_or_create(
-                complaint=complaint,
-                url_hash=ComplaintImage.hash_url(url),
-                defaults={"media_url": url, "media_type": media.media_type, "position": position},
-            )
-            position += 1
+    listed = [(url, media.media_type) for media in detail.media for url in media.media_urls]
+    for position, (url, media_type) in enumerate(listed[:MAX_CONSUMER_IMAGES]):  # bounded: see the constant
+        ComplaintImage.objects.get_or_create(
+            complaint=complaint,
+            url_hash=ComplaintImage.hash_url(url),
+            defaults={"media_url": url, "media_type": media_type, "position": position},
+        )
     return complaint
 
 
@@ -281,9 +282,20 @@ def send_reply(complaint: Complaint, content: str, images: Sequence[Any] = (), *
 
 
 def resend_reply(reply: Reply, *, user: Any = None) -> Outcome:
-    """Send a failed reply again with the images it kept (uploading those not uploaded)."""
-    if reply.state == Reply.State.SENT:
-        return Outcome(True, gettext("The reply has been sent already."), complaint=reply.complaint, reply=reply)
+    """Send a failed reply again with the images it kept (uploading those not uploaded).
+
+    The reply is claimed first (failed → sending, one conditional ``UPDATE``): of two
+    requests sending it again at once, one sends and the other sends nothing.
+    """
+    claimed = Reply.objects.filter(pk=reply.pk, state=Reply.State.FAILED).update(state=Reply.State.PENDING)
+    if claimed != 1:
+        reply.refresh_from_db()
+        if reply.state == Reply.State.SENT:
+            message = gettext("The reply has been sent already.")
+        else:
+            message = message_for("REPLY_BEING_SENT")
+        return Outcome(True, message, complaint=reply.complaint, reply=reply)
+    reply.state = Reply.State.PENDING
     return _deliver(reply, list(reply.images.all()), user)
 
 
@@ -308,16 +320,25 @@ def _deliver(reply: Reply, images: Sequence[Any], user: Any) -> Outcome:
         failure = _failure(exc)
         _mark(reply, Reply.State.FAILED, code=failure.code, message=failure.message, request_id=failure.request_id)
         return Outcome(False, failure.message, failure.code, failure.request_id, complaint, reply)
-    _mark(reply, Reply.State.SENT, request_id=request_id or "", sent_at=timezone.now())
-    refresh(complaint.complaint_id)  # the first reply moves it to PROCESSING
-    complaint.refresh_from_db()
-    return Outcome(
-        True,
-        gettext("The reply was sent to the consumer."),
-        request_id=request_id or "",
-        complaint=complaint,
-        reply=reply,
-    )
+    sent = gettext("The reply was sent to the consumer.")
+    try:
+        _mark(reply, Reply.State.SENT, request_id=request_id or "", sent_at=timezone.now())
+    except DatabaseError:  # WeChat Pay has it: say so, never an error page
+        logger.exception("Reply %s to complaint %s was sent but could not be recorded", reply.pk, complaint.pk)
+        sent = " ".join([sent, message_for("SENT_NOT_RECORDED", request_id=request_id or "-")])
+    note = _after_accepted(complaint)  # the first reply moves it to PROCESSING
+    return Outcome(True, " ".join([sent, note]).strip(), request_id=request_id or "", complaint=complaint, reply=reply)
+
+
+def _after_accepted(complaint: Complaint) -> str:
+    """Refresh ``complaint`` after WeChat Pay accepted an action; a database error is a note, not a failure."""
+    try:
+        refresh(complaint.complaint_id)
+        complaint.refresh_from_db()
+    except DatabaseError:
+        logger.exception("Complaint %s could not be stored after WeChat Pay accepted an action", complaint.pk)
+        return message_for("NOT_REFRESHED_AFTER_SEND")
+    return ""
 
 
 def _mark(
@@ -340,11 +361,8 @@ def complete(complaint: Complaint, *, user: Any = None) -> Outcome:
     except _CALL_ERRORS as exc:
         return _failure(exc)
     logger.info("Complaint %s marked complete by %s", complaint.complaint_id, user)
-    refresh(complaint.complaint_id)
-    complaint.refresh_from_db()
-    return Outcome(
-        True, gettext("The complaint was marked complete."), request_id=request_id or "", complaint=complaint
-    )
+    message = " ".join([gettext("The complaint was marked complete."), _after_accepted(complaint)]).strip()
+    return Outcome(True, message, request_id=request_id or "", complaint=complaint)
 
 
 def decide_refund(
@@ -389,9 +407,8 @@ def decide_refund(
     except _CALL_ERRORS as exc:
         return _failure(exc)
     logger.info("Refund of complaint %s: %s by %s", complaint.complaint_id, action, user)
-    refresh(complaint.complaint_id)
-    complaint.refresh_from_db()
     message = gettext("The refund was approved.") if action == "APPROVE" else gettext("The refund was rejected.")
+    message = " ".join([message, _after_accepted(complaint)]).strip()
     return Outcome(True, message, request_id=request_id or "", complaint=complaint)
 
 

@@ -1,4 +1,4 @@
-"""Building WeChat Pay's side of a complaint notification, for protocol tests.
+"""Building WeChat Pay's side of a complaint notification, for protocol tests; posting a desk form.
 
 Written from the spec with ``cryptography`` directly (not with the client's code):
 AES-256-GCM under the APIv3 key, signed like an answer with WeChat Pay's key.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import time
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from django_wxpay_media.complaints import once
 
 
 def encrypted_resource(plaintext: dict[str, Any], apiv3_key: str) -> dict[str, str]:
@@ -77,3 +80,11 @@ def post(client, headers, body):
     """POST a notification to :data:`NOTIFY_URL` with the Django test client, ``headers`` as HTTP headers."""
     extra = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in dict(headers).items()}
     return client.generic("POST", NOTIFY_URL, body, content_type="application/json", **extra)
+
+
+def with_form_token(client, url: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``data`` plus the one-time token of the form ``url`` renders (GET), as a browser would post it."""
+    page = client.get(url).content.decode()
+    match = re.search(rf'name="{once.FIELD}" value="([^"]+)"', page)
+    assert match, f"no one-time token in the form at {url}"
+    return {**(data or {}), once.FIELD: match.group(1)}

@@ -21,6 +21,8 @@ from django_wxpay_media.complaints.models import Complaint, Reply
 from django_wxpay_media.wechatpay import complaints as wc
 from tests.images import png_bytes
 
+from .helpers import with_form_token
+
 pytestmark = pytest.mark.django_db
 
 ALL = ["view_complaint", "reply_complaint", "complete_complaint", "decide_refund_complaint", "view_payer_phone"]
@@ -132,7 +134,7 @@ def test_a_reply_whose_image_fails_to_upload_is_kept_failed_and_not_sent(client,
     client.force_login(staff("agent", "view_complaint", "reply_complaint"))
     url = reverse("admin:wxpay_complaints_complaint_reply", args=[complaint.pk])
     files = [SimpleUploadedFile("receipt.png", png_bytes(1), "image/png")]
-    response = client.post(url, {"content": "已为您补发", "images": files}, follow=True)
+    response = client.post(url, with_form_token(client, url, {"content": "已为您补发", "images": files}), follow=True)
     reply = Reply.objects.get()
     assert reply.state == Reply.State.FAILED and reply.error_code == "IMAGE_UPLOAD_FAILED"
     assert "receipt.png" in reply.error_message

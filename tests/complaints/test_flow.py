@@ -26,7 +26,7 @@ from django_wxpay_media.complaints.models import (
 from django_wxpay_media.models import FeedbackImage
 from tests.images import png_bytes
 
-from .helpers import NOTIFY_URL, post
+from .helpers import NOTIFY_URL, post, with_form_token
 
 pytestmark = pytest.mark.django_db
 
@@ -71,10 +71,8 @@ def test_a_complaint_is_answered_with_two_images_and_completed(client, desk, age
 
     # They answer with two images: uploaded first, then the reply carries their media_ids.
     files = [SimpleUploadedFile(f"evidence{i}.png", png_bytes(40 + i), "image/png") for i in range(2)]
-    response = client.post(
-        reverse("admin:wxpay_complaints_complaint_reply", args=[complaint.pk]),
-        {"content": "您好，已为您补发商品。", "images": files},
-    )
+    url = reverse("admin:wxpay_complaints_complaint_reply", args=[complaint.pk])
+    response = client.post(url, with_form_token(client, url, {"content": "您好，已为您补发商品。", "images": files}))
     assert response.status_code == 302
     reply = Reply.objects.get()
     assert reply.state == Reply.State.SENT and reply.request_id
@@ -89,7 +87,7 @@ def test_a_complaint_is_answered_with_two_images_and_completed(client, desk, age
     # And mark it complete, after the confirmation screen.
     url = reverse("admin:wxpay_complaints_complaint_complete", args=[complaint.pk])
     assert client.get(url).status_code == 200
-    assert client.post(url, {"confirm": "True"}).status_code == 302
+    assert client.post(url, with_form_token(client, url, {"confirm": "True"})).status_code == 302
     complaint.refresh_from_db()
     assert complaint.state == "PROCESSED"
     assert desk.complaints[cid]["complaint_state"] == "PROCESSED"
@@ -301,7 +299,8 @@ def test_refund_decision_screen(client, desk, agent):
     assert response.status_code == 200 and "Say why the refund is rejected." in response.content.decode()
     assert desk.complaint_refund_updates(cid) == []
     files = [SimpleUploadedFile("delivered.png", png_bytes(77), "image/png")]
-    response = client.post(url, {"action": "REJECT", "reject_reason": "快递显示已签收", "images": files})
+    data = with_form_token(client, url, {"action": "REJECT", "reject_reason": "快递显示已签收", "images": files})
+    response = client.post(url, data)
     assert response.status_code == 302
     (update,) = desk.complaint_refund_updates(cid)
     assert update["action"] == "REJECT" and update["reject_reason"] == "快递显示已签收"
