@@ -100,13 +100,13 @@ def recipients(complaint: Complaint) -> list[tuple[str, str | None]]:
 
 
 def _subject(alert: Alert, complaint: Complaint) -> str:
-    what: dict[str, str] = {
-        Alert.Kind.ARRIVED: gettext("New WeChat Pay complaint %(id)s"),
-        Alert.Kind.WROTE_AGAIN: gettext("The consumer wrote again on complaint %(id)s"),
-        Alert.Kind.DUE_SOON: gettext("Complaint %(id)s: deadline close"),
-        Alert.Kind.OVERDUE: gettext("Complaint %(id)s: deadline missed"),
-    }[alert.kind]
-    return what % {"id": complaint.complaint_id}
+    subjects: dict[str, str] = {
+        Alert.Kind.ARRIVED.value: gettext("New WeChat Pay complaint %(id)s"),
+        Alert.Kind.WROTE_AGAIN.value: gettext("The consumer wrote again on complaint %(id)s"),
+        Alert.Kind.DUE_SOON.value: gettext("Complaint %(id)s: deadline close"),
+        Alert.Kind.OVERDUE.value: gettext("Complaint %(id)s: deadline missed"),
+    }
+    return subjects[str(alert.kind)] % {"id": complaint.complaint_id}
 
 
 def _body(alert: Alert, complaint: Complaint, now: datetime.datetime) -> str:
