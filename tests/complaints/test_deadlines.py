@@ -180,3 +180,21 @@ def test_answered_moment_comes_from_wechats_history_when_replied_elsewhere(desk)
     step = complaint.history.get(operate_type="MERCHANT_RESPONSE")
     assert complaint.answered_at == step.operate_time == complaint.last_replied_at
     assert complaint.state == "PROCESSING"
+
+
+def test_a_reply_wechat_accepted_is_recorded_even_if_the_refresh_after_it_fails(desk):
+    complaint = seeded(desk, start=datetime.datetime.now(CST) - 2 * H)
+    desk.add_fault("status", count=20, path=f"/v3/merchant-service/complaints-v2/{complaint.complaint_id}", status=500)
+    assert services.send_reply(complaint, "您好，已处理。").ok
+    complaint.refresh_from_db()
+    assert complaint.state == "PENDING"  # the copy could not be refreshed
+    assert complaint.answered_at == complaint.last_replied_at == complaint.replies.get().sent_at
+
+
+def test_the_deadline_itself_is_overdue_in_sql_too(desk):
+    complaint = seeded(desk)
+    assert list(Complaint.objects.overdue(now=T0 + 24 * H)) == [complaint]
+    assert not Complaint.objects.due_soon(now=T0 + 24 * H).exists()
+    assert list(Complaint.objects.due_soon(now=T0 + 18 * H)) == [complaint]  # 6 h left exactly
+    assert not Complaint.objects.on_time(now=T0 + 18 * H).exists()
+    assert Complaint.objects.with_deadlines(now=T0 + 24 * H).get().urgency == OVERDUE
