@@ -198,3 +198,14 @@ def test_the_deadline_itself_is_overdue_in_sql_too(desk):
     assert list(Complaint.objects.due_soon(now=T0 + 18 * H)) == [complaint]  # 6 h left exactly
     assert not Complaint.objects.on_time(now=T0 + 18 * H).exists()
     assert Complaint.objects.with_deadlines(now=T0 + 24 * H).get().urgency == OVERDUE
+
+
+def test_a_completion_wechat_accepted_is_recorded_even_if_the_refresh_after_it_fails(desk):
+    complaint = seeded(desk, start=datetime.datetime.now(CST) - 2 * H)
+    assert services.send_reply(complaint, "您好，已处理。").ok
+    complaint.refresh_from_db()
+    desk.add_fault("status", count=20, path=f"/v3/merchant-service/complaints-v2/{complaint.complaint_id}", status=500)
+    assert services.complete(complaint).ok
+    complaint.refresh_from_db()
+    assert complaint.state == "PROCESSING"  # the copy could not be refreshed
+    assert complaint.completed_at is not None and complaint.desk_actions.get().kind == "COMPLETE"
