@@ -161,6 +161,8 @@ def alert(complaint: Complaint, kind: str, occasion: str = "", *, now: datetime.
     Returns the new :class:`Alert`, or ``None`` when it had been claimed already.
     """
     now = now or timezone.now()
+    if Alert.objects.filter(complaint=complaint, kind=kind, occasion=occasion).exists():
+        return None  # the usual case on every later store or reminder: no failed INSERT to log
     try:
         with transaction.atomic():  # a savepoint: the unique constraint settles concurrent claims
             record = Alert.objects.create(complaint=complaint, kind=kind, occasion=occasion)

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,7 +86,7 @@ def wrote_again_q() -> Q:
 
 
 #: A database condition per flag, for list filters.
-FILTERS: dict[str, Any] = {
+FILTERS: dict[str, Callable[[], Q]] = {
     REFUND_REQUESTED: lambda: Q(problem_type=Complaint.ProblemType.REFUND),
     IMMEDIATE_SERVICE: lambda: Q(need_immediate_service=True),
     WROTE_AGAIN: wrote_again_q,

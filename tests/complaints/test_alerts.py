@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.db import connections
+from django.db.models.signals import pre_save
 from django.utils import timezone
 
 from django_wxpay_media.complaints import alerts, services, signals
@@ -175,28 +176,41 @@ def test_a_mail_server_that_cannot_be_reached_is_recorded_and_storing_goes_on(de
 def test_two_processes_reminding_at_once_send_each_alert_once(desk, team, mailoutbox):
     late, soon = aged(desk, 30), aged(desk, 20)
     mailoutbox.clear()
-    barrier = threading.Barrier(2)
+    # Both threads pass the "already alerted?" look-up, then meet just before their first
+    # INSERT: only the unique constraint can settle it.
+    at_insert = threading.Barrier(2)
+    waited = threading.local()
+
+    def meet(sender, instance, **kwargs):
+        if not getattr(waited, "done", False):
+            waited.done = True
+            at_insert.wait(timeout=10)
+
     results: list[list[Alert]] = []
     errors: list[BaseException] = []
 
     def run():
         try:
-            barrier.wait(timeout=10)
             results.append(alerts.remind())
         except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    pre_save.connect(meet, sender=Alert)
+    try:
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        pre_save.disconnect(meet, sender=Alert)
     assert not errors, errors
     won = sorted((a.complaint_id, a.kind) for batch in results for a in batch)
     assert won == sorted([(late.pk, "OVERDUE"), (soon.pk, "DUE_SOON")])
     assert len(mailoutbox) == 2
+    assert Alert.objects.exclude(kind="ARRIVED").count() == 2
 
 
 @pytest.mark.skipif(find_spec("django.tasks") is None and find_spec("django_tasks") is None, reason="no task framework")
