@@ -175,6 +175,8 @@ class Complaint(models.Model):
         verbose_name = _("complaint")
         verbose_name_plural = _("complaints")
         ordering = ["-complaint_time", "-pk"]
+        # The clocks filter and count by state and complaint_time (see .deadlines).
+        indexes = [models.Index(fields=["state", "complaint_time"], name="wxpay_complaints_clock")]
         permissions = [
             ("reply_complaint", _("Can reply to complaints")),
             ("complete_complaint", _("Can mark complaints complete")),

@@ -143,5 +143,9 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('complaint', 'kind', 'occasion'), name='wxpay_complaints_alert_once')],
             },
         ),
+        migrations.AddIndex(
+            model_name='complaint',
+            index=models.Index(fields=['state', 'complaint_time'], name='wxpay_complaints_clock'),
+        ),
         migrations.RunPython(copy_flags, migrations.RunPython.noop),
     ]
