@@ -9,4 +9,9 @@ class WxPayComplaintsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.apps import apps
+
         from . import checks  # noqa: F401  (registers the system checks)
+
+        if apps.is_installed("django.contrib.admin"):
+            from . import saved_replies_admin  # noqa: F401  (registers SavedReply)

@@ -19,6 +19,7 @@ from django.utils.translation import pgettext_lazy
 
 from .. import conf
 from ..models import FeedbackImage
+from .deadlines import ComplaintQuerySet
 
 
 def consumer_image_upload_to(instance: ComplaintImage, filename: str) -> str:
@@ -121,11 +122,67 @@ class Complaint(models.Model):
     created_at = models.DateTimeField(
         _("first seen"), auto_now_add=True, help_text=_("When this site first learnt of the complaint.")
     )
+    # The clocks (see .deadlines): when the duties were met, from the desk's actions and WeChat's history.
+    answered_at = models.DateTimeField(
+        _("answered at"), null=True, blank=True, help_text=_("When the merchant first replied to the consumer.")
+    )
+    completed_at = models.DateTimeField(
+        _("completed at"), null=True, blank=True, help_text=_("When the merchant marked the complaint complete.")
+    )
+    last_replied_at = models.DateTimeField(
+        _("last reply at"), null=True, blank=True, help_text=_("When the merchant last replied to the consumer.")
+    )
+    # Priority flags copied from the detail when it is stored (see .flags), so that lists filter in SQL.
+    need_immediate_service = models.BooleanField(
+        _("immediate service needed"),
+        default=False,
+        db_index=True,
+        help_text=_("WeChat Pay asks for an immediate answer (need_immediate_service)."),
+    )
+    incoming_user_response = models.BooleanField(
+        _("consumer waiting"),
+        default=False,
+        help_text=_("The consumer has written again and waits for the merchant (incoming_user_response)."),
+    )
+    in_platform_service = models.BooleanField(
+        _("with WeChat Pay's service"),
+        default=False,
+        help_text=_("WeChat Pay's own service handles it; the consumer does not see merchant messages meanwhile."),
+    )
+    trusted_consumer = models.BooleanField(
+        _("trusted consumer"),
+        default=False,
+        help_text=_("The consumer qualifies for fast refund (user_tag_list TRUSTED)."),
+    )
+    user_complaint_times = models.PositiveIntegerField(
+        _("complaints by this consumer"),
+        null=True,
+        blank=True,
+        help_text=_("How many complaints this consumer has made (user_complaint_times)."),
+    )
+    full_refunded = models.BooleanField(
+        _("fully refunded"),
+        default=False,
+        help_text=_("Every order of the complaint is fully refunded (complaint_full_refunded)."),
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="wxpay_assigned_complaints",
+        verbose_name=_("assigned to"),
+        help_text=_("The staff member handling the complaint; alerted first."),
+    )
+
+    objects = ComplaintQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("complaint")
         verbose_name_plural = _("complaints")
         ordering = ["-complaint_time", "-pk"]
+        # The clocks filter and count by state and complaint_time (see .deadlines).
+        indexes = [models.Index(fields=["state", "complaint_time"], name="wxpay_complaints_clock")]
         permissions = [
             ("reply_complaint", _("Can reply to complaints")),
             ("complete_complaint", _("Can mark complaints complete")),
@@ -390,3 +447,19 @@ def parse_time(value: str) -> datetime.datetime | None:
     except (TypeError, ValueError):
         return None
     return when if when.tzinfo else None
+
+
+# The desk's own records, defined beside (they refer to Complaint by name).
+from .desk_models import Alert, DeskAction, SavedReply  # noqa: E402
+
+__all__ = [
+    "Alert",
+    "Complaint",
+    "ComplaintImage",
+    "DeskAction",
+    "HistoryEntry",
+    "Notification",
+    "Reply",
+    "SavedReply",
+    "parse_time",
+]

@@ -33,10 +33,12 @@ from ..models import FeedbackImage
 from ..outcome import UploadOutcome
 from ..wechatpay import complaints as wc
 from ..wechatpay import errors
+from . import alerts, flags, moments, rules
 from .messages import message_for, staff_message
 from .models import (
     Complaint,
     ComplaintImage,
+    DeskAction,
     HistoryEntry,
     Notification,
     Reply,
@@ -119,6 +121,7 @@ def store(detail: wc.Complaint) -> Complaint:
         "image_count": sum(len(media.media_urls) for media in detail.media),
         "raw": detail.raw,
         "synced_at": timezone.now(),
+        **flags.stored_fields(detail.raw),
     }
     try:
         complaint, _ = Complaint.objects.update_or_create(complaint_id=detail.complaint_id, defaults=values)
@@ -131,6 +134,7 @@ def store(detail: wc.Complaint) -> Complaint:
             url_hash=ComplaintImage.hash_url(url),
             defaults={"media_url": url, "media_type": media_type, "position": position},
         )
+    alerts.offer_events(complaint)  # new complaint, consumer wrote again: each alert once
     return complaint
 
 
@@ -149,13 +153,18 @@ def store_history(complaint: Complaint, entries: Sequence[wc.HistoryEntry]) -> N
                 "raw": entry.raw,
             },
         )
+    moments.note_history(complaint)
 
 
 # -- reading from WeChat Pay ------------------------------------------------------------------
 
 
 def refresh(complaint_id: str, *, history: bool = True) -> Outcome:
-    """Fetch one complaint's detail (and its history) and store them."""
+    """Fetch one complaint's detail (and its history) and store them.
+
+    The history is always read for a complaint seen for the first time.
+    """
+    history = history or not Complaint.objects.filter(complaint_id=complaint_id).exists()
     try:
         client = conf.get_client()
         detail = wc.get_complaint(client, complaint_id)
@@ -277,6 +286,8 @@ def send_reply(complaint: Complaint, content: str, images: Sequence[Any] = (), *
         wc.reply_body(complainted_mchid=complaint.complainted_mchid, content=content, images=["-"] * len(images))
     except wc.ComplaintRequestError as exc:
         return _failure(exc)
+    if not (verdict := rules.can_reply(complaint)):
+        return _refused(verdict, complaint)
     reply = Reply.objects.create(complaint=complaint, content=content, sent_by=_user_or_none(user))
     return _deliver(reply, images, user)
 
@@ -287,6 +298,8 @@ def resend_reply(reply: Reply, *, user: Any = None) -> Outcome:
     The reply is claimed first (failed → sending, one conditional ``UPDATE``): of two
     requests sending it again at once, one sends and the other sends nothing.
     """
+    if not (verdict := rules.can_reply(reply.complaint)):
+        return _refused(verdict, reply.complaint)
     claimed = Reply.objects.filter(pk=reply.pk, state=Reply.State.FAILED).update(state=Reply.State.PENDING)
     if claimed != 1:
         reply.refresh_from_db()
@@ -320,9 +333,11 @@ def _deliver(reply: Reply, images: Sequence[Any], user: Any) -> Outcome:
         failure = _failure(exc)
         _mark(reply, Reply.State.FAILED, code=failure.code, message=failure.message, request_id=failure.request_id)
         return Outcome(False, failure.message, failure.code, failure.request_id, complaint, reply)
+    sent_at = timezone.now()
     sent = gettext("The reply was sent to the consumer.")
     try:
-        _mark(reply, Reply.State.SENT, request_id=request_id or "", sent_at=timezone.now())
+        _mark(reply, Reply.State.SENT, request_id=request_id or "", sent_at=sent_at)
+        moments.note_reply(complaint, sent_at)
     except DatabaseError:  # WeChat Pay has it: say so, never an error page
         logger.exception("Reply %s to complaint %s was sent but could not be recorded", reply.pk, complaint.pk)
         sent = " ".join([sent, message_for("SENT_NOT_RECORDED", request_id=request_id or "-")])
@@ -354,6 +369,8 @@ def _mark(
 
 def complete(complaint: Complaint, *, user: Any = None) -> Outcome:
     """Tell WeChat Pay the complaint is handled (反馈处理完成); then refresh it."""
+    if not (verdict := rules.can_complete(complaint)):
+        return _refused(verdict, complaint)
     try:
         request_id = wc.complete(
             conf.get_client(), complaint.complaint_id, complainted_mchid=complaint.complainted_mchid
@@ -361,6 +378,8 @@ def complete(complaint: Complaint, *, user: Any = None) -> Outcome:
     except _CALL_ERRORS as exc:
         return _failure(exc)
     logger.info("Complaint %s marked complete by %s", complaint.complaint_id, user)
+    moments.record_action(complaint, DeskAction.Kind.COMPLETE, _user_or_none(user), request_id)
+    moments.note_completion(complaint, timezone.now())
     message = " ".join([gettext("The complaint was marked complete."), _after_accepted(complaint)]).strip()
     return Outcome(True, message, request_id=request_id or "", complaint=complaint)
 
@@ -377,8 +396,11 @@ def decide_refund(
 ) -> Outcome:
     """Approve or reject the consumer's refund request (rejection: reason and ≤ 4 images).
 
-    Approving does not refund: the refund API does that.
+    Approving does not refund: the refund API does that. Whether WeChat Pay takes a
+    decision now is checked first: nothing is uploaded for a refused one.
     """
+    if not (verdict := rules.can_decide_refund(complaint)):
+        return _refused(verdict, complaint)
     try:
         wc.refund_progress_body(
             action,
@@ -407,6 +429,11 @@ def decide_refund(
     except _CALL_ERRORS as exc:
         return _failure(exc)
     logger.info("Refund of complaint %s: %s by %s", complaint.complaint_id, action, user)
+    kind = DeskAction.Kind.APPROVE_REFUND if action == "APPROVE" else DeskAction.Kind.REJECT_REFUND
+    recorded = moments.record_action(
+        complaint, kind, _user_or_none(user), request_id, reason=reason, remark=remark, day=launch_refund_day
+    )
+    recorded.images.add(*records)
     message = gettext("The refund was approved.") if action == "APPROVE" else gettext("The refund was rejected.")
     message = " ".join([message, _after_accepted(complaint)]).strip()
     return Outcome(True, message, request_id=request_id or "", complaint=complaint)
@@ -476,6 +503,10 @@ def handle_notification(headers: Mapping[str, str], body: bytes) -> Notification
     record.refresh_error = "" if outcome.ok else (outcome.code or "ERROR")
     record.save(update_fields=["refresh_error"])
     return NotificationOutcome("accepted" if outcome.ok else "refresh_failed", outcome.code, record)
+
+
+def _refused(verdict: rules.Verdict, complaint: Complaint) -> Outcome:
+    return Outcome(False, verdict.reason, code="NOT_ALLOWED", complaint=complaint)
 
 
 def _user_or_none(user: Any) -> Any:

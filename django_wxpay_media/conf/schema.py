@@ -40,6 +40,11 @@ DEFAULTS: dict[str, Any] = {
     # False: upload in the request (after its transaction commits). True or a TASKS
     # alias: enqueue the upload on that task backend (see django_wxpay_media.tasks).
     "BACKGROUND_UPLOADS": False,
+    # The complaint desk's clocks (hours after complaint_time) and alert recipients.
+    "COMPLAINT_REPLY_HOURS": 24,
+    "COMPLAINT_COMPLETE_HOURS": 72,
+    "COMPLAINT_DUE_SOON_HOURS": 6,
+    "COMPLAINT_ALERT_EMAILS": (),
 }
 VALID_KEYS: tuple[str, ...] = tuple(DEFAULTS)
 
@@ -82,6 +87,15 @@ OPTION_RULES: dict[str, tuple[str, Callable[[Any], bool], str, str]] = {
         lambda v: isinstance(v, bool) or (isinstance(v, str) and bool(v)),
         "True, False or the alias of an entry in TASKS",
         "True",
+    ),
+    "COMPLAINT_REPLY_HOURS": ("E029", lambda v: _is_number(v) and v > 0, "a positive number of hours", "24"),
+    "COMPLAINT_COMPLETE_HOURS": ("E030", lambda v: _is_number(v) and v > 0, "a positive number of hours", "72"),
+    "COMPLAINT_DUE_SOON_HOURS": ("E031", lambda v: _is_number(v) and v >= 0, "a number of hours, 0 or more", "6"),
+    "COMPLAINT_ALERT_EMAILS": (
+        "E032",
+        lambda v: isinstance(v, (list, tuple)) and all(isinstance(a, str) and "@" in a for a in v),
+        "a list of e-mail addresses",
+        "['desk@example.com']",
     ),
 }
 

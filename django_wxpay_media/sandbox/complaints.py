@@ -267,8 +267,9 @@ class ComplaintDesk:
         transaction_id: str | None,
         images: int | Sequence[bytes],
         complaint_time: dt.datetime | str | None,
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Create one complaint; returns its detail JSON."""
+        """Create one complaint; returns its detail JSON (``extra`` fields set over the defaults)."""
         if state not in STATES:
             raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
         if problem_type not in PROBLEM_TYPES:
@@ -309,6 +310,7 @@ class ComplaintDesk:
         }
         if problem_type == "REFUND":
             detail["apply_refund_amount"] = amount
+        detail.update(copy.deepcopy(dict(extra or {})))
         complaint = _Complaint(detail=detail, image_ids=[])
         with self._lock:
             if complaint_id in self._complaints:
@@ -541,6 +543,7 @@ class ComplaintDesk:
                 raise invalid_request("the complaint is processed already; it takes no more replies")
             if complaint.state == "PENDING":
                 complaint.detail["complaint_state"] = "PROCESSING"
+            complaint.detail["incoming_user_response"] = False
             complaint.replies.append(copy.deepcopy(body))
             complaint.history.append(self._merchant_entry("MERCHANT_RESPONSE", content or "", images))
         return self.signer.signed(b"", request.headers, status=204)
@@ -555,6 +558,21 @@ class ComplaintDesk:
             media_type="OPERATION_IMAGE",
             media_ids=media_ids,
         )
+
+    def consumer_writes(self, complaint_id: str, text: str) -> None:
+        """The consumer writes again: a USER_RESPONSE step, and the detail says they wait."""
+        with self._lock:
+            complaint = self._get(complaint_id, error=KeyError)
+            complaint.detail["incoming_user_response"] = True
+            complaint.history.append(
+                _HistoryEntry(
+                    log_id=self._log_id(),
+                    operator="投诉人",
+                    operate_time=rfc3339(dt.datetime.now(dt.UTC)),
+                    operate_type="USER_RESPONSE",
+                    operate_details=text,
+                )
+            )
 
     def _complete(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
         body = _json_object(request, ("complainted_mchid",))

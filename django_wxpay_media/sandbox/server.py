@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -313,6 +313,7 @@ class Sandbox:
         transaction_id: str | None = None,
         images: int | Sequence[bytes] = 2,
         complaint_time: dt.datetime | str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create a complaint as a consumer would; returns its detail JSON.
 
@@ -321,8 +322,10 @@ class Sandbox:
         public key; ``amount`` is in fen; ``images`` is a number of small PNG/JPEG
         pictures (or a list of PNG/JPEG bytes) served by
         ``GET /v3/merchant-service/images/{media_id}``, listed as full ``media_url``s
-        with percent-encoded ids. ``complaint_time`` defaults to now. Ids are
-        generated where not given. The sandbox must be running (the URLs name it).
+        with percent-encoded ids. ``complaint_time`` defaults to now. ``extra`` sets
+        detail fields over the defaults (``need_immediate_service``, ``user_tag_list``,
+        ``user_complaint_times``...). Ids are generated where not given. The sandbox must
+        be running (the URLs name it).
         """
         self.port  # noqa: B018 - raises while not running: media_url needs the address
         return self._desk.seed(
@@ -338,7 +341,14 @@ class Sandbox:
             transaction_id=transaction_id,
             images=images,
             complaint_time=complaint_time,
+            extra=extra,
         )
+
+    def consumer_writes(self, complaint_id: str, text: str = "请尽快处理，谢谢。") -> None:
+        """The consumer writes again on ``complaint_id``: a USER_RESPONSE history step, and
+        ``incoming_user_response`` true until the merchant replies. Notify with
+        :meth:`notification` (``action_type="USER_RESPONSE"``). ``KeyError`` for an unknown id."""
+        self._desk.consumer_writes(complaint_id, text)
 
     @property
     def complaints(self) -> dict[str, dict[str, Any]]:

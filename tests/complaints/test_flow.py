@@ -153,8 +153,10 @@ def test_a_wechat_error_is_a_message_not_an_exception(desk):
     cid = desk.seed_complaint()["complaint_id"]
     complaint = services.refresh(cid).complaint
     assert complaint is not None
-    outcome = services.complete(complaint)  # PENDING: WeChat refuses completing before a reply
-    assert not outcome.ok and outcome.message
+    # A stale copy says PROCESSING, so the desk's own rule lets it through; WeChat refuses (still PENDING).
+    complaint.state = Complaint.State.PROCESSING
+    outcome = services.complete(complaint)
+    assert not outcome.ok and outcome.message and outcome.code == "INVALID_REQUEST"
 
 
 def test_sync_prints_each_complaint_and_its_state(desk):

@@ -5,6 +5,8 @@
   failure on stderr; exits with 0 only if all were synced.
 * ``notify-url [URL | --delete]``: show, set or remove the URL WeChat Pay sends
   complaint notifications to.
+* ``remind``: alert staff of every deadline now close or missed and every consumer
+  who wrote again, each once (for cron); prints ``COMPLAINT_ID<TAB>EVENT`` per alert.
 """
 
 from __future__ import annotations
@@ -14,23 +16,27 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from django_wxpay_media.complaints import services
+from django_wxpay_media.complaints import alerts, services
 
 
 class Command(BaseCommand):
     help = "Synchronise WeChat Pay complaints, or manage the complaint notification URL."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{sync,notify-url}")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{sync,notify-url,remind}")
         sync = sub.add_parser("sync", help="Store the complaints of the last N days with their history.")
         sync.add_argument("--days", type=int, default=30, help="How many days back, today included (default 30).")
         notify = sub.add_parser("notify-url", help="Show, set (URL) or remove (--delete) the notification URL.")
         notify.add_argument("url", nargs="?", metavar="URL", help="The HTTPS URL to register.")
         notify.add_argument("--delete", action="store_true", help="Remove the registered URL.")
+        sub.add_parser("remind", help="Alert staff of deadlines close or missed, each once (for cron).")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "sync":
             self._sync(options["days"])
+        elif action == "remind":
+            for alert in alerts.remind():
+                self.stdout.write(f"{alert.complaint.complaint_id}\t{alert.kind}")
         else:
             self._notify_url(options.get("url"), options.get("delete", False))
 
