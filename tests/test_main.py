@@ -394,25 +394,39 @@ def test_temporary_folder_is_removed_on_sigterm(start_demo):
     assert not is_listening(port)
 
 
-def test_port_in_use_is_reported(tmp_path):
+@pytest.mark.parametrize(
+    ("module", "option", "hint"),
+    [
+        ("django_wxpay_media", "--port", "Choose another with --port"),
+        ("django_wxpay_media", "--sandbox-port", "Choose another with --sandbox-port"),
+        ("django_wxpay_media.sandbox", "--port", "Choose another with --port"),
+    ],
+)
+def test_a_taken_port_is_one_line_exit_nonzero_and_nothing_left_behind(tmp_path, module, option, hint):
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    command = [sys.executable, "-m", module]
+    if module == "django_wxpay_media":
+        command += ["demo", "--no-input", "--port", "0"]
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "django_wxpay_media", "demo", "--no-input", "--port", str(port)],
+            [*command, option, str(port)],
             cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(temp)},
             check=False,
             capture_output=True,
             text=True,
             timeout=PATIENCE,
         )
 
-    assert result.returncode == 1
-    assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr
-    assert "--port" in result.stderr
-    folder = Path(re.search(r"Folder: (\S+)", result.stdout).group(1))
-    assert not folder.exists()  # the temporary folder made before the failure is gone
+    assert result.returncode != 0
+    [line] = result.stderr.splitlines()  # no traceback, no second message
+    assert f":{port}: Address already in use." in line or f"port {port}: Address already in use." in line
+    assert hint in line
+    assert list(temp.iterdir()) == []  # no wxpay-demo-* or key folder left
 
 
 def test_without_a_command_prints_usage_and_fails():

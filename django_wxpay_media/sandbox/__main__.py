@@ -98,7 +98,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         try:
             sandbox.start()
         except OSError as error:
-            print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=err)
+            hint = " Choose another with --port, or --port 0 for any free one." if args.port else ""
+            print(f"Cannot listen on {args.host}:{args.port}: {error.strerror or error}.{hint}", file=err)
             return 2
         try:
             stop = threading.Event()
