@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_wxpay_media import services
+from django_wxpay_media.admin import file_url
 from django_wxpay_media.models import FeedbackImage
 
 from .admin_helpers import ADD, CHANGELIST, change_url, failed_image, messages_of, pending_image, upload_url
@@ -45,7 +46,7 @@ def test_changelist_shows_thumbnail_size_status_and_media_id(admin_client, wxpay
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert f'<img src="{uploaded.file.url}" alt="receipt.png"' in html
+    assert f'<img src="{file_url(uploaded)}" alt="receipt.png"' in html
     assert "receipt.png" in html and failed.filename in html
     assert uploaded.media_id[:23] in html
     assert "Uploaded" in html and "Failed" in html
@@ -56,9 +57,10 @@ def test_changelist_shows_thumbnail_size_status_and_media_id(admin_client, wxpay
 def test_thumbnail_url_serves_the_stored_file(admin_client, wxpay_settings):
     image = services.upload_image(bmp_bytes(3), filename="scan.bmp")
 
-    response = admin_client.get(image.file.url)
+    response = admin_client.get(file_url(image))
 
     assert response.status_code == 200
+    assert response["Content-Type"] == "image/bmp"
     assert b"".join(response.streaming_content) == bmp_bytes(3)
 
 
@@ -232,7 +234,7 @@ def test_change_page_is_a_read_only_view_with_preview(admin_client, wxpay_settin
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert f'<img src="{image.file.url}" alt="view.png"' in html
+    assert f'<img src="{file_url(image)}" alt="view.png"' in html
     assert image.media_id in html and image.sha256 in html
     assert 'type="file"' not in html
     assert 'name="_save"' not in html

@@ -342,8 +342,11 @@ def test_demo_serves_the_admin_on_the_sandbox_and_stops_on_ctrl_c(start_demo, tm
     assert (folder / "media" / rows[0][3]).read_bytes() == png_bytes(42)
     changelist = session.get(f"{demo.base_url}{FEEDBACK_IMAGES}", timeout=PATIENCE)
     assert media_id[:23] in changelist.text and "receipt.png" in changelist.text
-    thumbnail = session.get(f"{demo.base_url}/media/{rows[0][3]}", timeout=PATIENCE)
-    assert thumbnail.content == png_bytes(42)
+    # Served by the admin from the (private) storage: the demo has no MEDIA_URL route.
+    src = re.search(r'<img src="(/admin/django_wxpay_media/feedbackimage/\d+/file/)"', changelist.text).group(1)
+    thumbnail = session.get(f"{demo.base_url}{src}", timeout=PATIENCE)
+    assert thumbnail.content == png_bytes(42) and thumbnail.headers["Content-Type"] == "image/png"
+    assert session.get(f"{demo.base_url}/media/{rows[0][3]}", timeout=PATIENCE).status_code == 404
     assert session.get(f"{demo.base_url}/static/admin/css/base.css", timeout=PATIENCE).status_code == 200
     assert "POST /v3/merchant-service/images/upload 200" in demo.stderr()  # the sandbox's log line
     assert children_of(demo.process.pid) == []  # one process: server and sandbox are threads

@@ -1,4 +1,4 @@
-"""The feedback image admin's own screens: add (= upload) and retry.
+"""The feedback image admin's own screens: add (= upload), retry, and the stored file.
 
 Both are ordinary views registered in :meth:`FeedbackImageViews.get_urls` through
 ``admin_site.admin_view()`` (staff login, ``never_cache``, CSRF protection), on
@@ -26,7 +26,8 @@ from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext
 
@@ -35,6 +36,7 @@ from ..admin_forms import FeedbackImageAddForm
 from ..exceptions import RecordedError, user_message
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
+from ..serving import stored_image_response
 
 __all__ = ["FeedbackImageViews"]
 
@@ -66,6 +68,7 @@ class FeedbackImageViews(admin.ModelAdmin):
                 self._uploading_view(self.retry_view),
                 name="{}_{}_upload".format(*info),
             ),
+            path("<path:object_id>/file/", self.admin_site.admin_view(self.file_view), name="{}_{}_file".format(*info)),
         ]
         rest = [pattern for pattern in super().get_urls() if getattr(pattern, "name", None) not in names.values()]
         return own + rest
@@ -262,6 +265,17 @@ class FeedbackImageViews(admin.ModelAdmin):
         else:
             self._report(request, outcome)
         return HttpResponseRedirect(obj_url)
+
+    # -- the stored file, for the thumbnail and the preview ------------------------------------
+
+    def file_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
+        """The stored image, for staff who may view the record; any storage, no ``MEDIA_URL``."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        return stored_image_response(obj.file)
 
     # -- messages ---------------------------------------------------------------------------
 

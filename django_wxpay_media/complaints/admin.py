@@ -16,8 +16,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import (
-    FileResponse,
-    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
@@ -30,6 +28,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..models import FeedbackImage
+from ..serving import stored_image_response
 from . import services
 from .forms import ConfirmForm, RefundDecisionForm, ReplyForm
 from .models import Complaint, ComplaintImage, Notification, Reply
@@ -164,6 +164,7 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
             path("<int:pk>/refund/", wrap(self.refund_view), name=f"{APP}_complaint_refund"),
             path("<int:pk>/refresh/", wrap(self.refresh_view), name=f"{APP}_complaint_refresh"),
             path("image/<int:pk>/", wrap(self.image_view), name=f"{APP}_complaint_image"),
+            path("reply-image/<int:pk>/", wrap(self.reply_image_view), name=f"{APP}_complaint_reply_image"),
             *super().get_urls(),
         ]
 
@@ -304,14 +305,14 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
         if not outcome.ok or not image.file:
             # An <img> cannot show a message; the page shows the alt text and the error code.
             return HttpResponse(outcome.message, status=502, content_type="text/plain; charset=utf-8")
-        try:
-            handle = image.file.open("rb")
-        except OSError:
-            raise Http404 from None
-        response = FileResponse(handle, content_type=image.content_type or "application/octet-stream")
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
+        return stored_image_response(image.file)
+
+    def reply_image_view(self, request: HttpRequest, pk: int) -> HttpResponseBase:
+        """An image attached to a reply, from the configured storage (no ``MEDIA_URL`` needed)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        image = get_object_or_404(FeedbackImage.objects.filter(wxpay_complaint_replies__isnull=False).distinct(), pk=pk)
+        return stored_image_response(image.file)
 
 
 @admin.register(Reply)
