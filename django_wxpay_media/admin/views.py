@@ -15,15 +15,18 @@ What staff read comes from the upload's outcome (:meth:`UploadOutcome.message
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote, unquote
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -110,6 +113,24 @@ class FeedbackImageViews(admin.ModelAdmin):
     ) -> HttpResponse:
         """Anything that calls the admin's add view gets the upload view."""
         return self.upload_add_view(request)
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> LogEntry:
+        """The admin's log entry, whose text is the file name only.
+
+        ``str(obj)`` adds the status in the language of the moment; stored in the
+        entry, it would show in every language (and stay "Uploading" forever). The
+        change message stays JSON (``[{"added": {}}]``), which the admin translates
+        when it shows it.
+        """
+        user_id: Any = request.user.pk  # staff only: the admin's views require a login
+        return LogEntry.objects.create(
+            user_id=user_id,
+            content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
+            object_id=str(obj.pk),
+            object_repr=(obj.filename or str(obj.pk))[:200],
+            action_flag=ADDITION,
+            change_message=json.dumps(message) if isinstance(message, list) else message,
+        )
 
     def _change_url(self, obj: FeedbackImage) -> str:
         return reverse(

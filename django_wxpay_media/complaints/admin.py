@@ -105,9 +105,15 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
         return [*fields, "payer_phone"] if self.has_view_payer_phone_permission(request) else fields
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = self.fieldsets
+        if obj is not None and obj.apply_refund_amount is None:  # no refund asked: no empty row
+            fieldsets = [
+                (name, {**options, "fields": [f for f in options["fields"] if f != "refund_requested_yuan"]})
+                for name, options in fieldsets
+            ]
         if self.has_view_payer_phone_permission(request):
-            return [*self.fieldsets, (_("Consumer"), {"fields": ["payer_phone"]})]
-        return self.fieldsets
+            return [*fieldsets, (_("Consumer"), {"fields": ["payer_phone"]})]
+        return fieldsets
 
     @admin.display(description=_("order amount"), ordering="amount")
     def amount_yuan(self, obj: Complaint) -> str:
