@@ -424,7 +424,7 @@ def test_form_error_in_simplified_chinese(admin_client, wxpay_settings):
 
 
 @pytest.mark.parametrize(
-    ("code", "request_id", "english", "chinese"),
+    ("code", "request_id", "in_english", "in_chinese"),  # not "english": that is the autouse fixture
     [
         (
             "PARAM_ERROR",
@@ -437,7 +437,9 @@ def test_form_error_in_simplified_chinese(admin_client, wxpay_settings):
         ("", "", "failed: ", "失败："),
     ],
 )
-def test_the_failure_note_says_only_what_is_known(admin_client, wxpay_settings, code, request_id, english, chinese):
+def test_the_failure_note_says_only_what_is_known(
+    admin_client, wxpay_settings, code, request_id, in_english, in_chinese
+):
     image = failed_image(wxpay_settings, 60 + len(code) + len(request_id))
     FeedbackImage.objects.filter(pk=image.pk).update(error_code=code, request_id=request_id)
 
@@ -446,9 +448,9 @@ def test_the_failure_note_says_only_what_is_known(admin_client, wxpay_settings, 
 
     note = html[html.index('<p class="errornote">') :]
     note = " ".join(note[: note.index("</p>")].split())
-    assert english in note and "—" not in note and "()" not in note
+    assert in_english in note and "—" not in note and "()" not in note
     assert note.endswith("The image is kept and can be uploaded again.")
-    assert chinese in chinese_html and "最近一次上传到微信支付失败" in chinese_html
+    assert in_chinese in chinese_html and "最近一次上传到微信支付失败" in chinese_html
 
 
 def test_the_recent_actions_read_in_the_language_of_the_reader(admin_client, wxpay_settings):

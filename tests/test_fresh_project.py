@@ -207,7 +207,10 @@ def test_a_project_set_up_as_the_readme_says_uploads_and_previews_every_image(tm
     sandbox = wxpay_sandbox
     site = tmp_path / "site"
     site.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "DJANGO_SETTINGS_MODULE": "mysite.settings"}
+    # The project's own environment: none of the test run's Django variables (pytest-django
+    # sets DJANGO_ALLOW_ASYNC_UNSAFE, which check --deploy rightly refuses).
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env = {**base_env, "PYTHONPATH": str(REPO), "DJANGO_SETTINGS_MODULE": "mysite.settings"}
 
     def manage(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -222,7 +225,7 @@ def test_a_project_set_up_as_the_readme_says_uploads_and_previews_every_image(tm
 
     made = subprocess.run(
         [sys.executable, "-m", "django", "startproject", "mysite", str(site)],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**base_env, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
         check=False,
