@@ -27,7 +27,8 @@ def stored_image_response(file: FieldFile | None) -> FileResponse:
     or type; anything else is sent as a download. ``nosniff`` keeps a browser from
     guessing otherwise, and nothing is cached: the image may be private.
     """
-    if not file:
+    # exists() first: every storage answers it (a missing S3 object is no OSError on read).
+    if not file or not file.name or not file.storage.exists(file.name):
         raise Http404
     try:
         handle = file.open("rb")
