@@ -7,9 +7,10 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from django_wxpay_media import services
+from django_wxpay_media.admin import file_url
 from django_wxpay_media.models import FeedbackImage
 
 from .admin_helpers import ADD, CHANGELIST, change_url, failed_image, messages_of, pending_image, upload_url
@@ -45,7 +46,7 @@ def test_changelist_shows_thumbnail_size_status_and_media_id(admin_client, wxpay
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert f'<img src="{uploaded.file.url}" alt="receipt.png"' in html
+    assert f'<img src="{file_url(uploaded)}" alt="receipt.png"' in html
     assert "receipt.png" in html and failed.filename in html
     assert uploaded.media_id[:23] in html
     assert "Uploaded" in html and "Failed" in html
@@ -56,9 +57,10 @@ def test_changelist_shows_thumbnail_size_status_and_media_id(admin_client, wxpay
 def test_thumbnail_url_serves_the_stored_file(admin_client, wxpay_settings):
     image = services.upload_image(bmp_bytes(3), filename="scan.bmp")
 
-    response = admin_client.get(image.file.url)
+    response = admin_client.get(file_url(image))
 
     assert response.status_code == 200
+    assert response["Content-Type"] == "image/bmp"
     assert b"".join(response.streaming_content) == bmp_bytes(3)
 
 
@@ -232,7 +234,7 @@ def test_change_page_is_a_read_only_view_with_preview(admin_client, wxpay_settin
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert f'<img src="{image.file.url}" alt="view.png"' in html
+    assert f'<img src="{file_url(image)}" alt="view.png"' in html
     assert image.media_id in html and image.sha256 in html
     assert 'type="file"' not in html
     assert 'name="_save"' not in html
@@ -419,3 +421,45 @@ def test_form_error_in_simplified_chinese(admin_client, wxpay_settings):
 
     assert "“a.jpg”不是 JPEG、PNG 或 BMP 图片" in response.content.decode()
     assert wxpay_settings.requests == []
+
+
+@pytest.mark.parametrize(
+    ("code", "request_id", "in_english", "in_chinese"),  # not "english": that is the autouse fixture
+    [
+        (
+            "PARAM_ERROR",
+            "REQ-1",
+            "(error code PARAM_ERROR, Request-ID REQ-1).",
+            "（错误码 PARAM_ERROR，Request-ID REQ-1）。",
+        ),
+        ("PARAM_ERROR", "", "(error code PARAM_ERROR).", "（错误码 PARAM_ERROR）。"),
+        ("", "REQ-2", "(Request-ID REQ-2).", "（Request-ID REQ-2）。"),
+        ("", "", "failed: ", "失败："),
+    ],
+)
+def test_the_failure_note_says_only_what_is_known(
+    admin_client, wxpay_settings, code, request_id, in_english, in_chinese
+):
+    image = failed_image(wxpay_settings, 60 + len(code) + len(request_id))
+    FeedbackImage.objects.filter(pk=image.pk).update(error_code=code, request_id=request_id)
+
+    html = admin_client.get(change_url(image)).content.decode()
+    chinese_html = admin_client.get(change_url(image), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+    note = html[html.index('<p class="errornote">') :]
+    note = " ".join(note[: note.index("</p>")].split())
+    assert in_english in note and "—" not in note and "()" not in note
+    assert note.endswith("The image is kept and can be uploaded again.")
+    assert in_chinese in chinese_html and "最近一次上传到微信支付失败" in chinese_html
+
+
+def test_the_recent_actions_read_in_the_language_of_the_reader(admin_client, wxpay_settings):
+    admin_client.post(reverse(ADD), {"upload": SimpleUploadedFile("feedback-en.png", png_bytes(70))})
+    [entry] = LogEntry.objects.all()
+
+    home = admin_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+    assert entry.object_repr == "feedback-en.png"  # no status, in no language
+    assert "feedback-en.png" in home and "Uploaded" not in home and "已上传" not in home
+    with translation.override("zh-hans"):
+        assert entry.get_change_message() == "已添加。"  # JSON, translated when shown

@@ -339,3 +339,16 @@ def test_an_ascii_only_stdout_gets_escapes_not_a_crash(wxpay_settings, settings,
     field, media_id = done.stdout.decode("ascii").rstrip("\n").split("\t")
     assert unescape(field) == path.encode("utf-8")
     assert media_id == upload.media_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_is_printed_once(wxpay_settings, settings, images, tmp_path, media_root):
+    wxpay_settings.add_fault("status", count=5, status=400, code="PARAM_ERROR", message="参数错误")
+    refused = images("refused.png", "printed once")
+
+    done = manage(tmp_path, settings.WXPAY_MEDIA, media_root, refused)
+
+    assert done.returncode == 1
+    [failure, summary] = done.stderr.splitlines()  # no log line repeating the failure
+    assert failure.startswith(f"{refused}: ") and "PARAM_ERROR" in failure
+    assert summary == "CommandError: 1 of 1 upload failed."

@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from django_wxpay_media import services
+from django_wxpay_media.admin import file_url
 from django_wxpay_media.models import FeedbackImage
 from tests.formexample.models import ComplaintReply
 
@@ -126,7 +127,7 @@ def test_change_page_shows_attached_images_and_media_ids(admin_client, wxpay_set
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert f'<img src="{image.file.url}" alt="shown.png"' in html
+    assert f'<img src="{file_url(image)}" alt="shown.png"' in html
     assert f"<code>{image.media_id}</code>" in html
     assert 'type="file"' in html and "multiple" in html
 

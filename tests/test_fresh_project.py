@@ -1,4 +1,4 @@
-"""A fresh project can migrate before it has keys (issue 10).
+"""A fresh project can migrate before it has keys (issue 10), and one built as README.rst says works.
 
 Absent or partly filled-in ``WXPAY_MEDIA`` is reported where it matters — ``check
 --deploy``, the first upload, :func:`conf.configuration_problems` for an admin
@@ -9,12 +9,17 @@ setting that is present but wrong still stops every command.
 from __future__ import annotations
 
 import os
+import re
+import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
+import requests
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -152,3 +157,186 @@ def test_a_wrong_storage_is_a_check_error_not_a_crash_at_startup(tmp_path):
         assert done.returncode == 1
         assert "django_wxpay_media.E025" in done.stderr and message in done.stderr
         assert "Traceback" not in done.stderr
+
+
+# -- a project built the way README.rst says ------------------------------------------------------
+
+#: How long a start or a request may take before the test calls it hung (not a timing assertion).
+PATIENCE = 60
+
+
+def readme_snippets(marker: str) -> str:
+    """The Python blocks of README's "Install in your project" whose first line is ``marker``, joined."""
+    text = (REPO / "README.rst").read_text(encoding="utf-8")
+    section = text.split("\nInstall in your project\n", 1)[1].split("\n=====", 1)[0]
+    lines = section.splitlines()
+    blocks = []
+    for number, line in enumerate(lines):
+        if line.strip() != ".. code-block:: python":
+            continue
+        indent = len(line) - len(line.lstrip())
+        body = []
+        for following in lines[number + 1 :]:
+            if following.strip() and len(following) - len(following.lstrip()) <= indent:
+                break
+            body.append(following)
+        block = textwrap.dedent("\n".join(body)).strip("\n")
+        if block.splitlines()[0] == marker:
+            blocks.append(block)
+    assert blocks, f"README.rst has no block starting with {marker!r}"
+    return "\n\n".join(blocks) + "\n"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def csrf(session, url: str) -> str:
+    page = session.get(url, timeout=PATIENCE)
+    assert page.status_code == 200, page.text[:500]
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+
+
+def image_sources(html: str, prefix: str) -> list[str]:
+    return sorted(set(re.findall(rf'<img src="({re.escape(prefix)}[^"]+)"', html)))
+
+
+def test_a_project_set_up_as_the_readme_says_uploads_and_previews_every_image(tmp_path, wxpay_sandbox):
+    sandbox = wxpay_sandbox
+    site = tmp_path / "site"
+    site.mkdir()
+    # The project's own environment: none of the test run's Django variables (pytest-django
+    # sets DJANGO_ALLOW_ASYNC_UNSAFE, which check --deploy rightly refuses).
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env = {**base_env, "PYTHONPATH": str(REPO), "DJANGO_SETTINGS_MODULE": "mysite.settings"}
+
+    def manage(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=site,
+            env={**env, **extra_env},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=180,
+        )
+
+    made = subprocess.run(
+        [sys.executable, "-m", "django", "startproject", "mysite", str(site)],
+        env={**base_env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=PATIENCE,
+    )
+    assert made.returncode == 0, made.stderr
+    keys = tmp_path / "keys"
+    real_keys = sandbox.settings(paths_dir=keys)
+    with (site / "mysite" / "settings.py").open("a", encoding="utf-8") as settings_file:
+        settings_file.write("\n" + readme_snippets("# In settings.py:"))
+        settings_file.write(f"\n# The real keys; here the sandbox's.\nWXPAY_MEDIA.update({real_keys!r})\n")
+    with (site / "mysite" / "urls.py").open("a", encoding="utf-8") as urls_file:
+        urls_file.write("\n" + readme_snippets("# In urls.py:"))
+
+    for command in (["migrate"], ["check", "--deploy"], ["wxpay_media", "doctor"]):
+        done = manage(*command)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+    assert "All agree" in done.stdout
+    done = manage(
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "boss",
+        "--email",
+        "b@example.com",
+        DJANGO_SUPERUSER_PASSWORD="a long enough password",
+    )
+    assert done.returncode == 0, done.stderr
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=site,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + PATIENCE
+        while True:  # polling with a deadline: the server is up when it accepts a connection
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert server.poll() is None and time.monotonic() < deadline, "runserver did not start"
+            time.sleep(0.1)
+        base = f"http://127.0.0.1:{port}"
+        session = requests.Session()
+        login = f"{base}/admin/login/"
+        response = session.post(
+            login,
+            data={
+                "csrfmiddlewaretoken": csrf(session, login),
+                "username": "boss",
+                "password": "a long enough password",
+                "next": "/admin/",
+            },
+            headers={"Referer": login},
+            timeout=PATIENCE,
+        )
+        assert response.status_code == 200 and response.url == f"{base}/admin/"
+
+        # Upload through the admin: stored in the private folder, sent to WeChat Pay.
+        add = f"{base}/admin/django_wxpay_media/feedbackimage/add/"
+        response = session.post(
+            add,
+            data={"csrfmiddlewaretoken": csrf(session, add)},
+            files={"upload": ("receipt.png", png_bytes(80), "image/png")},
+            headers={"Referer": add},
+            timeout=PATIENCE,
+        )
+        assert response.status_code == 200 and "was uploaded to WeChat Pay" in response.text, response.text[:2000]
+        with sqlite3.connect(site / "db.sqlite3") as db:
+            [(stored,)] = db.execute("SELECT file FROM django_wxpay_media_feedbackimage").fetchall()
+        assert (site / "private" / "wxpay" / stored).read_bytes() == png_bytes(80)
+
+        # Every preview loads through its admin view, in Chinese too (LocaleMiddleware).
+        listing = session.get(
+            f"{base}/admin/django_wxpay_media/feedbackimage/", headers={"Accept-Language": "zh-hans"}, timeout=PATIENCE
+        )
+        assert "反馈图片" in listing.text
+        [thumbnail] = image_sources(listing.text, "/admin/django_wxpay_media/feedbackimage/")
+        change = re.search(r'href="(/admin/django_wxpay_media/feedbackimage/\d+/change/)', listing.text).group(1)
+        [preview] = image_sources(session.get(base + change, timeout=PATIENCE).text, "/admin/")
+        assert preview == thumbnail
+        image = session.get(base + preview, timeout=PATIENCE)
+        assert image.status_code == 200 and image.content == png_bytes(80)
+        assert image.headers["Content-Type"] == "image/png"
+        assert session.get(f"{base}/media/{stored}", timeout=PATIENCE).status_code == 404  # nothing public
+
+        # The desk: a complaint notified to the README's URL, its pictures, a reply with an image.
+        complaint_id = sandbox.seed_complaint(images=2)["complaint_id"]
+        assert sandbox.notify(complaint_id, url=f"{base}/wxpay/complaints/notify/") == 204
+        with sqlite3.connect(site / "db.sqlite3") as db:
+            [(pk,)] = db.execute("SELECT id FROM wxpay_complaints_complaint").fetchall()
+        reply = f"{base}/admin/wxpay_complaints/complaint/{pk}/reply/"
+        response = session.post(
+            reply,
+            data={"csrfmiddlewaretoken": csrf(session, reply), "content": "已为您处理，请查收。"},
+            files={"images": ("evidence.png", png_bytes(81), "image/png")},
+            headers={"Referer": reply},
+            timeout=PATIENCE,
+        )
+        assert response.status_code == 200, response.text[:2000]
+        page = session.get(f"{base}/admin/wxpay_complaints/complaint/{pk}/change/", timeout=PATIENCE).text
+        consumer = image_sources(page, "/admin/wxpay_complaints/complaint/image/")
+        replied = image_sources(page, "/admin/wxpay_complaints/complaint/reply-image/")
+        assert len(consumer) == 2 and len(replied) == 1
+        for source in consumer + replied:
+            loaded = session.get(base + source, timeout=PATIENCE)
+            assert loaded.status_code == 200 and loaded.headers["Content-Type"].startswith("image/"), source
+        assert session.get(base + replied[0], timeout=PATIENCE).content == png_bytes(81)
+    finally:
+        server.terminate()
+        server.wait(timeout=PATIENCE)

@@ -350,8 +350,11 @@ def test_demo_serves_the_admin_on_the_sandbox_and_stops_on_ctrl_c(start_demo, tm
     assert (folder / "media" / rows[0][3]).read_bytes() == png_bytes(42)
     changelist = session.get(f"{demo.base_url}{FEEDBACK_IMAGES}", timeout=PATIENCE)
     assert media_id[:23] in changelist.text and "receipt.png" in changelist.text
-    thumbnail = session.get(f"{demo.base_url}/media/{rows[0][3]}", timeout=PATIENCE)
-    assert thumbnail.content == png_bytes(42)
+    # Served by the admin from the (private) storage: the demo has no MEDIA_URL route.
+    src = re.search(r'<img src="(/admin/django_wxpay_media/feedbackimage/\d+/file/)"', changelist.text).group(1)
+    thumbnail = session.get(f"{demo.base_url}{src}", timeout=PATIENCE)
+    assert thumbnail.content == png_bytes(42) and thumbnail.headers["Content-Type"] == "image/png"
+    assert session.get(f"{demo.base_url}/media/{rows[0][3]}", timeout=PATIENCE).status_code == 404
     assert session.get(f"{demo.base_url}/static/admin/css/base.css", timeout=PATIENCE).status_code == 200
     assert "POST /v3/merchant-service/images/upload 200" in demo.stderr()  # the sandbox's log line
     assert children_of(demo.process.pid) == []  # one process: server and sandbox are threads
@@ -402,25 +405,39 @@ def test_temporary_folder_is_removed_on_sigterm(start_demo):
     assert not is_listening(port)
 
 
-def test_port_in_use_is_reported(tmp_path):
+@pytest.mark.parametrize(
+    ("module", "option", "hint"),
+    [
+        ("django_wxpay_media", "--port", "Choose another with --port"),
+        ("django_wxpay_media", "--sandbox-port", "Choose another with --sandbox-port"),
+        ("django_wxpay_media.sandbox", "--port", "Choose another with --port"),
+    ],
+)
+def test_a_taken_port_is_one_line_exit_nonzero_and_nothing_left_behind(tmp_path, module, option, hint):
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    command = [sys.executable, "-m", module]
+    if module == "django_wxpay_media":
+        command += ["demo", "--no-input", "--port", "0"]
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "django_wxpay_media", "demo", "--no-input", "--port", str(port)],
+            [*command, option, str(port)],
             cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(temp)},
             check=False,
             capture_output=True,
             text=True,
             timeout=PATIENCE,
         )
 
-    assert result.returncode == 1
-    assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr
-    assert "--port" in result.stderr
-    folder = Path(re.search(r"Folder: (\S+)", result.stdout).group(1))
-    assert not folder.exists()  # the temporary folder made before the failure is gone
+    assert result.returncode != 0
+    [line] = result.stderr.splitlines()  # no traceback, no second message
+    assert f":{port}: Address already in use." in line or f"port {port}: Address already in use." in line
+    assert hint in line
+    assert list(temp.iterdir()) == []  # no wxpay-demo-* or key folder left
 
 
 def test_without_a_command_prints_usage_and_fails():

@@ -1,17 +1,8 @@
-from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
-from django.views.static import serve
+from django.urls import include, path
 
-
-def media(request, path):
-    # MEDIA_ROOT read per request: a test's media_root fixture may be active when URLs first load.
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
-
-
+# No MEDIA_URL route: the admin serves stored images through its own views.
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("wxpay/complaints/", include("django_wxpay_media.complaints.urls")),
-    # Thumbnails in the admin list need the stored files served (DEBUG is off in tests).
-    re_path(r"^media/(?P<path>.*)$", media),
 ]

@@ -6,11 +6,11 @@ inline ``style=``, so that the admin works under a strict Content Security Polic
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.template.defaultfilters import filesizeformat
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -18,8 +18,6 @@ from ..exceptions import RecordedError, user_message
 from ..models import FeedbackImage
 
 __all__ = ["STATUS_ICONS", "FeedbackImageColumns", "file_url"]
-
-logger = logging.getLogger("django_wxpay_media")
 
 Status = FeedbackImage.Status
 
@@ -33,23 +31,31 @@ STATUS_ICONS: dict[str, str] = {
 }
 
 
-def file_url(image: FeedbackImage) -> str | None:
-    """The stored file's URL, or ``None`` when there is none (or storage cannot say)."""
+def file_url(image: FeedbackImage, *, site_name: str = "admin") -> str | None:
+    """The admin's URL of ``image``'s stored file, or ``None`` when it has none.
+
+    The admin serves the file itself (:meth:`FeedbackImageViews.file_view
+    <django_wxpay_media.admin.views.FeedbackImageViews.file_view>`: staff who may view
+    the record, from the configured storage), so a preview works with any storage,
+    private or not, and needs no ``MEDIA_URL`` route. ``site_name`` is the admin
+    site's name (``AdminSite.name``).
+    """
     if not image.file:
         return None
-    try:
-        return image.file.url
-    except Exception:  # a storage backend without URLs, or one that is down: no preview
-        logger.warning("No URL for the stored file of feedback image %s", image.pk, exc_info=True)
-        return None
+    meta = FeedbackImage._meta
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_file", args=(quote(image.pk),), current_app=site_name)
 
 
 class FeedbackImageColumns(admin.ModelAdmin):
     """The computed columns and read-only fields of the feedback image admin."""
 
+    def preview_url(self, obj: FeedbackImage) -> str | None:
+        """:func:`file_url` on this admin site."""
+        return file_url(obj, site_name=self.admin_site.name)
+
     @admin.display(description=_("image"))
     def thumbnail(self, obj: FeedbackImage) -> str:
-        url = file_url(obj)
+        url = self.preview_url(obj)
         if url is None:
             return self.get_empty_value_display()
         return format_html(
@@ -60,7 +66,7 @@ class FeedbackImageColumns(admin.ModelAdmin):
 
     @admin.display(description=_("preview"))
     def preview(self, obj: FeedbackImage) -> str:
-        url = file_url(obj)
+        url = self.preview_url(obj)
         if url is None:
             return self.get_empty_value_display()
         return format_html(

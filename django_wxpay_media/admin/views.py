@@ -1,4 +1,4 @@
-"""The feedback image admin's own screens: add (= upload) and retry.
+"""The feedback image admin's own screens: add (= upload), retry, and the stored file.
 
 Both are ordinary views registered in :meth:`FeedbackImageViews.get_urls` through
 ``admin_site.admin_view()`` (staff login, ``never_cache``, CSRF protection), on
@@ -15,18 +15,22 @@ What staff read comes from the upload's outcome (:meth:`UploadOutcome.message
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote, unquote
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext
 
@@ -35,6 +39,7 @@ from ..admin_forms import FeedbackImageAddForm
 from ..exceptions import RecordedError, user_message
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
+from ..serving import stored_image_response
 from .levels import message_level
 
 __all__ = ["FeedbackImageViews"]
@@ -67,6 +72,7 @@ class FeedbackImageViews(admin.ModelAdmin):
                 self._uploading_view(self.retry_view),
                 name="{}_{}_upload".format(*info),
             ),
+            path("<path:object_id>/file/", self.admin_site.admin_view(self.file_view), name="{}_{}_file".format(*info)),
         ]
         rest = [pattern for pattern in super().get_urls() if getattr(pattern, "name", None) not in names.values()]
         return own + rest
@@ -108,6 +114,24 @@ class FeedbackImageViews(admin.ModelAdmin):
     ) -> HttpResponse:
         """Anything that calls the admin's add view gets the upload view."""
         return self.upload_add_view(request)
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> LogEntry:
+        """The admin's log entry, whose text is the file name only.
+
+        ``str(obj)`` adds the status in the language of the moment; stored in the
+        entry, it would show in every language (and stay "Uploading" forever). The
+        change message stays JSON (``[{"added": {}}]``), which the admin translates
+        when it shows it.
+        """
+        user_id: Any = request.user.pk  # staff only: the admin's views require a login
+        return LogEntry.objects.create(
+            user_id=user_id,
+            content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
+            object_id=str(obj.pk),
+            object_repr=(obj.filename or str(obj.pk))[:200],
+            action_flag=ADDITION,
+            change_message=json.dumps(message) if isinstance(message, list) else message,
+        )
 
     def _change_url(self, obj: FeedbackImage) -> str:
         return reverse(
@@ -262,6 +286,17 @@ class FeedbackImageViews(admin.ModelAdmin):
         else:
             self._report(request, outcome)
         return HttpResponseRedirect(obj_url)
+
+    # -- the stored file, for the thumbnail and the preview ------------------------------------
+
+    def file_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
+        """The stored image, for staff who may view the record; any storage, no ``MEDIA_URL``."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        return stored_image_response(obj.file)
 
     # -- messages ---------------------------------------------------------------------------
 

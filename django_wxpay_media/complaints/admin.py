@@ -23,14 +23,9 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import (
-    FileResponse,
-    Http404,
-    HttpRequest,
-    HttpResponse,
-    HttpResponseRedirect,
-)
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -38,6 +33,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..admin.lookups import OfferedLookupsOnly
+from ..models import FeedbackImage
+from ..serving import stored_image_response
 from . import links, once, services
 from .forms import ConfirmForm, RefundDecisionForm, ReplyForm
 from .messages import message_for
@@ -114,9 +111,15 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
         return [*fields, "payer_phone"] if self.has_view_payer_phone_permission(request) else fields
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = self.fieldsets
+        if obj is not None and obj.apply_refund_amount is None:  # no refund asked: no empty row
+            fieldsets = [
+                (name, {**options, "fields": [f for f in options["fields"] if f != "refund_requested_yuan"]})
+                for name, options in fieldsets
+            ]
         if self.has_view_payer_phone_permission(request):
-            return [*self.fieldsets, (_("Consumer"), {"fields": ["payer_phone"]})]
-        return self.fieldsets
+            return [*fieldsets, (_("Consumer"), {"fields": ["payer_phone"]})]
+        return fieldsets
 
     @admin.display(description=_("order amount"), ordering="amount")
     def amount_yuan(self, obj: Complaint) -> str:
@@ -177,6 +180,7 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
             path("<path:object_id>/complete/", self._desk_view(self.complete_view), name=f"{APP}_complaint_complete"),
             path("<path:object_id>/refund/", self._desk_view(self.refund_view), name=f"{APP}_complaint_refund"),
             path("<path:object_id>/refresh/", self._desk_view(self.refresh_view), name=f"{APP}_complaint_refresh"),
+            path("reply-image/<int:pk>/", self._desk_view(self.reply_image_view), name=f"{APP}_complaint_reply_image"),
             *super().get_urls(),
         ]
 
@@ -374,14 +378,16 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
         if not outcome.ok or not image.file:
             # An <img> cannot show a message; the page shows the alt text and the error code.
             return HttpResponse(outcome.message, status=502, content_type="text/plain; charset=utf-8")
-        try:
-            handle = image.file.open("rb")
-        except OSError:
-            raise Http404 from None
-        response = FileResponse(handle, content_type=image.content_type or "application/octet-stream")
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
+        return stored_image_response(image.file)
+
+    def reply_image_view(self, request: HttpRequest, pk: int) -> HttpResponseBase:
+        """An image attached to a reply, from the configured storage (no ``MEDIA_URL`` needed)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        # Only images of replies to complaints this admin lists (its get_queryset).
+        replied = FeedbackImage.objects.filter(wxpay_complaint_replies__complaint__in=self.get_queryset(request))
+        image = get_object_or_404(replied.distinct(), pk=pk)
+        return stored_image_response(image.file)
 
 
 @admin.register(Reply)

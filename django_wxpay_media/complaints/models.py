@@ -377,7 +377,7 @@ class Reply(models.Model):
         ordering = ["complaint", "created_at", "pk"]
 
     def __str__(self) -> str:
-        return self.content[:30]
+        return title(self.content)
 
 
 class Notification(models.Model):
@@ -438,6 +438,22 @@ class FormToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.complaint_id}"
+
+
+def title(text: str, limit: int = 30) -> str:
+    """``text`` on one line and at most ``limit`` characters, cut between words with "…".
+
+    Text with spaces is cut at the last space that keeps a good part of it; text
+    without (Chinese) is cut between characters.
+    """
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:，。；：、") + "…"
 
 
 def parse_time(value: str) -> datetime.datetime | None:

@@ -189,6 +189,15 @@ def _setup_django(folder: Path) -> None:
     django.setup()
 
 
+def _django_is_set_up() -> bool:
+    """Whether :func:`_setup_django` ran (an early failure leaves no connection to close)."""
+    if "django.conf" not in sys.modules:
+        return False
+    from django.conf import settings
+
+    return settings.configured
+
+
 def _check_and_migrate() -> None:
     from django.core import checks
     from django.core.management import call_command
@@ -298,10 +307,11 @@ def run(options: Options, *, stdout: TextIO | None = None, stderr: TextIO | None
     status = 0
     try:
         signals.arm()
-        folder, temporary = _prepare_folder(options, out)
-        print(f"Folder: {folder}", file=out, flush=True)
+        # Ports first: a taken port is reported before anything is written.
         server = _bind_web_server(options)
         sandbox = _start_sandbox(options, err)
+        folder, temporary = _prepare_folder(options, out)
+        print(f"Folder: {folder}", file=out, flush=True)
         _write_state(folder, sandbox)
         print("Setting up the database...", file=out, flush=True)
         _setup_django(folder)
@@ -340,7 +350,7 @@ def run(options: Options, *, stdout: TextIO | None = None, stderr: TextIO | None
             server.server_close()
         if sandbox is not None:
             sandbox.stop()
-        if "django.db" in sys.modules:
+        if _django_is_set_up():
             from django.db import connections
 
             connections.close_all()

@@ -1,12 +1,20 @@
 """Run the sandbox from the command line.
 
 ``python -m django_wxpay_media.sandbox [--host 127.0.0.1] [--port 8765]
-[--mode public_key|certificate|both] [--keys-dir DIR] [--reuse-keys] [--mchid N]``
+[--mode public_key|certificate|both] [--keys-dir DIR] [--reuse-keys] [--mchid N]
+[--seed-complaints N] [--notify-url URL]``
 
 Generates throwaway keys, writes them to ``--keys-dir`` (default: a new temporary
 directory, removed on exit), prints a ready-to-paste ``WXPAY_MEDIA = {...}`` snippet
 on stdout and serves until Ctrl-C or SIGTERM (exit status 0). One line per request
 goes to stderr: method, path, status and WeChat error code — never key material.
+
+``--seed-complaints N`` files N complaints as consumers would (pictures, ages,
+problem types; :mod:`.seeding`); ``--notify-url URL`` then POSTs a signed, encrypted
+notification about each to the site's notification view, as WeChat Pay does. The
+site must already use this sandbox's settings: run once with ``--keys-dir DIR
+--port P``, paste the settings, then run again with ``--reuse-keys`` and the same
+port.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from typing import Any, TextIO
 from .answers import MODES
 from .keys import DEFAULT_MCHID, STATE_FILE, SandboxKeys
 from .records import ReceivedRequest
+from .seeding import notify_all, seed_complaints
 from .server import Sandbox
 
 
@@ -67,14 +76,59 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"reuse the keys in --keys-dir ({STATE_FILE}) if present instead of generating fresh ones",
     )
+    parser.add_argument(
+        "--seed-complaints",
+        type=int,
+        default=0,
+        metavar="N",
+        help="file N complaints (with pictures, ages, problem types) once the sandbox listens",
+    )
+    parser.add_argument(
+        "--notify-url",
+        metavar="URL",
+        help="POST a signed notification about each seeded complaint to URL (the site's notification view)",
+    )
     return parser
+
+
+def seed_and_notify(sandbox: Sandbox, count: int, notify_url: str | None, err: TextIO) -> bool:
+    """Seed ``count`` complaints, notify ``notify_url`` about each; one line each on ``err``.
+
+    Returns whether every notification was taken (2xx).
+    """
+    ids = seed_complaints(sandbox, count)
+    complaints = sandbox.complaints
+    for complaint_id in ids:
+        detail = complaints[complaint_id]
+        print(
+            f"seeded complaint {complaint_id}: {detail['complaint_state']} {detail['problem_type']}, "
+            f"filed {detail['complaint_time']}",
+            file=err,
+            flush=True,
+        )
+    if not notify_url:
+        return True
+    deliveries = notify_all(sandbox, ids, notify_url)
+    for delivery in deliveries:
+        if delivery.ok:
+            print(f"notified {notify_url} of complaint {delivery.complaint_id}: HTTP {delivery.status}", file=err)
+        else:
+            reason = f"HTTP {delivery.status}" if delivery.status is not None else delivery.error
+            print(f"could not notify {notify_url} of complaint {delivery.complaint_id}: {reason}", file=err)
+    err.flush()
+    return all(delivery.ok for delivery in deliveries)
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Entry point; returns the exit status."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.seed_complaints < 0:
+        parser.error("--seed-complaints must be 0 or more")
+    if args.notify_url and not args.seed_complaints:
+        parser.error("--notify-url needs --seed-complaints N (the complaints to notify about)")
 
     temp_dir: str | None = None
     if args.keys_dir:
@@ -98,7 +152,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         try:
             sandbox.start()
         except OSError as error:
-            print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=err)
+            hint = " Choose another with --port, or --port 0 for any free one." if args.port else ""
+            print(f"Cannot listen on {args.host}:{args.port}: {error.strerror or error}.{hint}", file=err)
             return 2
         try:
             stop = threading.Event()
@@ -116,6 +171,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
                 file=err,
                 flush=True,
             )
+            if args.seed_complaints:
+                seed_and_notify(sandbox, args.seed_complaints, args.notify_url, err)
             while not stop.wait(0.2):
                 pass
         finally:

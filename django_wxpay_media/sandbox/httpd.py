@@ -47,8 +47,9 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.api = api
         self._conn_lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
-        super().__init__(address, _Handler)
+        # Before binding: a failed bind calls server_close(), which closes these too.
         self._wake_r, self._wake_w = socket.socketpair()
+        super().__init__(address, _Handler)
 
     def serve(self) -> None:
         """Accept connections until :meth:`wake` (no polling: stop is immediate)."""

@@ -176,3 +176,14 @@ def test_a_complaint_cannot_be_changed_or_deleted_by_staff(admin_client, desk, c
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     complaint.refresh_from_db()
     assert complaint.state == "PENDING"
+
+
+def test_the_refund_row_shows_only_when_a_refund_was_asked(client, desk, complaint):
+    other = detail(desk, "200000000000000000003", problem_type="SERVICE_NOT_WORK")
+    del other["apply_refund_amount"]
+    no_refund = services.store(wc.Complaint.from_json(other))
+    client.force_login(staff("viewer", "view_complaint"))
+
+    assert "field-refund_requested_yuan" in client.get(change_url(complaint)).content.decode()
+    assert "¥1.50" in client.get(change_url(complaint)).content.decode()
+    assert "field-refund_requested_yuan" not in client.get(change_url(no_refund)).content.decode()

@@ -24,6 +24,7 @@ from django_wxpay_media.complaints.models import (
     Reply,
 )
 from django_wxpay_media.models import FeedbackImage
+from django_wxpay_media.wechatpay import complaints as wc
 from tests.images import png_bytes
 
 from .helpers import NOTIFY_URL, post, with_form_token
@@ -162,10 +163,21 @@ def test_a_wechat_error_is_a_message_not_an_exception(desk):
 def test_sync_prints_each_complaint_and_its_state(desk):
     ids = sorted(desk.seed_complaint()["complaint_id"] for _ in range(3))
     out = io.StringIO()
-    call_command("wxpay_complaints", "sync", "--days", "7", stdout=out)
+    err = io.StringIO()
+    call_command("wxpay_complaints", "sync", "--days", "7", stdout=out, stderr=err)
     assert sorted(out.getvalue().splitlines()) == [f"{cid}\tPENDING" for cid in ids]
     assert Complaint.objects.count() == 3
     assert HistoryEntry.objects.exists()
+    first, last = wc.date_windows(7)[-1][0], wc.date_windows(7)[0][1]
+    assert err.getvalue() == f"Found 3 complaints from {first} to {last} (Beijing time).\n"
+
+
+def test_sync_says_when_it_finds_nothing(desk):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("wxpay_complaints", "sync", "--days", "3", stdout=out, stderr=err)
+    assert out.getvalue() == ""
+    [line] = err.getvalue().splitlines()
+    assert line.startswith("No complaints were found from ") and "--days" in line
 
 
 def test_sync_fails_when_a_history_cannot_be_read(desk):

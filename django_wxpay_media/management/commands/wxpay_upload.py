@@ -11,13 +11,19 @@ line break, a backslash, a control character or a byte that is not UTF-8 is
 written as an escape, so each result is one line and splits on its one TAB. A
 line that cannot be written (a closed pipe, a stream that cannot encode it) is
 reported on stderr and counted as a failure; it never stops the batch.
+
+Each failure is printed once: when the site has not configured logging for
+``django_wxpay_media``, the package's log records are not also written to stderr
+by Python's last-resort handler while the command runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import unicodedata
+from collections.abc import Iterator
 from typing import IO, Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -59,6 +65,26 @@ def escape(name: str | os.PathLike[str], *, ascii_only: bool = False) -> str:
     return "".join(out)
 
 
+@contextlib.contextmanager
+def _failures_printed_once() -> Iterator[None]:
+    """Without logging configured for the package, keep its records off stderr while the command runs.
+
+    Python writes records of a logger without handlers to stderr (``logging.lastResort``);
+    the command prints each failure itself, so the log line would repeat it. A site
+    that configured handlers keeps its log.
+    """
+    logger = logging.getLogger("django_wxpay_media")
+    if logger.hasHandlers():
+        yield
+        return
+    quiet = logging.NullHandler()
+    logger.addHandler(quiet)
+    try:
+        yield
+    finally:
+        logger.removeHandler(quiet)
+
+
 class Command(BaseCommand):
     help = (
         "Upload image files (JPEG, PNG or BMP, at most 2 MB) to WeChat Pay as complaint feedback "
@@ -76,6 +102,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, paths: list[str], retry_failed: bool, **options: Any) -> None:
         if not paths and not retry_failed:
             raise CommandError(str(texts.COMMAND_NO_INPUT))
+        with _failures_printed_once():
+            self._upload(paths, retry_failed)
+
+    def _upload(self, paths: list[str], retry_failed: bool) -> None:
         failures = 0
         total = 0
         self._unwritten = 0

@@ -2,7 +2,8 @@
 
 * ``sync [--days N]``: store every complaint of the last N days (default 30) with
   its history; prints ``COMPLAINT_ID<TAB>STATE`` per complaint stored, one line per
-  failure on stderr; exits with 0 only if all were synced.
+  failure on stderr, then on stderr how many complaints were found over which dates
+  (or that none were); exits with 0 only if all were synced.
 * ``notify-url [URL | --delete]``: show, set or remove the URL WeChat Pay sends
   complaint notifications to.
 * ``remind``: alert staff of every deadline now close or missed and every consumer
@@ -15,8 +16,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from django_wxpay_media.complaints import alerts, services
+from django_wxpay_media.wechatpay import complaints as wc
 
 
 class Command(BaseCommand):
@@ -43,6 +46,8 @@ class Command(BaseCommand):
     def _sync(self, days: int) -> None:
         if days < 1:
             raise CommandError(_("--days must be at least 1."))
+        windows = wc.date_windows(days)
+        first, last = windows[-1][0], windows[0][1]
         result = services.sync(days)
         for complaint in result.synced:
             self.stdout.write(f"{complaint.complaint_id}\t{complaint.state}")
@@ -50,6 +55,24 @@ class Command(BaseCommand):
             self.stderr.write(f"{complaint_id}\t{outcome.code}\t{outcome.message}")
         if result.error is not None:
             raise CommandError(_("The complaint list could not be read: %(reason)s") % {"reason": result.error.message})
+        found = len(result.synced) + len(result.failed)
+        dates = {"first": first.isoformat(), "last": last.isoformat()}
+        if found:
+            self.stderr.write(
+                ngettext(
+                    "Found %(count)d complaint from %(first)s to %(last)s (Beijing time).",
+                    "Found %(count)d complaints from %(first)s to %(last)s (Beijing time).",
+                    found,
+                )
+                % {"count": found, **dates}
+            )
+        else:
+            self.stderr.write(
+                _(
+                    "No complaints were found from %(first)s to %(last)s (Beijing time). Use --days N to look further back."
+                )
+                % dates
+            )
         if result.failed:
             raise CommandError(
                 _("%(failed)d of %(total)d complaints could not be synced.")
