@@ -193,10 +193,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def csrf(session, url: str) -> str:
+def form_fields(session, url: str) -> dict[str, str]:
+    """The hidden fields a browser posts back with the form at ``url``: the CSRF token, and
+    the desk's one-time form token where the form has one."""
     page = session.get(url, timeout=PATIENCE)
     assert page.status_code == 200, page.text[:500]
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    hidden = ("csrfmiddlewaretoken", "wxpay_form_token")
+    return {
+        name: match.group(1) for name in hidden if (match := re.search(rf'name="{name}" value="([^"]+)"', page.text))
+    }
+
+
+def csrf(session, url: str) -> str:
+    return form_fields(session, url)["csrfmiddlewaretoken"]
 
 
 def image_sources(html: str, prefix: str) -> list[str]:
@@ -323,7 +332,7 @@ def test_a_project_set_up_as_the_readme_says_uploads_and_previews_every_image(tm
         reply = f"{base}/admin/wxpay_complaints/complaint/{pk}/reply/"
         response = session.post(
             reply,
-            data={"csrfmiddlewaretoken": csrf(session, reply), "content": "已为您处理，请查收。"},
+            data={**form_fields(session, reply), "content": "已为您处理，请查收。"},
             files={"images": ("evidence.png", png_bytes(81), "image/png")},
             headers={"Referer": reply},
             timeout=PATIENCE,
