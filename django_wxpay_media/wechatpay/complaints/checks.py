@@ -1,0 +1,89 @@
+"""Request checks: the limits WeChat Pay documents, checked before anything is sent.
+
+The length of a text is counted in characters, as WeChat counts it
+(:func:`text_length`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from .. import errors
+
+#: ``limit`` of one page of the complaint list (1–50).
+MAX_LIST_LIMIT = 50
+#: ``limit`` of one page of negotiation history (1–300).
+MAX_HISTORY_LIMIT = 300
+#: The list's ``begin_date``..``end_date`` may span at most this many days.
+MAX_WINDOW_DAYS = 30
+#: ``response_content`` (the 2025 page; the 2024 page said 200).
+MAX_RESPONSE_CONTENT = 500
+#: ``response_images`` / ``reject_media_list``.
+MAX_IMAGES = 4
+MAX_JUMP_URL = 512
+MAX_JUMP_URL_TEXT = 10
+MAX_REJECT_REASON = 200
+MAX_REMARK = 200
+MAX_NOTIFICATION_URL = 255
+
+STATES = ("PENDING", "PROCESSING", "PROCESSED")
+PROBLEM_TYPES = ("REFUND", "SERVICE_NOT_WORK", "OTHERS")
+REFUND_ACTIONS = ("APPROVE", "REJECT")
+
+# Complaint ids are digits in practice; anything that could change the path is refused.
+_ID_RE = re.compile(r"\A[0-9A-Za-z_-]{1,64}\Z")  # \Z: "$" would accept a trailing newline
+
+
+class ComplaintRequestError(errors.WeChatPayError, ValueError):
+    """A complaint call that WeChat Pay would refuse; raised before anything is sent.
+
+    ``code`` says which rule (e.g. ``CONTENT_TOO_LONG``); ``params`` hold the numbers
+    a translated message needs (``limit``, ``length``...).
+    """
+
+    code = "INVALID_COMPLAINT_REQUEST"
+
+    def __init__(self, code: str, message: str, **params: Any) -> None:
+        super().__init__(message, **params)
+        self.code = code
+
+
+def text_length(text: str) -> int:
+    """The length of ``text`` as WeChat counts it: characters (code points), not bytes."""
+    return len(text)
+
+
+def _check_id(complaint_id: str) -> str:
+    if not isinstance(complaint_id, str) or not _ID_RE.match(complaint_id):
+        raise ComplaintRequestError("INVALID_COMPLAINT_ID", f"Not a complaint id: {complaint_id!r}.")
+    return complaint_id
+
+
+def _check_length(code: str, name: str, value: str, limit: int) -> None:
+    length = text_length(value)
+    if length > limit:
+        raise ComplaintRequestError(
+            code, f"{name} has {length} characters; WeChat Pay accepts {limit}.", length=length, limit=limit
+        )
+
+
+def _check_media_ids(name: str, media_ids: Sequence[str]) -> list[str]:
+    ids = list(media_ids)
+    if len(ids) > MAX_IMAGES:
+        raise ComplaintRequestError(
+            "TOO_MANY_IMAGES",
+            f"{name} has {len(ids)} images; WeChat Pay accepts {MAX_IMAGES}.",
+            count=len(ids),
+            limit=MAX_IMAGES,
+        )
+    if any(not isinstance(media_id, str) or not media_id for media_id in ids):
+        raise ComplaintRequestError("INVALID_MEDIA_ID", f"{name} holds an empty media_id.")
+    return ids
+
+
+def _check_https(code: str, url: str, limit: int) -> None:
+    if not isinstance(url, str) or not url.startswith("https://") or len(url) <= len("https://"):
+        raise ComplaintRequestError(code, f"The URL must be HTTPS: {url!r}.", limit=limit)
+    _check_length(code, "The URL", url, limit)
