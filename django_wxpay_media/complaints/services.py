@@ -272,8 +272,8 @@ def send_reply(complaint: Complaint, content: str, images: Sequence[Any] = (), *
     stored as *pending* before any network call; an image that fails to upload
     leaves it *failed*, naming the image, and nothing is sent to WeChat Pay.
     """
-    try:  # every limit, before anything is stored; media ids are not known yet
-        wc.reply_body(complainted_mchid=complaint.complainted_mchid, content=content, images=["-"] * len(images))
+    try:  # every limit, before anything is stored; media ids are not known yet, their number is
+        wc.check_reply(content, len(images))
     except wc.ComplaintRequestError as exc:
         return _failure(exc)
     reply = Reply.objects.create(complaint=complaint, content=content, sent_by=_user_or_none(user))

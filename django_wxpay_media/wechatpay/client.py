@@ -33,7 +33,7 @@ import urllib3.exceptions
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import errors
-from .keys import PemInput
+from .keys import PemInput, Secret
 from .multipart import FileChunks, MultipartBody, body_parts, content_type, new_boundary
 from .signing import Signer, meta_json
 from .validation import MAX_IMAGE_SIZE, PreparedImage, check_image, prepare_image
@@ -246,7 +246,7 @@ class WeChatPayClient:
         private_key: PemInput | rsa.RSAPrivateKey,
         public_key: PemInput | rsa.RSAPublicKey | None = None,
         public_key_id: str | None = None,
-        apiv3_key: str | bytes | None = None,
+        apiv3_key: str | bytes | Secret | None = None,
         base_url: str = DEFAULT_BASE_URL,
         backup_base_url: str | None = None,
         timeout: float = 10.0,

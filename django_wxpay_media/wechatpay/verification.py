@@ -22,10 +22,9 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import ConfigurationError, InvalidResponseError, SignatureVerificationError
-from .keys import PemInput, check_apiv3_key, load_public_key
+from .keys import PemInput, Secret, apiv3_secret, decrypt_aes_gcm, load_public_key
 
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
@@ -64,7 +63,7 @@ class KeyStore:
         *,
         public_key: PemInput | rsa.RSAPublicKey | None = None,
         public_key_id: str | None = None,
-        apiv3_key: str | bytes | None = None,
+        apiv3_key: str | bytes | Secret | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if (public_key is None) != (public_key_id is None):
@@ -76,7 +75,7 @@ class KeyStore:
             )
         self.public_key_id = public_key_id
         self._public_key = load_public_key(public_key) if public_key is not None else None
-        self._apiv3_key = check_apiv3_key(apiv3_key) if apiv3_key is not None else None
+        self._apiv3_key = apiv3_secret(apiv3_key) if apiv3_key is not None else None
         self._clock = clock
         self._certificates: dict[str, PlatformCertificate] = {}
         self._last_download: float | None = None
@@ -94,6 +93,11 @@ class KeyStore:
     @property
     def uses_certificates(self) -> bool:
         return self._apiv3_key is not None
+
+    @property
+    def apiv3_key(self) -> Secret | None:
+        """The APIv3 key, hidden in a :class:`Secret` (notifications are decrypted with it)."""
+        return self._apiv3_key
 
     @property
     def certificate_serials(self) -> list[str]:
@@ -146,7 +150,7 @@ class KeyStore:
             self._certificates = certificates
             return True
 
-    def _decrypt_certificates(self, body: bytes, apiv3_key: bytes) -> dict[str, PlatformCertificate]:
+    def _decrypt_certificates(self, body: bytes, apiv3_key: Secret) -> dict[str, PlatformCertificate]:
         try:
             entries = json.loads(body)["data"]
         except (ValueError, KeyError, TypeError, IndexError, RecursionError):
@@ -154,18 +158,13 @@ class KeyStore:
         if not isinstance(entries, list):
             raise InvalidResponseError("The platform certificate list is not the JSON WeChat Pay documents.")
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        aead = AESGCM(apiv3_key)
         certificates: dict[str, PlatformCertificate] = {}
         for entry in entries:
             try:
                 enc = entry["encrypt_certificate"]
                 nonce, ciphertext = enc["nonce"], enc["ciphertext"]
                 associated_data = enc.get("associated_data") or ""
-                pem = aead.decrypt(
-                    nonce.encode("utf-8"),
-                    base64.b64decode(ciphertext, validate=True),
-                    associated_data.encode("utf-8"),
-                )
+                pem = decrypt_aes_gcm(apiv3_key, nonce, ciphertext, associated_data)
             except InvalidTag:
                 raise ConfigurationError(
                     "A platform certificate could not be decrypted: the APIv3 key is wrong."

@@ -328,3 +328,30 @@ def test_sync_pages_through_more_than_one_page(desk):
     assert {line.split("\t")[0] for line in out.getvalue().splitlines()} == ids
     lists = [urlsplit(r.path) for r in desk.requests if urlsplit(r.path).path.endswith("/complaints-v2")]
     assert [parse_qs(target.query)["offset"] for target in lists] == [["0"], ["50"]]
+
+
+def test_paging_advances_by_what_was_asked_not_the_echoed_offset(desk):
+    """An answer that always says ``offset: 0`` must not send sync back to the first page forever."""
+    ids = {desk.seed_complaint(images=0)["complaint_id"] for _ in range(55)}
+    desk.add_fault("rewrite_json", count=5, path="/v3/merchant-service/complaints-v2", fields={"offset": 0})
+    out = io.StringIO()
+    call_command("wxpay_complaints", "sync", "--days", "1", stdout=out)
+    assert {line.split("\t")[0] for line in out.getvalue().splitlines()} == ids
+    lists = [urlsplit(r.path) for r in desk.requests if urlsplit(r.path).path.endswith("/complaints-v2")]
+    assert [parse_qs(target.query)["offset"] for target in lists] == [["0"], ["50"]]
+
+
+def test_paging_stops_at_the_page_limit(desk):
+    """A list that never ends (here: a total_count WeChat keeps raising) is an error after max_pages pages."""
+    from django_wxpay_media import conf
+    from django_wxpay_media.wechatpay import complaints as wc
+    from django_wxpay_media.wechatpay import errors
+
+    for _ in range(4):
+        desk.seed_complaint(images=0)
+    desk.add_fault("rewrite_json", count=10, path="/v3/merchant-service/complaints-v2", fields={"total_count": 10**6})
+    today = wc.beijing_today()
+    with pytest.raises(errors.InvalidResponseError, match="3 pages"):
+        list(wc.iter_complaints(conf.get_client(), today, today, page_size=1, max_pages=3))
+    lists = [r for r in desk.requests if urlsplit(r.path).path.endswith("/complaints-v2")]
+    assert len(lists) == 3

@@ -280,3 +280,18 @@ def test_a_plain_http_notification_url_is_refused_before_sending_to_wechat():
     with pytest.raises(wc.ComplaintRequestError) as info:
         wc.set_notification_url(client, "http://127.0.0.1:8000/notify/")
     assert info.value.code == "INVALID_NOTIFICATION_URL"
+
+
+def test_one_reply_check_for_form_service_and_call():
+    """``check_reply`` takes the media_ids or, before the upload, their number."""
+    assert wc.check_reply("ok", ["m1", "m2"]) == ["m1", "m2"]
+    assert wc.check_reply("ok", 4) == []
+    with pytest.raises(wc.ComplaintRequestError) as info:
+        wc.check_reply("ok", 5)
+    assert info.value.code == "TOO_MANY_IMAGES"
+    with pytest.raises(wc.ComplaintRequestError) as info:
+        wc.check_reply("ok", jump_url="https://shop.example/")
+    assert info.value.code == "INCOMPLETE_JUMP_LINK"
+    with pytest.raises(wc.ComplaintRequestError) as info:
+        wc.check_reply("退" * (wc.MAX_RESPONSE_CONTENT + 1))
+    assert info.value.code == "CONTENT_TOO_LONG"

@@ -10,6 +10,7 @@ notifications, ``payer_phone``). Their public names are re-exported here:
 from .calls import (
     BEIJING,
     COMPLAINTS_PATH,
+    MAX_PAGES,
     NOTIFICATION_URL_PATH,
     _path,
     beijing_today,
@@ -45,6 +46,8 @@ from .checks import (
     REFUND_ACTIONS,
     STATES,
     ComplaintRequestError,
+    check_complaint_id,
+    check_reply,
     text_length,
 )
 from .notifications import NotificationError, decrypt_payer_phone, decrypt_resource, parse_notification
@@ -59,6 +62,7 @@ __all__ = [
     "MAX_JUMP_URL_TEXT",
     "MAX_LIST_LIMIT",
     "MAX_NOTIFICATION_URL",
+    "MAX_PAGES",
     "MAX_REJECT_REASON",
     "MAX_REMARK",
     "MAX_RESPONSE_CONTENT",
@@ -77,6 +81,8 @@ __all__ = [
     "Page",
     "_path",
     "beijing_today",
+    "check_complaint_id",
+    "check_reply",
     "complete",
     "date_windows",
     "decrypt_payer_phone",

@@ -8,59 +8,76 @@ answer, checked to be an image).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from .. import errors
+from ..client import is_loopback_url
 from .checks import (
     MAX_HISTORY_LIMIT,
-    MAX_JUMP_URL,
-    MAX_JUMP_URL_TEXT,
     MAX_LIST_LIMIT,
     MAX_NOTIFICATION_URL,
     MAX_REJECT_REASON,
     MAX_REMARK,
-    MAX_RESPONSE_CONTENT,
     MAX_WINDOW_DAYS,
     REFUND_ACTIONS,
     ComplaintRequestError,
     _check_https,
-    _check_id,
     _check_length,
     _check_media_ids,
+    check_complaint_id,
+    check_reply,
 )
 from .types import Complaint, HistoryEntry, Page, _int, _list, _str
 
 if TYPE_CHECKING:
     from ..client import Download, WeChatPayClient
 
+T = TypeVar("T")
+#: The most pages one listing reads (50,000 complaints in one window, 300,000 history entries).
+MAX_PAGES = 1000
+
 COMPLAINTS_PATH = "/v3/merchant-service/complaints-v2"
 NOTIFICATION_URL_PATH = "/v3/merchant-service/complaint-notifications"
 
 
 def _path(complaint_id: str, suffix: str = "") -> str:
-    return f"{COMPLAINTS_PATH}/{quote(_check_id(complaint_id), safe='')}{suffix}"
+    return f"{COMPLAINTS_PATH}/{quote(check_complaint_id(complaint_id), safe='')}{suffix}"
 
 
 # -- list, detail, history ---------------------------------------------------------------
 
 
-def _page(answer: Any, parse: Any, limit: int, offset: int) -> Page:
+def _page(answer: Any, parse: Callable[..., T], limit: int, offset: int) -> Page[T]:
     data = answer.data if isinstance(answer.data, dict) else None
     if data is None or not isinstance(data.get("data", []), list):
         raise errors.InvalidResponseError(
             "A list answer without a data array.", status=answer.status, request_id=answer.request_id
         )
     items = tuple(parse(item, request_id=answer.request_id) for item in _list(data.get("data")))
-    answered_offset = _int(data.get("offset"))
+    # The limit and offset asked, not those echoed: an answer that always says
+    # ``offset: 0`` must not send the paging loop back to the start.
     return Page(
-        items=items,
-        limit=_int(data.get("limit")) or limit,
-        offset=offset if answered_offset is None else answered_offset,
-        total_count=_int(data.get("total_count")),
-        request_id=answer.request_id,
+        items=items, limit=limit, offset=offset, total_count=_int(data.get("total_count")), request_id=answer.request_id
     )
+
+
+def _every(fetch: Callable[[int], Page[T]], max_pages: int) -> Iterator[T]:
+    """The items of page after page (``fetch(offset)``), at most ``max_pages`` pages.
+
+    The one paging loop of the list and the history: the next offset is the one
+    asked plus the items received, and a list that goes on past ``max_pages`` is an
+    :class:`~..errors.InvalidResponseError`, not an endless loop.
+    """
+    offset: int | None = 0
+    for _ in range(max_pages):
+        page = fetch(offset or 0)
+        yield from page.items
+        offset = page.next_offset
+        if offset is None:
+            return
+    raise errors.InvalidResponseError(f"The list goes on past {max_pages} pages; paging stopped.")
 
 
 def list_complaints(
@@ -71,7 +88,7 @@ def list_complaints(
     limit: int = MAX_LIST_LIMIT,
     offset: int = 0,
     complainted_mchid: str | None = None,
-) -> Page:
+) -> Page[Complaint]:
     """One page of ``GET /v3/merchant-service/complaints-v2`` (items: :class:`Complaint`).
 
     The dates span at most :data:`MAX_WINDOW_DAYS` days. A service provider leaves
@@ -104,15 +121,15 @@ def iter_complaints(
     *,
     complainted_mchid: str | None = None,
     page_size: int = MAX_LIST_LIMIT,
+    max_pages: int = MAX_PAGES,
 ) -> Iterator[Complaint]:
-    """Every complaint between the two dates (≤ 30 days), page after page."""
-    offset: int | None = 0
-    while offset is not None:
-        page = list_complaints(
+    """Every complaint between the two dates (≤ 30 days), page after page (at most ``max_pages``)."""
+    return _every(
+        lambda offset: list_complaints(
             client, begin_date, end_date, limit=page_size, offset=offset, complainted_mchid=complainted_mchid
-        )
-        yield from page.items
-        offset = page.next_offset
+        ),
+        max_pages,
+    )
 
 
 #: WeChat Pay's dates (``begin_date``, ``end_date``) are Beijing dates.
@@ -160,7 +177,9 @@ def get_complaint(client: WeChatPayClient, complaint_id: str) -> Complaint:
     return Complaint.from_json(answer.data, request_id=answer.request_id)
 
 
-def list_history(client: WeChatPayClient, complaint_id: str, *, limit: int = 100, offset: int = 0) -> Page:
+def list_history(
+    client: WeChatPayClient, complaint_id: str, *, limit: int = 100, offset: int = 0
+) -> Page[HistoryEntry]:
     """One page of ``…/negotiation-historys`` (items: :class:`HistoryEntry`)."""
     if not 1 <= limit <= MAX_HISTORY_LIMIT or offset < 0:
         raise ComplaintRequestError("INVALID_PAGE", f"limit must be 1–{MAX_HISTORY_LIMIT} and offset ≥ 0.")
@@ -171,14 +190,10 @@ def list_history(client: WeChatPayClient, complaint_id: str, *, limit: int = 100
 
 
 def iter_history(
-    client: WeChatPayClient, complaint_id: str, *, page_size: int = MAX_HISTORY_LIMIT
+    client: WeChatPayClient, complaint_id: str, *, page_size: int = MAX_HISTORY_LIMIT, max_pages: int = MAX_PAGES
 ) -> Iterator[HistoryEntry]:
-    """The whole negotiation history of one complaint, oldest page first."""
-    offset: int | None = 0
-    while offset is not None:
-        page = list_history(client, complaint_id, limit=page_size, offset=offset)
-        yield from page.items
-        offset = page.next_offset
+    """The whole negotiation history of one complaint, oldest page first (at most ``max_pages``)."""
+    return _every(lambda offset: list_history(client, complaint_id, limit=page_size, offset=offset), max_pages)
 
 
 # -- actions ----------------------------------------------------------------------------
@@ -199,19 +214,12 @@ def reply_body(
     jump_url: str | None = None,
     jump_url_text: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of a reply, after every documented limit is checked."""
-    if not isinstance(content, str) or not content.strip():
-        raise ComplaintRequestError("EMPTY_CONTENT", "The reply has no text.", limit=MAX_RESPONSE_CONTENT)
-    _check_length("CONTENT_TOO_LONG", "The reply", content, MAX_RESPONSE_CONTENT)
+    """The JSON body of a reply, after every documented limit is checked (:func:`.checks.check_reply`)."""
+    media_ids = check_reply(content, images, jump_url, jump_url_text)
     body: dict[str, Any] = {"complainted_mchid": _need_mchid(complainted_mchid), "response_content": content}
-    media_ids = _check_media_ids("The reply", images)
     if media_ids:
         body["response_images"] = media_ids
-    if jump_url or jump_url_text:
-        if not jump_url or not jump_url_text:
-            raise ComplaintRequestError("INCOMPLETE_JUMP_LINK", "jump_url and jump_url_text go together.")
-        _check_https("INVALID_JUMP_URL", jump_url, MAX_JUMP_URL)
-        _check_length("JUMP_TEXT_TOO_LONG", "jump_url_text", jump_url_text, MAX_JUMP_URL_TEXT)
+    if jump_url:
         body["jump_url"] = jump_url
         body["jump_url_text"] = jump_url_text
     return body
@@ -328,8 +336,8 @@ def get_notification_url(client: WeChatPayClient) -> str | None:
 
 
 def _loopback_http(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    # The client's own rule (is_loopback_url), for plain http only.
+    return urlsplit(url).scheme == "http" and is_loopback_url(url)
 
 
 def set_notification_url(client: WeChatPayClient, url: str) -> str:

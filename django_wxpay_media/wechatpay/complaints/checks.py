@@ -55,7 +55,8 @@ def text_length(text: str) -> int:
     return len(text)
 
 
-def _check_id(complaint_id: str) -> str:
+def check_complaint_id(complaint_id: str) -> str:
+    """``complaint_id`` if it is one (digits, letters, ``_-``; ≤ 64), else :class:`ComplaintRequestError`."""
     if not isinstance(complaint_id, str) or not _ID_RE.match(complaint_id):
         raise ComplaintRequestError("INVALID_COMPLAINT_ID", f"Not a complaint id: {complaint_id!r}.")
     return complaint_id
@@ -69,13 +70,15 @@ def _check_length(code: str, name: str, value: str, limit: int) -> None:
         )
 
 
-def _check_media_ids(name: str, media_ids: Sequence[str]) -> list[str]:
-    ids = list(media_ids)
-    if len(ids) > MAX_IMAGES:
+def _check_media_ids(name: str, media_ids: Sequence[str] | int) -> list[str]:
+    # An int counts images not uploaded yet: their media_ids are not known.
+    ids = [] if isinstance(media_ids, int) else list(media_ids)
+    count = media_ids if isinstance(media_ids, int) else len(ids)
+    if count > MAX_IMAGES:
         raise ComplaintRequestError(
             "TOO_MANY_IMAGES",
-            f"{name} has {len(ids)} images; WeChat Pay accepts {MAX_IMAGES}.",
-            count=len(ids),
+            f"{name} has {count} images; WeChat Pay accepts {MAX_IMAGES}.",
+            count=count,
             limit=MAX_IMAGES,
         )
     if any(not isinstance(media_id, str) or not media_id for media_id in ids):
@@ -87,3 +90,27 @@ def _check_https(code: str, url: str, limit: int) -> None:
     if not isinstance(url, str) or not url.startswith("https://") or len(url) <= len("https://"):
         raise ComplaintRequestError(code, f"The URL must be HTTPS: {url!r}.", limit=limit)
     _check_length(code, "The URL", url, limit)
+
+
+def check_reply(
+    content: str,
+    media_ids: Sequence[str] | int = (),
+    jump_url: str | None = None,
+    jump_url_text: str | None = None,
+) -> list[str]:
+    """Every documented limit of a reply (回复用户), in one place; returns the media_ids as a list.
+
+    The form, the desk's service and the call itself all check through this.
+    ``media_ids`` may be a count while the images are not uploaded yet. Raises
+    :class:`ComplaintRequestError` with a code for the first rule broken.
+    """
+    if not isinstance(content, str) or not content.strip():
+        raise ComplaintRequestError("EMPTY_CONTENT", "The reply has no text.", limit=MAX_RESPONSE_CONTENT)
+    _check_length("CONTENT_TOO_LONG", "The reply", content, MAX_RESPONSE_CONTENT)
+    ids = _check_media_ids("The reply", media_ids)
+    if jump_url or jump_url_text:
+        if not jump_url or not jump_url_text:
+            raise ComplaintRequestError("INCOMPLETE_JUMP_LINK", "jump_url and jump_url_text go together.")
+        _check_https("INVALID_JUMP_URL", jump_url, MAX_JUMP_URL)
+        _check_length("JUMP_TEXT_TOO_LONG", "jump_url_text", jump_url_text, MAX_JUMP_URL_TEXT)
+    return ids

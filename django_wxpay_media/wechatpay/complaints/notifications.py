@@ -17,12 +17,11 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .. import errors
-from ..keys import check_apiv3_key
+from ..keys import Secret, apiv3_secret, decrypt_aes_gcm
 from ..verification import SIGNATURE_HEADERS, KeyStore
-from .checks import _check_id
+from .checks import check_complaint_id
 from .types import Notification, _str
 
 
@@ -42,22 +41,24 @@ def _signature_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: lowered[name.lower()] for name in wanted if name.lower() in lowered}
 
 
-def decrypt_resource(resource: Any, apiv3_key: str | bytes) -> bytes:
+def decrypt_resource(resource: Any, apiv3_key: str | bytes | Secret) -> bytes:
     """Decrypt an ``AEAD_AES_256_GCM`` resource (ciphertext base64, tag in its last 16 bytes)."""
     if not isinstance(resource, dict) or resource.get("algorithm") != "AEAD_AES_256_GCM":
         raise NotificationError("The notification's resource is not AEAD_AES_256_GCM.")
     try:
-        ciphertext = base64.b64decode(_str(resource.get("ciphertext")), validate=True)
-        return AESGCM(check_apiv3_key(apiv3_key)).decrypt(
-            _str(resource.get("nonce")).encode("utf-8"),
-            ciphertext,
-            _str(resource.get("associated_data")).encode("utf-8"),
+        return decrypt_aes_gcm(
+            apiv3_secret(apiv3_key),
+            _str(resource.get("nonce")),
+            _str(resource.get("ciphertext")),
+            _str(resource.get("associated_data")),
         )
     except (InvalidTag, binascii.Error, ValueError):
         raise NotificationError("The notification's resource does not decrypt with the APIv3 key.") from None
 
 
-def parse_notification(keys: KeyStore, apiv3_key: str | bytes, headers: Mapping[str, str], body: bytes) -> Notification:
+def parse_notification(
+    keys: KeyStore, apiv3_key: str | bytes | Secret, headers: Mapping[str, str], body: bytes
+) -> Notification:
     """Verify a complaint notification like an API answer, then decrypt it.
 
     Raises :class:`~.errors.SignatureVerificationError` (forged, stale, probe,
@@ -79,7 +80,7 @@ def parse_notification(keys: KeyStore, apiv3_key: str | bytes, headers: Mapping[
     if not isinstance(resource, dict) or not _str(resource.get("complaint_id")):
         raise NotificationError("The notification's resource names no complaint.")
     complaint_id = _str(resource.get("complaint_id"))
-    _check_id(complaint_id)
+    check_complaint_id(complaint_id)
     return Notification(
         id=_str(data["id"]),
         create_time=_str(data.get("create_time")),

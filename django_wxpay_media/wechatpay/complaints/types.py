@@ -7,9 +7,11 @@ new field must never break parsing (WxJava issues 2841, 2947).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .. import errors
+
+T = TypeVar("T")
 
 
 def _str(value: Any) -> str:
@@ -150,10 +152,10 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
-class Page:
-    """One page of a list answer: ``items`` plus WeChat's paging numbers."""
+class Page(Generic[T]):
+    """One page of a list answer: ``items``, the ``limit`` and ``offset`` asked, WeChat's ``total_count``."""
 
-    items: tuple[Any, ...]
+    items: tuple[T, ...]
     limit: int
     offset: int
     total_count: int | None
