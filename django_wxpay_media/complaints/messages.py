@@ -33,6 +33,7 @@ MESSAGES: dict[str, Promise] = {
     "IMAGE_UPLOAD_FAILED": _("“%(filename)s” could not be uploaded to WeChat Pay: %(reason)s"),
     "REPLY_NOT_SENT": _("The reply was not sent; it is kept as failed. Send it again later."),
     "DECISION_NOT_SENT": _("The refund decision was not sent to WeChat Pay."),
+    "NOT_STORED": _("The complaint could not be stored in this site's database; the server log says why."),
     "IMAGE_DOWNLOAD_FAILED": _("The consumer's image could not be downloaded from WeChat Pay: %(reason)s"),
     # WeChat Pay's answers to the complaint APIs.
     "PARAM_ERROR": _("WeChat Pay rejected the request: %(message)s"),

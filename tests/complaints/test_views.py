@@ -76,7 +76,9 @@ def test_csrf_is_not_required(desk):
 
 
 def test_a_repeated_notification_id_changes_nothing_and_calls_nothing(client, desk):
-    Notification.objects.create(notification_id="N-1", complaint_id="2002", event_type="COMPLAINT.CREATE")
+    Notification.objects.create(
+        notification_id="N-1", complaint_id="2002", event_type="COMPLAINT.CREATE", state=Notification.State.HANDLED
+    )
     headers, body = notification(desk, notification_id="N-1")
     assert post(client, headers, body).status_code == 204
     assert Notification.objects.count() == 1
