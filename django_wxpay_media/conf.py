@@ -717,15 +717,15 @@ def build_client() -> WeChatPayClient:
         raise ImproperlyConfigured(f"{SETTING_NAME}: the merchant private key could not be loaded.")
     options = get_settings()
     try:
-        # Key objects, not text, cross into the protocol layer; the APIv3 key is
-        # revealed inline so that no frame here holds it in a variable.
+        # Key objects, not text, cross into the protocol layer; the APIv3 key stays
+        # in its Secret, which the protocol layer opens only at the AES-GCM call.
         return WeChatPayClient(
             mchid=get_mchid(),
             merchant_serial_no=str(get_setting("MERCHANT_SERIAL_NO")),
             private_key=loaded.private_key,
             public_key=loaded.public_key,
             public_key_id=options["WECHATPAY_PUBLIC_KEY_ID"] if loaded.public_key is not None else None,
-            apiv3_key=loaded.apiv3_key.reveal() if loaded.apiv3_key is not None else None,
+            apiv3_key=loaded.apiv3_key,
             base_url=options["API_BASE_URL"],
             timeout=float(options["TIMEOUT"]),
             max_retries=options["MAX_RETRIES"],

@@ -165,5 +165,7 @@ def decrypt_aes_gcm(apiv3_key: Secret, nonce: str, ciphertext: str, associated_d
 
 
 def _utf8(secret: Secret) -> bytes:
-    value = secret.reveal()
-    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    # No local variable holds the key: a traceback through here shows none.
+    if isinstance(secret.reveal(), str):
+        return str(secret.reveal()).encode("utf-8")
+    return bytes(secret.reveal())  # type: ignore[arg-type]  # str was handled above
