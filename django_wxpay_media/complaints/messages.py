@@ -19,7 +19,11 @@ from ..wechatpay.complaints import ComplaintRequestError
 
 MESSAGES: dict[str, Promise] = {
     # Checked before anything is sent.
-    "EMPTY_CONTENT": _("Write the reply's text."),
+    "EMPTY_CONTENT": _("Write the reply's text: it has no visible characters."),
+    "UNSUPPORTED_CHARACTER": _(
+        "WeChat Pay does not accept %(character)s (an emoji or another character of 4 bytes in UTF-8); "
+        "remove it and send again."
+    ),
     "CONTENT_TOO_LONG": _("The reply has %(length)s characters; WeChat Pay accepts at most %(limit)s."),
     "TOO_MANY_IMAGES": _("Attach at most %(limit)s images (you attached %(count)s)."),
     "INCOMPLETE_JUMP_LINK": _("A link needs both its address and its text."),

@@ -174,3 +174,22 @@ def test_a_complaint_cannot_be_changed_or_deleted_by_staff(admin_client, desk, c
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     complaint.refresh_from_db()
     assert complaint.state == "PENDING"
+
+
+@pytest.mark.parametrize(
+    ("content", "sentence"),
+    [
+        ("已为您补发😀", "WeChat Pay does not accept U+1F600"),
+        ("\u200b\u200d\u2060", "no visible characters"),
+    ],
+    ids=["emoji", "only invisible characters"],
+)
+def test_a_reply_wechat_would_refuse_is_explained_and_not_sent(client, desk, complaint, content, sentence):
+    client.force_login(staff("agent", "view_complaint", "reply_complaint"))
+    url = reverse("admin:wxpay_complaints_complaint_reply", args=[complaint.pk])
+    response = client.post(url, {"content": content})
+    assert response.status_code == 200
+    assert sentence in response.content.decode()
+    assert not Reply.objects.exists() and not desk.requests
+    page = client.post(url, {"content": content}, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert ("微信支付不接受" if "U+" in sentence else "没有可见字符") in page

@@ -48,6 +48,8 @@ from .checks import (
     ComplaintRequestError,
     check_complaint_id,
     check_reply,
+    check_text,
+    is_invisible,
     text_length,
 )
 from .notifications import NotificationError, decrypt_payer_phone, decrypt_resource, parse_notification
@@ -83,6 +85,7 @@ __all__ = [
     "beijing_today",
     "check_complaint_id",
     "check_reply",
+    "check_text",
     "complete",
     "date_windows",
     "decrypt_payer_phone",
@@ -91,6 +94,7 @@ __all__ = [
     "download_image",
     "get_complaint",
     "get_notification_url",
+    "is_invisible",
     "iter_complaints",
     "iter_history",
     "iter_recent_complaints",

@@ -28,6 +28,7 @@ from .checks import (
     _check_media_ids,
     check_complaint_id,
     check_reply,
+    check_text,
 )
 from .types import Complaint, HistoryEntry, Page, _int, _list, _str
 
@@ -271,6 +272,7 @@ def refund_progress_body(
         # The reason is optional for WeChat Pay (4012467256); the admin form asks for one.
         if reject_reason:
             _check_length("REASON_TOO_LONG", "reject_reason", reject_reason, MAX_REJECT_REASON)
+            check_text("reject_reason", reject_reason)
             body["reject_reason"] = reject_reason
         media_ids = _check_media_ids("reject_media_list", reject_images)
         if media_ids:
@@ -284,6 +286,7 @@ def refund_progress_body(
             body["launch_refund_day"] = launch_refund_day
     if remark:
         _check_length("REMARK_TOO_LONG", "remark", remark, MAX_REMARK)
+        check_text("remark", remark)
         body["remark"] = remark
     return body
 

@@ -7,6 +7,7 @@ The length of a text is counted in characters, as WeChat counts it
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,6 +93,34 @@ def _check_https(code: str, url: str, limit: int) -> None:
     _check_length(code, "The URL", url, limit)
 
 
+#: Characters that show nothing: separators, controls, format characters (zero-width
+#: space, joiners, marks), unassigned and private-use code points, lone combining marks.
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})
+#: Letters and symbols that render blank all the same (Hangul fillers, the braille blank).
+_BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def is_invisible(text: str) -> bool:
+    """Whether ``text`` shows nothing at all (empty, or only invisible characters)."""
+    return all(ch in _BLANK_CHARACTERS or unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in text)
+
+
+def check_text(name: str, text: str) -> None:
+    """Refuse what APIv3 text cannot carry: characters of 4 bytes in UTF-8 (emoji...).
+
+    APIv3 text takes 1–3-byte UTF-8 only; the first such character is named (``U+…``)
+    in the error's ``character`` parameter.
+    """
+    for ch in text:
+        if ord(ch) > 0xFFFF:
+            code_point = f"U+{ord(ch):04X}"
+            raise ComplaintRequestError(
+                "UNSUPPORTED_CHARACTER",
+                f"{name} holds {code_point}, which WeChat Pay does not accept (4 bytes in UTF-8).",
+                character=code_point,
+            )
+
+
 def check_reply(
     content: str,
     media_ids: Sequence[str] | int = (),
@@ -104,13 +133,15 @@ def check_reply(
     ``media_ids`` may be a count while the images are not uploaded yet. Raises
     :class:`ComplaintRequestError` with a code for the first rule broken.
     """
-    if not isinstance(content, str) or not content.strip():
-        raise ComplaintRequestError("EMPTY_CONTENT", "The reply has no text.", limit=MAX_RESPONSE_CONTENT)
+    if not isinstance(content, str) or is_invisible(content):  # blank, or only invisible characters
+        raise ComplaintRequestError("EMPTY_CONTENT", "The reply has no visible text.", limit=MAX_RESPONSE_CONTENT)
     _check_length("CONTENT_TOO_LONG", "The reply", content, MAX_RESPONSE_CONTENT)
+    check_text("The reply", content)
     ids = _check_media_ids("The reply", media_ids)
     if jump_url or jump_url_text:
         if not jump_url or not jump_url_text:
             raise ComplaintRequestError("INCOMPLETE_JUMP_LINK", "jump_url and jump_url_text go together.")
         _check_https("INVALID_JUMP_URL", jump_url, MAX_JUMP_URL)
         _check_length("JUMP_TEXT_TOO_LONG", "jump_url_text", jump_url_text, MAX_JUMP_URL_TEXT)
+        check_text("jump_url_text", jump_url_text)
     return ids
