@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .. import errors
 from ..keys import Secret, apiv3_secret, decrypt_aes_gcm
-from ..verification import SIGNATURE_HEADERS, KeyStore
+from ..verification import SIGNATURE_HEADERS, KeyStore, parse_json
 from .checks import check_complaint_id
 from .types import Notification, _str
 
@@ -39,6 +38,14 @@ def _signature_headers(headers: Mapping[str, str]) -> dict[str, str]:
     lowered = {str(name).lower(): value for name, value in headers.items()}
     wanted = (*SIGNATURE_HEADERS, "Wechatpay-Signature-Type", "Request-ID")
     return {name: lowered[name.lower()] for name in wanted if name.lower() in lowered}
+
+
+def _json(data: bytes, what: str) -> Any:
+    # The parser of API answers: deeply nested JSON is an error, not a RecursionError.
+    try:
+        return parse_json(data, status=200, request_id=None)
+    except errors.InvalidResponseError:
+        raise NotificationError(f"{what} is not JSON.") from None
 
 
 def decrypt_resource(resource: Any, apiv3_key: str | bytes | Secret) -> bytes:
@@ -66,17 +73,11 @@ def parse_notification(
     for a body or resource that cannot be read.
     """
     keys.verify(_signature_headers(headers), body)
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise NotificationError("The notification is not JSON.") from None
+    data = _json(body, "The notification")
     if not isinstance(data, dict) or not _str(data.get("id")):
         raise NotificationError("The notification has no id.")
     plaintext = decrypt_resource(data.get("resource"), apiv3_key)
-    try:
-        resource = json.loads(plaintext.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise NotificationError("The notification's resource is not JSON.") from None
+    resource = _json(plaintext, "The notification's resource")
     if not isinstance(resource, dict) or not _str(resource.get("complaint_id")):
         raise NotificationError("The notification's resource names no complaint.")
     complaint_id = _str(resource.get("complaint_id"))
