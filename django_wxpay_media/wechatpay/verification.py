@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +33,9 @@ PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
 MAX_CLOCK_SKEW = 300
 #: An unknown serial triggers a certificate download at most this often (seconds).
 CERTIFICATE_REFRESH_INTERVAL = 60
+
+#: A platform certificate's serial: its serial number in hex (WeChat's are 40 digits).
+_CERTIFICATE_SERIAL = re.compile(r"\A[0-9A-Fa-f]{8,64}\Z")
 
 SIGNATURE_HEADERS = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Serial", "Wechatpay-Signature")
 
@@ -64,6 +68,7 @@ class KeyStore:
         public_key: PemInput | rsa.RSAPublicKey | None = None,
         public_key_id: str | None = None,
         apiv3_key: str | bytes | Secret | None = None,
+        certificates: bool | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if (public_key is None) != (public_key_id is None):
@@ -76,6 +81,15 @@ class KeyStore:
         self.public_key_id = public_key_id
         self._public_key = load_public_key(public_key) if public_key is not None else None
         self._apiv3_key = apiv3_secret(apiv3_key) if apiv3_key is not None else None
+        if certificates and apiv3_key is None:
+            raise ConfigurationError("Platform certificates are decrypted with the APIv3 key: give it too.")
+        if certificates is False and public_key is None:
+            raise ConfigurationError(
+                "Without platform certificates, answers need the WeChat Pay public key and its id."
+            )
+        # None: certificates whenever the APIv3 key is given (it may be there only to decrypt
+        # notifications; False says so and never downloads a certificate).
+        self._certificates_wanted = apiv3_key is not None if certificates is None else certificates
         self._clock = clock
         self._certificates: dict[str, PlatformCertificate] = {}
         self._last_download: float | None = None
@@ -92,7 +106,8 @@ class KeyStore:
 
     @property
     def uses_certificates(self) -> bool:
-        return self._apiv3_key is not None
+        """Whether platform certificates are downloaded (certificate or migration mode)."""
+        return self._certificates_wanted
 
     @property
     def apiv3_key(self) -> Secret | None:
@@ -132,7 +147,7 @@ class KeyStore:
         Returns whether a download happened.
         """
         apiv3_key = self._apiv3_key
-        if apiv3_key is None or self.fetch_certificates is None:
+        if apiv3_key is None or not self._certificates_wanted or self.fetch_certificates is None:
             return False
         with self._lock:
             now = self._clock()
@@ -203,13 +218,22 @@ class KeyStore:
         """
         serial = _text(headers.get("Wechatpay-Serial"))
         if (
-            serial
+            self.uses_certificates
+            and _CERTIFICATE_SERIAL.match(serial)  # the form first: a public key id or junk never downloads
             and self._key_for(serial, self._certificates) is None
-            and not serial.startswith("PUB_KEY_ID_")
-            and self.uses_certificates
+            and self._fresh(_text(headers.get("Wechatpay-Timestamp")))  # and the time: no replay downloads
+            and _text(headers.get("Wechatpay-Signature"))
+            and not _text(headers.get("Wechatpay-Signature")).startswith(PROBE_PREFIX)
         ):
             self.refresh_certificates()
         self._verify(headers, body, self._certificates, status=status)
+
+    def _fresh(self, text: str) -> bool:
+        """Whether a ``Wechatpay-Timestamp`` is a number less than 5 minutes from this machine's clock."""
+        # ASCII digits only: int() would also take " 1", "1_0" or other scripts' digits.
+        if not (text.isascii() and text.isdigit() and len(text) <= 12):
+            return False
+        return abs(self._clock() - int(text)) < MAX_CLOCK_SKEW
 
     def _verify(
         self,
@@ -235,14 +259,9 @@ class KeyStore:
         if signature_type and signature_type != SIGNATURE_TYPE:
             raise fail("bad_signature", f"Unsupported signature type {str(signature_type)[:80]!r}.")
         text = values["Wechatpay-Timestamp"]
-        try:
-            # ASCII digits only: int() would also take " 1", "1_0" or other scripts' digits.
-            if not (text.isascii() and text.isdigit() and len(text) <= 12):
-                raise ValueError(text)
-            timestamp = int(text)
-        except ValueError:
-            raise fail("stale_timestamp", "The answer's Wechatpay-Timestamp is not a number.") from None
-        if abs(self._clock() - timestamp) >= MAX_CLOCK_SKEW:
+        if not (text.isascii() and text.isdigit() and len(text) <= 12):
+            raise fail("stale_timestamp", "The answer's Wechatpay-Timestamp is not a number.")
+        if not self._fresh(text):
             raise fail(
                 "stale_timestamp",
                 "The answer's Wechatpay-Timestamp is 5 minutes or more away from this machine's clock "
