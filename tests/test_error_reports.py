@@ -4,11 +4,14 @@ For each configuration failure raised while the client is built, Django's
 ``ExceptionReporter`` renders the report a crashed request produces (the HTML
 debug page, the text of an admin error e-mail) with DEBUG off and on; neither may
 contain a line of the private key, the public key or the APIv3 key, from settings
-text or from a key file.
+text or from a key file. The same holds for every frame that uses key material
+later: building the client, the certificate refresh and decryption, notification
+decryption, the payer's phone (issue 14).
 """
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -214,3 +217,122 @@ def test_secret_hides_itself():
     assert secret and not Secret("")
     with pytest.raises(TypeError):
         __import__("pickle").dumps(secret)
+
+
+# -- the APIv3 key and the private key in the frames that use them (issue 14, item 4) -----------------
+
+
+def _report_of(call: Callable[[], object], catch: type[BaseException]) -> tuple[str, str]:
+    """The HTML and text reports of the error ``call()`` raises, as a crashed request would make them."""
+    request = RequestFactory().post("/wxpay/complaints/notify/")
+    try:
+        call()
+    except catch:
+        exc_type, exc, tb = sys.exc_info()
+        reporter = ExceptionReporter(request, exc_type, exc, tb)
+        return reporter.get_traceback_html(), reporter.get_traceback_text()
+    raise AssertionError("nothing was raised")
+
+
+def _leaks(report: str, options: dict) -> int:
+    """How many fragments of the configured keys the report shows (a count: never print the keys)."""
+    text = {name: value.reveal() if hasattr(value, "reveal") else value for name, value in options.items()}
+    return sum(fragment in report for fragment in _secret_fragments(text))
+
+
+def _frames(report: str, *names: str) -> bool:
+    return all(name in report for name in names)
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["DEBUG off", "DEBUG on"])
+def test_no_apiv3_key_in_the_report_of_a_client_that_cannot_be_built(settings, wxpay_sandbox, debug):
+    """The Django layer hands the key over in its Secret; the client's and key store's frames keep it there."""
+    from django_wxpay_media.wechatpay import WeChatPayClient, errors
+    from django_wxpay_media.wechatpay.keys import Secret, load_private_key
+
+    settings.DEBUG = debug
+    options = wxpay_sandbox.settings()
+    # What the build frame holds is what the Django layer hands over: key objects and Secrets.
+    mchid, serial = options["MCHID"], options["MERCHANT_SERIAL_NO"]
+    private_key = load_private_key(Secret(options["PRIVATE_KEY"]))
+    apiv3_key = Secret(options["APIV3_KEY"])
+
+    def build():
+        return WeChatPayClient(
+            mchid=mchid,
+            merchant_serial_no=serial,
+            private_key=private_key,
+            apiv3_key=apiv3_key,
+            base_url="ftp://api.example.com",  # refused after the key store was built
+        )
+
+    for report in _report_of(build, errors.ConfigurationError):
+        assert _frames(report, "__init__", "check_base_url")
+        assert _leaks(report, options) == 0
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["DEBUG off", "DEBUG on"])
+def test_no_apiv3_key_in_the_report_of_a_certificate_refresh(settings, wxpay_sandbox_factory, debug):
+    """Certificate mode, a wrong APIv3 key: the refresh and decryption frames fail and show no key."""
+    from django_wxpay_media.wechatpay import errors
+
+    settings.DEBUG = debug
+    sandbox = wxpay_sandbox_factory(mode="certificate")
+    settings.WXPAY_MEDIA = {**sandbox.settings(), "APIV3_KEY": secrets.token_hex(16)}  # 32 bytes, not the sandbox's
+    client = conf.get_client()
+    for report in _report_of(lambda: client.keys.refresh_certificates(force=True), errors.ConfigurationError):
+        assert _frames(report, "refresh_certificates", "_decrypt_certificates")
+        assert _leaks(report, settings.WXPAY_MEDIA) == 0
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["DEBUG off", "DEBUG on"])
+def test_no_apiv3_key_in_the_report_of_a_notification_from_an_unknown_certificate(
+    settings, wxpay_sandbox_factory, debug
+):
+    """The notification path in certificate mode: an unknown serial makes verification download certificates."""
+    from django_wxpay_media.wechatpay import complaints as wc
+    from django_wxpay_media.wechatpay import errors
+
+    settings.DEBUG = debug
+    sandbox = wxpay_sandbox_factory(mode="certificate")
+    settings.WXPAY_MEDIA = {**sandbox.settings(), "APIV3_KEY": secrets.token_hex(16)}
+    headers, body = sandbox.notification("2002")
+    client = conf.get_client()
+
+    def parse():
+        return wc.parse_notification(client.keys, client.keys.apiv3_key, headers, body)
+
+    for report in _report_of(parse, errors.ConfigurationError):
+        assert _frames(report, "parse_notification", "verify", "refresh_certificates", "_decrypt_certificates")
+        assert _leaks(report, settings.WXPAY_MEDIA) == 0
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["DEBUG off", "DEBUG on"])
+def test_no_apiv3_key_in_the_report_of_a_notification_that_does_not_decrypt(settings, wxpay_sandbox, debug):
+    from django_wxpay_media.wechatpay import complaints as wc
+
+    settings.DEBUG = debug
+    settings.WXPAY_MEDIA = {**wxpay_sandbox.settings(), "APIV3_KEY": secrets.token_hex(16)}
+    headers, body = wxpay_sandbox.notification("2002")  # encrypted under the sandbox's key, not this one
+    client = conf.get_client()
+
+    def parse():
+        return wc.parse_notification(client.keys, client.keys.apiv3_key, headers, body)
+
+    for report in _report_of(parse, wc.NotificationError):
+        assert _frames(report, "parse_notification", "decrypt_resource")
+        assert _leaks(report, settings.WXPAY_MEDIA) == 0
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["DEBUG off", "DEBUG on"])
+def test_no_private_key_in_the_report_of_a_payer_phone_that_does_not_decrypt(settings, wxpay_sandbox, debug):
+    from django_wxpay_media.wechatpay import complaints as wc
+    from django_wxpay_media.wechatpay import errors
+
+    settings.DEBUG = debug
+    settings.WXPAY_MEDIA = wxpay_sandbox.settings()
+    client = conf.get_client()
+    garbage = "QUJD" * 86  # base64, but not RSA-OAEP under the merchant key
+    for report in _report_of(lambda: wc.decrypt_payer_phone(client.signer.private_key, garbage), errors.WeChatPayError):
+        assert _frames(report, "decrypt_payer_phone")
+        assert _leaks(report, settings.WXPAY_MEDIA) == 0

@@ -411,10 +411,27 @@ class ReplyAdmin(_ServiceWrittenAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(_ServiceWrittenAdmin):
-    list_display = ["notification_id", "complaint_link", "event_type", "action_type", "received_at", "refresh_error"]
-    list_filter = ["event_type", "action_type", "received_at"]
+    list_display = [
+        "notification_id",
+        "complaint_link",
+        "event_type",
+        "action_type",
+        "received_at",
+        "state",
+        "refresh_error",
+    ]
+    list_filter = ["state", "event_type", "action_type", "received_at"]
     search_fields = ["=notification_id", "=complaint_id"]
-    readonly_fields = ["notification_id", "complaint_id", "event_type", "action_type", "received_at", "refresh_error"]
+    readonly_fields = [
+        "notification_id",
+        "complaint_id",
+        "event_type",
+        "action_type",
+        "received_at",
+        "state",
+        "refresh_error",
+        "error_message",
+    ]
 
     @admin.display(description=_("complaint"))
     def complaint_link(self, obj: Notification) -> str:

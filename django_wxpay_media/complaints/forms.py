@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..forms import FeedbackImagesField
 from ..wechatpay import complaints as wc
-from .messages import message_for
+from .messages import message_for, staff_message
 
 
 def _check_length(code: str, value: str, limit: int) -> None:
@@ -52,7 +52,10 @@ class ReplyForm(forms.Form):
 
     def clean_content(self) -> str:
         content: str = self.cleaned_data["content"]
-        _check_length("CONTENT_TOO_LONG", content, wc.MAX_RESPONSE_CONTENT)
+        try:  # the one reply check the service and the call use too
+            wc.check_reply(content)
+        except wc.ComplaintRequestError as exc:
+            raise forms.ValidationError(staff_message(exc), code=exc.code.lower()) from None
         return content
 
 

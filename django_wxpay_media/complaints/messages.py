@@ -19,7 +19,11 @@ from ..wechatpay.complaints import ComplaintRequestError
 
 MESSAGES: dict[str, Promise] = {
     # Checked before anything is sent.
-    "EMPTY_CONTENT": _("Write the reply's text."),
+    "EMPTY_CONTENT": _("Write the reply's text: it has no visible characters."),
+    "UNSUPPORTED_CHARACTER": _(
+        "WeChat Pay does not accept %(character)s (an emoji or another character of 4 bytes in UTF-8); "
+        "remove it and send again."
+    ),
     "CONTENT_TOO_LONG": _("The reply has %(length)s characters; WeChat Pay accepts at most %(limit)s."),
     "TOO_MANY_IMAGES": _("Attach at most %(limit)s images (you attached %(count)s)."),
     "INCOMPLETE_JUMP_LINK": _("A link needs both its address and its text."),
@@ -33,6 +37,7 @@ MESSAGES: dict[str, Promise] = {
     "IMAGE_UPLOAD_FAILED": _("“%(filename)s” could not be uploaded to WeChat Pay: %(reason)s"),
     "REPLY_NOT_SENT": _("The reply was not sent; it is kept as failed. Send it again later."),
     "DECISION_NOT_SENT": _("The refund decision was not sent to WeChat Pay."),
+    "NOT_STORED": _("The complaint could not be stored in this site's database; the server log says why."),
     "IMAGE_DOWNLOAD_FAILED": _("The consumer's image could not be downloaded from WeChat Pay: %(reason)s"),
     # After WeChat Pay accepted an action: it went out, whatever this site could not do then.
     "SENT_NOT_RECORDED": _(

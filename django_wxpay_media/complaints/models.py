@@ -381,13 +381,23 @@ class Reply(models.Model):
 
 
 class Notification(models.Model):
-    """A complaint notification received from WeChat Pay; its id is kept once."""
+    """A complaint notification received from WeChat Pay; its id is kept once.
+
+    It is *handled* only once its complaint was stored; until then (*received*:
+    being worked on, or the work was cut short; *failed*: see the error) a
+    redelivery of the same id tries again.
+    """
+
+    class State(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        HANDLED = "handled", _("Handled")
+        FAILED = "failed", pgettext_lazy("notification state", "Failed")
 
     notification_id = models.CharField(
         _("notification ID"),
         max_length=64,
         unique=True,
-        help_text=_("WeChat Pay's id of the notification; a repeated one is ignored."),
+        help_text=_("WeChat Pay's id of the notification; a repeated one is ignored once handled."),
     )
     complaint_id = models.CharField(
         _("complaint ID"), max_length=64, db_index=True, help_text=_("The complaint the notification is about.")
@@ -399,12 +409,36 @@ class Notification(models.Model):
         _("action"), max_length=64, blank=True, default="", help_text=_("What happened, e.g. USER_RESPONSE.")
     )
     received_at = models.DateTimeField(_("received at"), auto_now_add=True, help_text=_("When this site received it."))
+    state = models.CharField(
+        _("state"),
+        max_length=16,
+        choices=State.choices,
+        default=State.RECEIVED,
+        db_index=True,
+        help_text=_(
+            "Received: being handled, or handling was cut short. Handled: its complaint is stored. "
+            "Failed: see the error; WeChat Pay's next delivery tries again."
+        ),
+    )
     refresh_error = models.CharField(
         _("refresh error"),
         max_length=64,
         blank=True,
         default="",
         help_text=_("Why the complaint could not be refreshed afterwards, if it could not."),
+    )
+    error_message = models.TextField(
+        _("error message"), blank=True, default="", help_text=_("What went wrong, for staff.")
+    )
+    claim = models.UUIDField(
+        _("claim"), null=True, blank=True, editable=False, help_text=_("The delivery handling it now, if any.")
+    )
+    claimed_until = models.DateTimeField(
+        _("claimed until"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("A delivery is handling it until then; a copy arriving meanwhile is asked to come back later."),
     )
 
     class Meta:

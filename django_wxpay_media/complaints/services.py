@@ -5,8 +5,8 @@ Rules:
 * WeChat Pay's detail is the truth; rows are copies refreshed from it.
 * No transaction or lock is held during a network call: each write is a short
   statement (or a small ``atomic()`` block) before or after the call, never around it.
-* Results are values (:class:`Outcome`, :class:`SyncResult`,
-  :class:`NotificationOutcome`) carrying a translated sentence for staff; the admin
+* Results are values (:class:`Outcome`, :class:`SyncResult`; notifications:
+  :mod:`.notifications`) carrying a translated sentence for staff; the admin
   and the command display them and never catch exceptions of their own.
 * A reply's images are uploaded first; if any fails, the reply is not sent: it is
   kept as failed and says which image.
@@ -22,7 +22,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, models
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -40,7 +40,6 @@ from .models import (
     ComplaintImage,
     DeskAction,
     HistoryEntry,
-    Notification,
     Reply,
     parse_time,
 )
@@ -80,27 +79,28 @@ class SyncResult:
         return self.error is None and not self.failed
 
 
-@dataclass(frozen=True)
-class NotificationOutcome:
-    """What :func:`handle_notification` did.
-
-    ``status``: ``accepted`` (new, complaint refreshed), ``duplicate`` (id seen
-    before, nothing changed), ``rejected`` (forged, stale, unreadable: nothing
-    changed), ``refresh_failed`` (recorded, but the detail could not be fetched; a
-    repeat of the same id tries again).
-    """
-
-    status: str
-    reason: str = ""
-    notification: Notification | None = None
-
-
 def _failure(exc: BaseException, **extra: Any) -> Outcome:
+    if isinstance(exc, DatabaseError):  # the details are in the log, not for staff
+        return Outcome(False, message_for("NOT_STORED"), code="DATABASE_ERROR")
     code = getattr(exc, "code", "") if isinstance(exc, errors.WeChatPayError) else "CONFIGURATION"
     return Outcome(False, staff_message(exc, **extra), code=code, request_id=getattr(exc, "request_id", None) or "")
 
 
 # -- storing WeChat's copies ----------------------------------------------------------------
+
+
+def check_lengths(model: type[models.Model], values: Mapping[str, Any]) -> None:
+    """Refuse a text from WeChat Pay longer than its column (SQLite would store it whole).
+
+    Raises :class:`~..wechatpay.errors.InvalidResponseError` (nothing is stored,
+    nothing truncated); the message names the field, never its value.
+    """
+    for name, value in values.items():
+        limit = getattr(model._meta.get_field(name), "max_length", None)
+        if isinstance(value, str) and limit is not None and len(value) > limit:
+            raise errors.InvalidResponseError(
+                f"WeChat Pay sent a {model.__name__}.{name} of {len(value)} characters; at most {limit} can be stored."
+            )
 
 
 def store(detail: wc.Complaint) -> Complaint:
@@ -123,6 +123,9 @@ def store(detail: wc.Complaint) -> Complaint:
         "synced_at": timezone.now(),
         **flags.stored_fields(detail.raw),
     }
+    check_lengths(Complaint, {"complaint_id": detail.complaint_id, **values})
+    for media in detail.media:
+        check_lengths(ComplaintImage, {"media_type": media.media_type})
     try:
         complaint, _ = Complaint.objects.update_or_create(complaint_id=detail.complaint_id, defaults=values)
     except IntegrityError:  # a concurrent notification created it first
@@ -140,6 +143,10 @@ def store(detail: wc.Complaint) -> Complaint:
 
 def store_history(complaint: Complaint, entries: Sequence[wc.HistoryEntry]) -> None:
     """Add the history entries not stored yet (no network)."""
+    for entry in entries:
+        check_lengths(
+            HistoryEntry, {"log_id": entry.log_id, "operator": entry.operator, "operate_type": entry.operate_type}
+        )
     for entry in entries:
         HistoryEntry.objects.update_or_create(
             complaint=complaint,
@@ -162,18 +169,20 @@ def store_history(complaint: Complaint, entries: Sequence[wc.HistoryEntry]) -> N
 def refresh(complaint_id: str, *, history: bool = True) -> Outcome:
     """Fetch one complaint's detail (and its history) and store them.
 
-    The history is always read for a complaint seen for the first time.
+    The history is always read for a complaint seen for the first time. A detail that
+    cannot be stored as sent (a value longer than its column) is a failure like a
+    WeChat error; a database error is not caught here.
     """
     history = history or not Complaint.objects.filter(complaint_id=complaint_id).exists()
     try:
         client = conf.get_client()
         detail = wc.get_complaint(client, complaint_id)
         entries = list(wc.iter_history(client, complaint_id)) if history else []
+        complaint = store(detail)
+        store_history(complaint, entries)
     except _CALL_ERRORS as exc:
         logger.warning("Complaint %s could not be refreshed: %s", complaint_id, exc)
         return _failure(exc)
-    complaint = store(detail)
-    store_history(complaint, entries)
     return Outcome(True, gettext("The complaint was refreshed from WeChat Pay."), complaint=complaint)
 
 
@@ -181,16 +190,18 @@ def sync(days: int = 30, *, complainted_mchid: str | None = None) -> SyncResult:
     """Store every complaint of the last ``days`` days, with its history.
 
     Reads the list window after window (30 days each) and page after page; a
-    complaint whose history cannot be read is reported in ``failed``.
+    complaint that cannot be stored, or whose history cannot be read, is reported
+    in ``failed`` and the others are still stored.
     """
     result = SyncResult()
     try:
         client = conf.get_client()
         for detail in wc.iter_recent_complaints(client, days, complainted_mchid=complainted_mchid):
-            complaint = store(detail)
             try:
+                complaint = store(detail)
                 store_history(complaint, list(wc.iter_history(client, detail.complaint_id)))
-            except _CALL_ERRORS as exc:
+            except (*_CALL_ERRORS, DatabaseError) as exc:
+                logger.warning("Complaint %s could not be synced: %s", detail.complaint_id, exc)
                 result.failed.append((detail.complaint_id, _failure(exc)))
             else:
                 result.synced.append(complaint)
@@ -282,8 +293,8 @@ def send_reply(complaint: Complaint, content: str, images: Sequence[Any] = (), *
     stored as *pending* before any network call; an image that fails to upload
     leaves it *failed*, naming the image, and nothing is sent to WeChat Pay.
     """
-    try:  # every limit, before anything is stored; media ids are not known yet
-        wc.reply_body(complainted_mchid=complaint.complainted_mchid, content=content, images=["-"] * len(images))
+    try:  # every limit, before anything is stored; media ids are not known yet, their number is
+        wc.check_reply(content, len(images))
     except wc.ComplaintRequestError as exc:
         return _failure(exc)
     if not (verdict := rules.can_reply(complaint)):
@@ -459,50 +470,6 @@ def notification_url(url: str | None = None, *, delete: bool = False) -> Outcome
     except _CALL_ERRORS as exc:
         return _failure(exc)
     return Outcome(True, current or "")
-
-
-# -- notifications --------------------------------------------------------------------------------
-
-
-def handle_notification(headers: Mapping[str, str], body: bytes) -> NotificationOutcome:
-    """Verify, decrypt and record a complaint notification, then refresh its complaint.
-
-    A forged, stale, probe or unreadable notification is rejected before anything
-    is written; a repeated id changes nothing (unless its refresh had failed, which
-    is then tried again).
-    """
-    try:
-        client = conf.get_client()
-        apiv3_key = conf.get_setting("APIV3_KEY")
-        if not apiv3_key:
-            raise ImproperlyConfigured("WXPAY_MEDIA['APIV3_KEY'] is needed to decrypt complaint notifications.")
-        notification = wc.parse_notification(client.keys, apiv3_key, headers, body)
-    except errors.SignatureVerificationError as exc:
-        logger.warning("Complaint notification refused: %s", exc)
-        return NotificationOutcome("rejected", exc.reason)
-    except wc.NotificationError as exc:
-        logger.warning("Complaint notification refused: %s", exc)
-        return NotificationOutcome("rejected", exc.code)
-    except (ImproperlyConfigured, errors.WeChatPayError) as exc:  # settings, or certificates unreachable
-        logger.error("Complaint notification could not be checked: %s", exc)
-        return NotificationOutcome("rejected", "CONFIGURATION")
-    try:
-        with transaction.atomic():  # a savepoint: the unique id settles concurrent deliveries
-            record = Notification.objects.create(
-                notification_id=notification.id,
-                complaint_id=notification.complaint_id,
-                event_type=notification.event_type,
-                action_type=notification.action_type,
-            )
-    except IntegrityError:
-        record = Notification.objects.get(notification_id=notification.id)
-        if not record.refresh_error:
-            return NotificationOutcome("duplicate", notification=record)
-    # The detail only: WeChat Pay waits for the answer; the history loads on refresh or sync.
-    outcome = refresh(notification.complaint_id, history=False)
-    record.refresh_error = "" if outcome.ok else (outcome.code or "ERROR")
-    record.save(update_fields=["refresh_error"])
-    return NotificationOutcome("accepted" if outcome.ok else "refresh_failed", outcome.code, record)
 
 
 def _refused(verdict: rules.Verdict, complaint: Complaint) -> Outcome:

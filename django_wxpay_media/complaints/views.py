@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import services
+from . import notifications
 
 #: WeChat's notifications are about 1 KB; anything far larger is not one.
 MAX_BODY = 64 * 1024
@@ -25,9 +26,10 @@ def _fail(status: int, message: str) -> HttpResponse:
 
 
 @csrf_exempt  # WeChat Pay cannot send a CSRF token; the signature authenticates it
+@transaction.non_atomic_requests  # it calls WeChat Pay: no request transaction around that
 @require_POST
 def notification(request: HttpRequest) -> HttpResponse:
-    """Verify, de-duplicate and act on one complaint notification; 204 when handled."""
+    """Verify, de-duplicate and act on one complaint notification; 204 once its complaint is stored."""
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -37,9 +39,11 @@ def notification(request: HttpRequest) -> HttpResponse:
     body = request.read(MAX_BODY + 1)  # capped even when Content-Length lies
     if len(body) > MAX_BODY:
         return _fail(413, "body too large")
-    outcome = services.handle_notification(request.headers, body)
+    outcome = notifications.handle_notification(request.headers, body)
     if outcome.status in ("accepted", "duplicate"):
         return HttpResponse(status=204)
-    if outcome.status == "refresh_failed":
-        return _fail(500, "recorded; the complaint could not be refreshed yet")
+    if outcome.status == "busy":  # another delivery of this id is being handled: come back later
+        return _fail(503, "being handled; send it again later")
+    if outcome.status == "failed":
+        return _fail(500, "the complaint could not be stored yet; send it again")
     return _fail(401, "notification rejected")

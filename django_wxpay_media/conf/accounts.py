@@ -87,15 +87,15 @@ class AccountSettings:
         from ..wechatpay.errors import ConfigurationError
 
         try:
-            # Key objects, not text, cross into the protocol layer; the APIv3 key is
-            # revealed inline so that no frame here holds it in a variable.
+            # Key objects, not text, cross into the protocol layer; the APIv3 key stays
+            # in its Secret, which the protocol layer opens only at the AES-GCM call.
             return WeChatPayClient(
                 mchid=self.mchid,
                 merchant_serial_no=self.merchant_serial_no,
                 private_key=self.private_key,
                 public_key=self.public_key,
                 public_key_id=self.public_key_id,
-                apiv3_key=self.apiv3_key.reveal() if self.apiv3_key is not None else None,
+                apiv3_key=self.apiv3_key,
                 base_url=self.base_url,
                 timeout=self.timeout,
                 max_retries=self.max_retries,

@@ -9,6 +9,7 @@ loudly instead of testing nothing.
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import threading
 import time
@@ -110,6 +111,15 @@ def _success_signed(
 _sig = AnswerSigner.signature_headers
 
 
+def _rewritten(opts: dict[str, Any], ctx: FaultContext) -> Answer:
+    """The success answer with top-level JSON fields replaced by ``fields``, correctly signed."""
+    data = json.loads(ctx.success_body())
+    data.update(opts["fields"] or {})
+    body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+    serial, key = ctx.signer.key_for(ctx.request_headers, certificates=ctx.certificates)
+    return Answer(status=ctx.success_status, body=body, headers=_sig(body, serial, key))
+
+
 def _without(body: bytes, serial: str, key: rsa.RSAPrivateKey, opts: dict[str, Any]) -> list[tuple[str, str]]:
     omit = {name.lower() for name in opts["omit"]}
     return [h for h in _sig(body, serial, key) if h[0].lower() not in omit]
@@ -171,6 +181,8 @@ FAULT_KINDS_SPEC: dict[str, _Kind] = {
         },
         _success_signed(_without),
     ),
+    # The success answer with some JSON fields replaced (e.g. ``{"offset": 0}``), correctly signed.
+    "rewrite_json": _Kind({"fields": None}, _rewritten),
     # A proxy's answer: text/plain "Bad Gateway".
     "non_json": _Kind({"status": 502, "body": "Bad Gateway", "signed": False}, _non_json),
 }

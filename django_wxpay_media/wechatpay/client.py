@@ -33,7 +33,7 @@ import urllib3.exceptions
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import errors
-from .keys import PemInput
+from .keys import PemInput, Secret
 from .multipart import FileChunks, MultipartBody, body_parts, content_type, new_boundary
 from .signing import Signer, meta_json
 from .validation import MAX_IMAGE_SIZE, PreparedImage, check_image, prepare_image
@@ -223,7 +223,10 @@ class WeChatPayClient:
     ``private_key`` is the merchant API key (``apiclient_key.pem``) and
     ``merchant_serial_no`` its certificate's serial. Answers are verified with the
     WeChat Pay public key (``public_key`` and ``public_key_id``), with platform
-    certificates downloaded using ``apiv3_key``, or with both.
+    certificates downloaded using ``apiv3_key``, or with both. ``certificates=False``
+    keeps the APIv3 key only for decrypting (notifications) and never downloads a
+    platform certificate (public key only); the default downloads them whenever
+    ``apiv3_key`` is given.
 
     ``timeout`` bounds each connect and each socket read; ``deadline`` bounds a
     whole call, retries and their waits included (default: see
@@ -246,7 +249,8 @@ class WeChatPayClient:
         private_key: PemInput | rsa.RSAPrivateKey,
         public_key: PemInput | rsa.RSAPublicKey | None = None,
         public_key_id: str | None = None,
-        apiv3_key: str | bytes | None = None,
+        apiv3_key: str | bytes | Secret | None = None,
+        certificates: bool | None = None,
         base_url: str = DEFAULT_BASE_URL,
         backup_base_url: str | None = None,
         timeout: float = 10.0,
@@ -259,7 +263,9 @@ class WeChatPayClient:
         if not mchid or not merchant_serial_no:
             raise errors.ConfigurationError("mchid and merchant_serial_no are required.")
         self.signer = Signer.from_pem(mchid, merchant_serial_no, private_key)
-        self.keys = KeyStore(public_key=public_key, public_key_id=public_key_id, apiv3_key=apiv3_key)
+        self.keys = KeyStore(
+            public_key=public_key, public_key_id=public_key_id, apiv3_key=apiv3_key, certificates=certificates
+        )
         self.keys.fetch_certificates = self._fetch_certificates
         self.base_url = check_base_url(base_url)
         # Fail over only from WeChat's own primary host; a custom host is the user's business.

@@ -1,7 +1,8 @@
 """Everything WeChat Pay would refuse about a file, checked before any network call.
 
 The format comes from the file's first bytes, never from its name, and the file's
-structure is walked (PNG chunks to IEND, JPEG segments to the scan and its end
+structure is walked (PNG chunks to IEND with their CRCs and the image data
+inflated, JPEG segments to the scan and its end
 marker, BMP headers against the pixel data), so a cut-off or broken file is
 refused while no imaging library is needed; the name is normalised to what the
 upload API accepts.
@@ -13,10 +14,12 @@ import hashlib
 import io
 import posixpath
 import unicodedata
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import IO, overload
 
+from . import png
 from .errors import (
     CorruptImageError,
     EmptyImageError,
@@ -250,10 +253,10 @@ def _corrupt(kind: str, what: str) -> CorruptImageError:
 
 
 def _check_png(data: _Image) -> None:
-    """Walk the chunks from the signature to IEND: IHDR first, sane lengths, some IDAT."""
+    """Walk the chunks from the signature to IEND: IHDR first, sane lengths, every CRC, and
+    an IDAT stream that inflates to its end and to the size IHDR gives (a window at a time)."""
     position = 8
-    first = True
-    seen_data = False
+    stream: png.ImageData | None = None
     while True:
         if position + 8 > len(data):
             raise _truncated("PNG")
@@ -261,24 +264,34 @@ def _check_png(data: _Image) -> None:
         kind = bytes(data[position + 4 : position + 8])
         if length > 0x7FFFFFFF or not kind.isalpha() or not kind.isascii():
             raise _corrupt("PNG", "a chunk header is invalid")
-        end = position + 12 + length  # length, type, data, CRC (the CRC is not checked)
+        end = position + 12 + length  # length, type, data, CRC
         if end > len(data):
             raise _truncated("PNG")
-        if first:
+        if stream is None:
             if kind != b"IHDR" or length != 13:
                 raise _corrupt("PNG", "the IHDR header does not come first")
             width = int.from_bytes(data[position + 8 : position + 12], "big")
             height = int.from_bytes(data[position + 12 : position + 16], "big")
             if not 0 < width <= 0x7FFFFFFF or not 0 < height <= 0x7FFFFFFF:
                 raise _corrupt("PNG", "the width or height is zero")
-            first = False
+            stream = png.ImageData(png.data_size(bytes(data[position + 8 : position + 21])))
+            seen_data = False
         elif kind == b"IHDR":
             raise _corrupt("PNG", "a second IHDR header")
+        crc = zlib.crc32(kind)
+        for start in range(position + 8, end - 4, png.PIECE):
+            piece = bytes(data[start : min(start + png.PIECE, end - 4)])
+            crc = zlib.crc32(piece, crc)
+            if kind == b"IDAT":
+                stream.feed(piece)
+        if crc != int.from_bytes(data[end - 4 : end], "big"):
+            raise _corrupt("PNG", "a chunk's checksum (CRC) does not match")
         if kind == b"IDAT":
             seen_data = True
         elif kind == b"IEND":
             if not seen_data:
                 raise _corrupt("PNG", "no image data")
+            stream.finish()
             return  # bytes after IEND are tolerated, as every decoder does
         position = end
 

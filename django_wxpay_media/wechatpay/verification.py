@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,10 +23,9 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import ConfigurationError, InvalidResponseError, SignatureVerificationError
-from .keys import PemInput, check_apiv3_key, load_public_key
+from .keys import PemInput, Secret, apiv3_secret, decrypt_aes_gcm, load_public_key
 
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
@@ -33,6 +33,9 @@ PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
 MAX_CLOCK_SKEW = 300
 #: An unknown serial triggers a certificate download at most this often (seconds).
 CERTIFICATE_REFRESH_INTERVAL = 60
+
+#: A platform certificate's serial: its serial number in hex (WeChat's are 40 digits).
+_CERTIFICATE_SERIAL = re.compile(r"\A[0-9A-Fa-f]{8,64}\Z")
 
 SIGNATURE_HEADERS = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Serial", "Wechatpay-Signature")
 
@@ -64,7 +67,8 @@ class KeyStore:
         *,
         public_key: PemInput | rsa.RSAPublicKey | None = None,
         public_key_id: str | None = None,
-        apiv3_key: str | bytes | None = None,
+        apiv3_key: str | bytes | Secret | None = None,
+        certificates: bool | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if (public_key is None) != (public_key_id is None):
@@ -76,7 +80,16 @@ class KeyStore:
             )
         self.public_key_id = public_key_id
         self._public_key = load_public_key(public_key) if public_key is not None else None
-        self._apiv3_key = check_apiv3_key(apiv3_key) if apiv3_key is not None else None
+        self._apiv3_key = apiv3_secret(apiv3_key) if apiv3_key is not None else None
+        if certificates and apiv3_key is None:
+            raise ConfigurationError("Platform certificates are decrypted with the APIv3 key: give it too.")
+        if certificates is False and public_key is None:
+            raise ConfigurationError(
+                "Without platform certificates, answers need the WeChat Pay public key and its id."
+            )
+        # None: certificates whenever the APIv3 key is given (it may be there only to decrypt
+        # notifications; False says so and never downloads a certificate).
+        self._certificates_wanted = apiv3_key is not None if certificates is None else certificates
         self._clock = clock
         self._certificates: dict[str, PlatformCertificate] = {}
         self._last_download: float | None = None
@@ -93,7 +106,13 @@ class KeyStore:
 
     @property
     def uses_certificates(self) -> bool:
-        return self._apiv3_key is not None
+        """Whether platform certificates are downloaded (certificate or migration mode)."""
+        return self._certificates_wanted
+
+    @property
+    def apiv3_key(self) -> Secret | None:
+        """The APIv3 key, hidden in a :class:`Secret` (notifications are decrypted with it)."""
+        return self._apiv3_key
 
     @property
     def certificate_serials(self) -> list[str]:
@@ -128,7 +147,7 @@ class KeyStore:
         Returns whether a download happened.
         """
         apiv3_key = self._apiv3_key
-        if apiv3_key is None or self.fetch_certificates is None:
+        if apiv3_key is None or not self._certificates_wanted or self.fetch_certificates is None:
             return False
         with self._lock:
             now = self._clock()
@@ -146,7 +165,7 @@ class KeyStore:
             self._certificates = certificates
             return True
 
-    def _decrypt_certificates(self, body: bytes, apiv3_key: bytes) -> dict[str, PlatformCertificate]:
+    def _decrypt_certificates(self, body: bytes, apiv3_key: Secret) -> dict[str, PlatformCertificate]:
         try:
             entries = json.loads(body)["data"]
         except (ValueError, KeyError, TypeError, IndexError, RecursionError):
@@ -154,18 +173,13 @@ class KeyStore:
         if not isinstance(entries, list):
             raise InvalidResponseError("The platform certificate list is not the JSON WeChat Pay documents.")
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        aead = AESGCM(apiv3_key)
         certificates: dict[str, PlatformCertificate] = {}
         for entry in entries:
             try:
                 enc = entry["encrypt_certificate"]
                 nonce, ciphertext = enc["nonce"], enc["ciphertext"]
                 associated_data = enc.get("associated_data") or ""
-                pem = aead.decrypt(
-                    nonce.encode("utf-8"),
-                    base64.b64decode(ciphertext, validate=True),
-                    associated_data.encode("utf-8"),
-                )
+                pem = decrypt_aes_gcm(apiv3_key, nonce, ciphertext, associated_data)
             except InvalidTag:
                 raise ConfigurationError(
                     "A platform certificate could not be decrypted: the APIv3 key is wrong."
@@ -204,13 +218,22 @@ class KeyStore:
         """
         serial = _text(headers.get("Wechatpay-Serial"))
         if (
-            serial
+            self.uses_certificates
+            and _CERTIFICATE_SERIAL.match(serial)  # the form first: a public key id or junk never downloads
             and self._key_for(serial, self._certificates) is None
-            and not serial.startswith("PUB_KEY_ID_")
-            and self.uses_certificates
+            and self._fresh(_text(headers.get("Wechatpay-Timestamp")))  # and the time: no replay downloads
+            and _text(headers.get("Wechatpay-Signature"))
+            and not _text(headers.get("Wechatpay-Signature")).startswith(PROBE_PREFIX)
         ):
             self.refresh_certificates()
         self._verify(headers, body, self._certificates, status=status)
+
+    def _fresh(self, text: str) -> bool:
+        """Whether a ``Wechatpay-Timestamp`` is a number less than 5 minutes from this machine's clock."""
+        # ASCII digits only: int() would also take " 1", "1_0" or other scripts' digits.
+        if not (text.isascii() and text.isdigit() and len(text) <= 12):
+            return False
+        return abs(self._clock() - int(text)) < MAX_CLOCK_SKEW
 
     def _verify(
         self,
@@ -236,14 +259,9 @@ class KeyStore:
         if signature_type and signature_type != SIGNATURE_TYPE:
             raise fail("bad_signature", f"Unsupported signature type {str(signature_type)[:80]!r}.")
         text = values["Wechatpay-Timestamp"]
-        try:
-            # ASCII digits only: int() would also take " 1", "1_0" or other scripts' digits.
-            if not (text.isascii() and text.isdigit() and len(text) <= 12):
-                raise ValueError(text)
-            timestamp = int(text)
-        except ValueError:
-            raise fail("stale_timestamp", "The answer's Wechatpay-Timestamp is not a number.") from None
-        if abs(self._clock() - timestamp) >= MAX_CLOCK_SKEW:
+        if not (text.isascii() and text.isdigit() and len(text) <= 12):
+            raise fail("stale_timestamp", "The answer's Wechatpay-Timestamp is not a number.")
+        if not self._fresh(text):
             raise fail(
                 "stale_timestamp",
                 "The answer's Wechatpay-Timestamp is 5 minutes or more away from this machine's clock "

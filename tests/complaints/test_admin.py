@@ -187,3 +187,22 @@ def test_the_refund_row_shows_only_when_a_refund_was_asked(client, desk, complai
     assert "field-refund_requested_yuan" in client.get(change_url(complaint)).content.decode()
     assert "¥1.50" in client.get(change_url(complaint)).content.decode()
     assert "field-refund_requested_yuan" not in client.get(change_url(no_refund)).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("content", "sentence"),
+    [
+        ("已为您补发😀", "WeChat Pay does not accept U+1F600"),
+        ("\u200b\u200d\u2060", "no visible characters"),
+    ],
+    ids=["emoji", "only invisible characters"],
+)
+def test_a_reply_wechat_would_refuse_is_explained_and_not_sent(client, desk, complaint, content, sentence):
+    client.force_login(staff("agent", "view_complaint", "reply_complaint"))
+    url = reverse("admin:wxpay_complaints_complaint_reply", args=[complaint.pk])
+    response = client.post(url, {"content": content})
+    assert response.status_code == 200
+    assert sentence in response.content.decode()
+    assert not Reply.objects.exists() and not desk.requests
+    page = client.post(url, {"content": content}, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert ("微信支付不接受" if "U+" in sentence else "没有可见字符") in page

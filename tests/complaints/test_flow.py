@@ -338,3 +338,63 @@ def test_sync_pages_through_more_than_one_page(desk):
     assert {line.split("\t")[0] for line in out.getvalue().splitlines()} == ids
     lists = [urlsplit(r.path) for r in desk.requests if urlsplit(r.path).path.endswith("/complaints-v2")]
     assert [parse_qs(target.query)["offset"] for target in lists] == [["0"], ["50"]]
+
+
+def test_paging_advances_by_what_was_asked_not_the_echoed_offset(desk):
+    """An answer that always says ``offset: 0`` must not send sync back to the first page forever."""
+    ids = {desk.seed_complaint(images=0)["complaint_id"] for _ in range(55)}
+    desk.add_fault("rewrite_json", count=5, path="/v3/merchant-service/complaints-v2", fields={"offset": 0})
+    out = io.StringIO()
+    call_command("wxpay_complaints", "sync", "--days", "1", stdout=out)
+    assert {line.split("\t")[0] for line in out.getvalue().splitlines()} == ids
+    lists = [urlsplit(r.path) for r in desk.requests if urlsplit(r.path).path.endswith("/complaints-v2")]
+    assert [parse_qs(target.query)["offset"] for target in lists] == [["0"], ["50"]]
+
+
+def test_paging_stops_at_the_page_limit(desk):
+    """A list that never ends (here: a total_count WeChat keeps raising) is an error after max_pages pages."""
+    from django_wxpay_media import conf
+    from django_wxpay_media.wechatpay import complaints as wc
+    from django_wxpay_media.wechatpay import errors
+
+    for _ in range(4):
+        desk.seed_complaint(images=0)
+    desk.add_fault("rewrite_json", count=10, path="/v3/merchant-service/complaints-v2", fields={"total_count": 10**6})
+    today = wc.beijing_today()
+    with pytest.raises(errors.InvalidResponseError, match="3 pages"):
+        list(wc.iter_complaints(conf.get_client(), today, today, page_size=1, max_pages=3))
+    lists = [r for r in desk.requests if urlsplit(r.path).path.endswith("/complaints-v2")]
+    assert len(lists) == 3
+
+
+def test_sync_stores_the_others_when_one_complaint_cannot_be_stored(desk):
+    good = desk.seed_complaint(images=0)["complaint_id"]
+    too_long = desk.seed_complaint(images=0, out_trade_no="9" * 65)["complaint_id"]  # the column holds 64
+    refused = desk.seed_complaint(images=0, amount=-1)["complaint_id"]  # the database's CHECK refuses it
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="2 of 3"):
+        call_command("wxpay_complaints", "sync", "--days", "1", stdout=out, stderr=err)
+    assert out.getvalue().split() == [good, "PENDING"]
+    lines = {line.split("\t")[0]: line for line in err.getvalue().splitlines() if "\t" in line}
+    assert set(lines) == {too_long, refused}
+    assert "INVALID_RESPONSE" in lines[too_long] and "DATABASE_ERROR" in lines[refused]
+    assert list(Complaint.objects.values_list("complaint_id", flat=True)) == [good]
+
+
+def test_values_longer_than_their_column_are_refused_not_stored(client, desk):
+    """SQLite does not enforce max_length: the code does, before anything is stored."""
+    cid = desk.seed_complaint(images=0)["complaint_id"]
+    headers, body = desk.notification(cid, notification_id="N" * 5000)
+    assert post(client, headers, body).status_code == 401
+    assert not Notification.objects.exists() and not detail_fetches(desk, cid)
+    # A detail whose state does not fit: the notification is failed, the complaint not stored truncated.
+    desk.add_fault(
+        "rewrite_json", path=f"/v3/merchant-service/complaints-v2/{cid}", fields={"complaint_state": "P" * 33}
+    )
+    headers, body = desk.notification(cid)
+    assert post(client, headers, body).status_code == 500
+    record = Notification.objects.get()
+    assert record.state == Notification.State.FAILED and record.refresh_error == "INVALID_RESPONSE"
+    assert not Complaint.objects.exists()
+    assert post(client, headers, body).status_code == 204  # redelivered, the detail is fine now
+    assert Complaint.objects.get().state == "PENDING"

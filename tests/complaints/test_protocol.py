@@ -281,3 +281,66 @@ def test_a_plain_http_notification_url_is_refused_before_sending_to_wechat():
     with pytest.raises(wc.ComplaintRequestError) as info:
         wc.set_notification_url(client, "http://127.0.0.1:8000/notify/")
     assert info.value.code == "INVALID_NOTIFICATION_URL"
+
+
+def test_one_reply_check_for_form_service_and_call():
+    """``check_reply`` takes the media_ids or, before the upload, their number."""
+    assert wc.check_reply("ok", ["m1", "m2"]) == ["m1", "m2"]
+    assert wc.check_reply("ok", 4) == []
+    with pytest.raises(wc.ComplaintRequestError) as info:
+        wc.check_reply("ok", 5)
+    assert info.value.code == "TOO_MANY_IMAGES"
+    with pytest.raises(wc.ComplaintRequestError) as info:
+        wc.check_reply("ok", jump_url="https://shop.example/")
+    assert info.value.code == "INCOMPLETE_JUMP_LINK"
+    with pytest.raises(wc.ComplaintRequestError) as info:
+        wc.check_reply("退" * (wc.MAX_RESPONSE_CONTENT + 1))
+    assert info.value.code == "CONTENT_TOO_LONG"
+
+
+# -- text WeChat refuses or that says nothing (issue 14) ---------------------------------------
+
+INVISIBLE = st.sampled_from(" \t\n\r\u00a0\u200b\u200c\u200d\u2060\ufeff\u2028\u2029\u3000\u180e\u3164\u2800\u0301")
+
+
+@given(st.text(max_size=40), st.characters(min_codepoint=0x10000), st.text(max_size=40))
+@fuzz(60)
+def test_a_character_of_four_utf8_bytes_is_refused_wherever_it_is(before, astral, after):
+    text = before + astral + after
+    if wc.text_length(text) > wc.MAX_RESPONSE_CONTENT:
+        return
+    with pytest.raises(wc.ComplaintRequestError) as info:
+        wc.check_reply("好" + text)
+    assert info.value.code == "UNSUPPORTED_CHARACTER"
+    first = next(ch for ch in text if ord(ch) > 0xFFFF)
+    assert info.value.params["character"] == f"U+{ord(first):04X}"
+
+
+@given(st.text(INVISIBLE, max_size=30))
+@fuzz(60)
+def test_text_of_only_invisible_characters_is_refused(text):
+    with pytest.raises(wc.ComplaintRequestError) as info:
+        wc.check_reply(text)
+    assert info.value.code == "EMPTY_CONTENT"
+
+
+@given(st.text(max_size=60))
+@fuzz(120)
+def test_accepted_reply_text_is_visible_and_three_byte_utf8(text):
+    try:
+        wc.check_reply(text)
+    except wc.ComplaintRequestError:
+        return
+    assert all(len(ch.encode("utf-8", "surrogatepass")) <= 3 for ch in text)
+    assert not wc.is_invisible(text)
+
+
+def test_emoji_in_the_link_text_the_reason_and_the_remark_are_refused():
+    for call in (
+        lambda: wc.check_reply("好", jump_url="https://shop.example/", jump_url_text="看👀"),
+        lambda: wc.refund_progress_body("REJECT", reject_reason="已发货🚚"),
+        lambda: wc.refund_progress_body("APPROVE", remark="👍"),
+    ):
+        with pytest.raises(wc.ComplaintRequestError) as info:
+            call()
+        assert info.value.code == "UNSUPPORTED_CHARACTER"

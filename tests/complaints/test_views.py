@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 
 import pytest
@@ -72,7 +73,9 @@ def test_csrf_is_not_required(desk):
 
 
 def test_a_repeated_notification_id_changes_nothing_and_calls_nothing(client, desk):
-    Notification.objects.create(notification_id="N-1", complaint_id="2002", event_type="COMPLAINT.CREATE")
+    Notification.objects.create(
+        notification_id="N-1", complaint_id="2002", event_type="COMPLAINT.CREATE", state=Notification.State.HANDLED
+    )
     headers, body = notification(desk, notification_id="N-1")
     assert post(client, headers, body).status_code == 204
     assert Notification.objects.count() == 1
@@ -94,3 +97,47 @@ def test_hostile_notifications_never_write(client, desk, body, tamper):
         headers["Wechatpay-Timestamp"] = str(int(time.time()) + 400)
     assert post(client, headers, genuine).status_code in (401, 413)
     assert not Notification.objects.exists() and not Complaint.objects.exists()
+
+
+def _signed(sandbox, body: bytes) -> dict[str, str]:
+    """WeChat Pay's signature headers over ``body`` (written from the spec with ``cryptography``)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    ts, nonce = str(int(time.time())), "nested-json-nonce"
+    message = b"%s\n%s\n%s\n" % (ts.encode(), nonce.encode(), body)
+    signature = sandbox.keys.wechatpay_private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    return {
+        "Wechatpay-Timestamp": ts,
+        "Wechatpay-Nonce": nonce,
+        "Wechatpay-Serial": sandbox.keys.wechatpay_public_key_id,
+        "Wechatpay-Signature": base64.b64encode(signature).decode(),
+    }
+
+
+def _encrypted(sandbox, plaintext: bytes) -> dict[str, str]:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    ciphertext = AESGCM(sandbox.keys.apiv3_key.encode()).encrypt(b"0123456789ab", plaintext, b"complaint")
+    return {
+        "algorithm": "AEAD_AES_256_GCM",
+        "associated_data": "complaint",
+        "nonce": "0123456789ab",
+        "ciphertext": base64.b64encode(ciphertext).decode(),
+    }
+
+
+@pytest.mark.parametrize("where", ["body", "resource"])
+def test_a_signed_notification_of_deeply_nested_json_is_refused_not_a_500(client, desk, where):
+    nested = b"[" * 20000 + b"]" * 20000  # deeper than any recursion limit; under the 64 KB cap
+    if where == "body":
+        body = b'{"id": "N-nested", "extra": ' + nested + b"}"
+    else:
+        resource = _encrypted(desk, b'{"complaint_id": "2002", "x": ' + nested + b"}")
+        body = json.dumps({"id": "N-nested", "event_type": "COMPLAINT.CREATE", "resource": resource}).encode()
+    assert len(body) <= MAX_BODY
+    response = post(client, _signed(desk, body), body)
+    assert response.status_code == 401
+    assert response.json()["code"] == "FAIL"
+    assert not Notification.objects.exists() and not Complaint.objects.exists()
+    assert not [r for r in desk.requests if "complaints-v2" in r.path]

@@ -128,5 +128,5 @@ def test_fault_on_any_path_and_validation_of_fault_arguments(sandbox: Sandbox) -
         sandbox.add_fault("drop", count=0)
     assert set(FAULT_KINDS) == {
         "status", "delay", "drop", "forged_signature", "probe_signature", "stale_timestamp",
-        "unknown_serial", "wrong_key", "missing_headers", "non_json",
+        "unknown_serial", "wrong_key", "missing_headers", "non_json", "rewrite_json",
     }  # fmt: skip

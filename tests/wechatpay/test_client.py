@@ -5,11 +5,15 @@ Each failure mode is a test that fails if its rule is removed from the client.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import socket
+import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from django_wxpay_media.wechatpay import (
     BACKUP_BASE_URL,
@@ -443,3 +447,64 @@ def test_one_session_keeps_connections_alive(client, wxpay_sandbox):
         client.upload_bytes(png_bytes(seed), "a.png")
     assert client.session is session
     assert len({r.client_port for r in wxpay_sandbox.requests}) == 1  # one TCP connection
+
+
+# -- what may make the client download certificates (issue 14) -----------------------------------
+
+
+def _unsigned_headers(serial: str, timestamp: int) -> dict[str, str]:
+    return {
+        "Wechatpay-Timestamp": str(timestamp),
+        "Wechatpay-Nonce": "nonce",
+        "Wechatpay-Serial": serial,
+        "Wechatpay-Signature": base64.b64encode(b"x" * 256).decode(),
+    }
+
+
+def test_only_a_fresh_certificate_shaped_serial_downloads_certificates(wxpay_sandbox_factory):
+    sandbox = wxpay_sandbox_factory(mode="certificate")
+    with make_client(sandbox) as client:
+        now = int(time.time())
+        for serial, timestamp in [
+            ("AB" * 20, now - 600),  # stale: checked before anything is downloaded
+            ("PUB_KEY_ID_0114232026111900000000000000", now),  # a public key id is never a certificate
+            ("../../v3/certificates", now),
+            ("", now),
+            ("ABCDEFG", now),
+        ]:
+            with pytest.raises(errors.SignatureVerificationError):
+                client.keys.verify(_unsigned_headers(serial, timestamp), b"{}")
+        assert sandbox.certificate_downloads == 0
+        with pytest.raises(errors.SignatureVerificationError):  # the control: well-formed, fresh, unknown
+            client.keys.verify(_unsigned_headers("AB" * 20, now), b"{}")
+        assert sandbox.certificate_downloads == 1
+
+
+@given(serial=st.text(max_size=50), age=st.integers(min_value=-(10**6), max_value=10**6))
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+def test_no_download_for_a_stale_or_odd_serial(wxpay_sandbox_factory, serial, age):
+    sandbox = wxpay_sandbox_factory(mode="certificate")
+    with make_client(sandbox) as client:
+        fresh = abs(age) < 300
+        shaped = serial.isascii() and len(serial) in range(8, 65) and all(c in "0123456789abcdefABCDEF" for c in serial)
+        with pytest.raises(errors.SignatureVerificationError):
+            client.keys.verify(_unsigned_headers(serial, int(time.time()) - age), b"{}")
+        assert sandbox.certificate_downloads == (1 if fresh and shaped else 0)
+
+
+def test_public_key_only_never_downloads_certificates(wxpay_sandbox_factory):
+    """``certificates=False``: the APIv3 key is kept for notifications, no certificate is ever fetched."""
+    sandbox = wxpay_sandbox_factory(mode="public_key")
+    with make_client(sandbox, certificates=False) as client:
+        assert client.keys.apiv3_key is not None and not client.keys.uses_certificates
+        client.upload_bytes(png_bytes(41), "a.png")
+        sandbox.add_fault("unknown_serial", serial="AB" * 20)
+        with pytest.raises(errors.SignatureVerificationError):
+            client.upload_bytes(png_bytes(42), "b.png")
+        with pytest.raises(errors.SignatureVerificationError):
+            client.keys.verify(_unsigned_headers("CD" * 20, int(time.time())), b"{}")
+        assert client.keys.refresh_certificates(force=True) is False
+    assert sandbox.certificate_downloads == 0
+    assert not [r for r in sandbox.requests if r.path == "/v3/certificates"]
+    with pytest.raises(errors.ConfigurationError):
+        make_client(sandbox, public_key=None, public_key_id=None, certificates=False)

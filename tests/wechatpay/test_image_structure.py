@@ -9,15 +9,17 @@ valid by Pillow decoding them. Anything cut off or broken is refused with a code
 from __future__ import annotations
 
 import contextlib
+import io
 import struct
 import zlib
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image
 
 from django_wxpay_media.sandbox.images import png_chunk as chunk
-from django_wxpay_media.wechatpay import check_image, prepare_image
+from django_wxpay_media.wechatpay import check_image, prepare_file, prepare_image
 from django_wxpay_media.wechatpay.errors import (
     CorruptImageError,
     ImageValidationError,
@@ -164,3 +166,128 @@ def test_other_formats_stay_unsupported():
     for fmt in ("GIF", "WEBP", "TIFF"):
         with pytest.raises(UnsupportedImageFormatError):
             check_image(pillow(fmt, "RGB"))
+
+
+# -- chunk checksums and the image data stream (issue 14) ------------------------------------------
+
+
+def _chunks(data: bytes) -> list[tuple[int, bytes, int]]:
+    """(offset, type, length) of each chunk of a PNG."""
+    found, position = [], 8
+    while position < len(data):
+        length = struct.unpack(">I", data[position : position + 4])[0]
+        kind = data[position + 4 : position + 8]
+        found.append((position, kind, length))
+        position += 12 + length
+        if kind == b"IEND":
+            break
+    return found
+
+
+def _with_crc(data: bytearray, offset: int, length: int) -> bytes:
+    """``data`` with the CRC of the chunk at ``offset`` made right again."""
+    end = offset + 8 + length
+    data[end : end + 4] = struct.pack(">I", zlib.crc32(bytes(data[offset + 4 : end])))
+    return bytes(data)
+
+
+RAW_2X2 = b"\x00" + b"\x01" * 6 + b"\x00" + b"\x02" * 6  # two filtered rows of a 2x2 RGB image
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (png_with([IHDR[:-1] + bytes([IHDR[-1] ^ 1]), IDAT, IEND]), CorruptImageError),  # IHDR CRC
+        (png_with([IHDR, IDAT[:-1] + bytes([IDAT[-1] ^ 1]), IEND]), CorruptImageError),  # IDAT CRC
+        (png_with([IHDR, IDAT, IEND[:-1] + bytes([IEND[-1] ^ 1])]), CorruptImageError),  # IEND CRC
+        (png_with([IHDR, chunk(b"IDAT", zlib.compress(RAW_2X2)[:-6]), IEND]), TruncatedImageError),  # stream cut
+        (png_with([IHDR, chunk(b"IDAT", b"\x78\x9c" + b"\xff" * 20), IEND]), CorruptImageError),  # garbage
+        (png_with([IHDR, chunk(b"IDAT", b"not zlib at all"), IEND]), CorruptImageError),
+        (png_with([IHDR, chunk(b"IDAT", zlib.compress(RAW_2X2[:7])), IEND]), TruncatedImageError),  # one row short
+        (png_with([IHDR, chunk(b"IDAT", zlib.compress(RAW_2X2 * 2)), IEND]), CorruptImageError),  # more than IHDR says
+        (png_with([chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 7, 2, 0, 0, 0)), IDAT, IEND]), CorruptImageError),
+        (png_with([chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 5, 0, 0, 0)), IDAT, IEND]), CorruptImageError),
+        (png_with([chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 2)), IDAT, IEND]), CorruptImageError),
+    ],
+    ids=[
+        "IHDR CRC",
+        "IDAT CRC",
+        "IEND CRC",
+        "IDAT stream cut",
+        "IDAT garbage after a zlib header",
+        "IDAT not zlib",
+        "IDAT one row short",
+        "IDAT twice the data",
+        "bit depth 7",
+        "colour type 5",
+        "interlace method 2",
+    ],
+)
+def test_broken_png_data_and_checksums_are_refused(data, error):
+    with pytest.raises(error) as info:
+        check_image(data)
+    assert info.value.code == ("TRUNCATED_IMAGE" if error is TruncatedImageError else "CORRUPT_IMAGE")
+
+
+def test_the_image_data_may_be_split_over_many_idat_chunks():
+    stream = zlib.compress(RAW_2X2)
+    pieces = [chunk(b"IDAT", stream[i : i + 3]) for i in range(0, len(stream), 3)]
+    check_image(png_with([IHDR, *pieces, IEND]))
+
+
+def test_a_zlib_bomb_stops_at_the_size_ihdr_gives(tmp_path):
+    """16 MB of zeros behind a 2x2 header: refused without inflating it all, from a path too."""
+    data = png_with([IHDR, chunk(b"IDAT", zlib.compress(bytes(16 * 1024 * 1024), 9)), IEND])
+    with pytest.raises(CorruptImageError):
+        check_image(data)
+    path = tmp_path / "bomb.png"
+    path.write_bytes(data)
+    with path.open("rb") as file, pytest.raises(CorruptImageError):
+        prepare_file(file, "bomb.png", opener=lambda: path.open("rb"))
+
+
+def test_a_large_png_is_checked_from_a_path_a_window_at_a_time(tmp_path):
+    """An image data stream far longer than the 64 KiB window still inflates to its end."""
+    import random
+
+    rng = random.Random(5)
+    size = (300, 300)
+    image = Image.frombytes("RGB", size, bytes(rng.getrandbits(8) for _ in range(size[0] * size[1] * 3)))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    data = out.getvalue()
+    assert len(data) > 4 * 64 * 1024
+    path = tmp_path / "noise.png"
+    path.write_bytes(data)
+    with path.open("rb") as file:
+        assert prepare_file(file, "noise.png").size == len(data)
+    cut = bytearray(data)
+    idat = next(c for c in _chunks(data) if c[1] == b"IDAT")
+    cut[idat[0] + 8 + idat[2] // 2] ^= 0xFF  # a byte in the middle of the stream, CRC made right
+    path.write_bytes(_with_crc(cut, idat[0], idat[2]))
+    with path.open("rb") as file, pytest.raises(ImageValidationError):
+        prepare_file(file, "noise.png")
+
+
+@fuzz(150)
+@given(
+    name=st.sampled_from(sorted(n for n in REAL_IMAGES if n.startswith("png"))),
+    where=st.sampled_from([b"IHDR", b"IDAT"]),
+    position=st.floats(min_value=0, max_value=1, exclude_max=True),
+    flip=st.integers(1, 255),
+    fix_crc=st.booleans(),
+)
+def test_a_byte_flipped_in_ihdr_or_idat_is_refused_or_still_an_image(name, where, position, flip, fix_crc):
+    data = REAL_IMAGES[name]()
+    offset, _, length = next(c for c in _chunks(data) if c[1] == where)
+    damaged = bytearray(data)
+    damaged[offset + 8 + int(position * length)] ^= flip
+    damaged_bytes = _with_crc(damaged, offset, length) if fix_crc else bytes(damaged)
+    try:
+        check_image(damaged_bytes)
+    except (CorruptImageError, TruncatedImageError) as err:
+        assert err.code in ("CORRUPT_IMAGE", "TRUNCATED_IMAGE")
+        return
+    assert fix_crc, "a wrong CRC was accepted"
+    with Image.open(io.BytesIO(damaged_bytes)) as decoded:  # accepted: a real decoder reads it whole
+        decoded.load()

@@ -1,0 +1,147 @@
+"""Complaint notifications: verified, recorded, and handled exactly when their complaint is stored.
+
+The only writer of :class:`~.models.Notification`. A notification is recorded
+(*received*) with a claim before its complaint is fetched, and marked *handled*
+only once the complaint was stored; a refresh that fails for any reason (a WeChat
+error, a value that does not fit, a database error) leaves it *failed*, with the
+error, and a redelivery of the same id tries again. Copies arriving while one
+delivery holds the claim fetch nothing and are asked to come back later, so
+simultaneous copies give one row and one fetch. No transaction is open during
+the fetch.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import conf
+from ..wechatpay import complaints as wc
+from ..wechatpay import errors
+from .messages import message_for
+from .models import Notification
+from .services import check_lengths, refresh
+
+logger = logging.getLogger("django_wxpay_media.complaints")
+
+#: Added to the client's longest call: how long a claim keeps other copies away.
+CLAIM_MARGIN = datetime.timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class NotificationOutcome:
+    """What :func:`handle_notification` did.
+
+    ``status``: ``accepted`` (the complaint is stored; the notification handled),
+    ``duplicate`` (handled before: nothing done), ``busy`` (another delivery of the
+    same id is being handled: nothing done, come back later), ``rejected`` (forged,
+    stale, unreadable, or values that cannot be stored: nothing written),
+    ``failed`` (recorded, but the complaint could not be stored; a redelivery tries
+    again).
+    """
+
+    status: str
+    reason: str = ""
+    notification: Notification | None = None
+
+
+def handle_notification(headers: Mapping[str, str], body: bytes) -> NotificationOutcome:
+    """Verify, decrypt and record a complaint notification, then fetch and store its complaint."""
+    try:
+        client = conf.get_client()
+        apiv3_key = client.keys.apiv3_key  # a Secret: no frame here holds the key itself
+        if apiv3_key is None:
+            raise ImproperlyConfigured("WXPAY_MEDIA['APIV3_KEY'] is needed to decrypt complaint notifications.")
+        notification = wc.parse_notification(client.keys, apiv3_key, headers, body)
+        values = {
+            "notification_id": notification.id,
+            "complaint_id": notification.complaint_id,
+            "event_type": notification.event_type,
+            "action_type": notification.action_type,
+        }
+        check_lengths(Notification, values)  # SQLite would store an over-long id whole
+    except errors.SignatureVerificationError as exc:
+        logger.warning("Complaint notification refused: %s", exc)
+        return NotificationOutcome("rejected", exc.reason)
+    except (wc.NotificationError, errors.InvalidResponseError) as exc:
+        logger.warning("Complaint notification refused: %s", exc)
+        return NotificationOutcome("rejected", exc.code)
+    except (ImproperlyConfigured, errors.WeChatPayError) as exc:  # settings, or certificates unreachable
+        logger.error("Complaint notification could not be checked: %s", exc)
+        return NotificationOutcome("rejected", "CONFIGURATION")
+    claim = uuid.uuid4()
+    until = timezone.now() + datetime.timedelta(seconds=client.max_call_seconds) + CLAIM_MARGIN
+    try:
+        record, taken = _claim(values, claim, until)
+    except DatabaseError as exc:  # e.g. SQLite's "database is locked": nothing recorded, WeChat sends it again
+        logger.error("Complaint notification %s could not be recorded: %s", notification.id, exc)
+        return NotificationOutcome("failed", "DATABASE_ERROR")
+    if not taken:
+        status = "duplicate" if record.state == Notification.State.HANDLED else "busy"
+        return NotificationOutcome(status, notification=record)
+    return _handle(record, claim)
+
+
+def _claim(values: Mapping[str, str], claim: uuid.UUID, until: datetime.datetime) -> tuple[Notification, bool]:
+    """The notification's row, and whether this delivery now holds its claim.
+
+    Reads before it writes: a copy that finds the id handled or claimed writes
+    nothing, so it never competes with the delivery storing the complaint (on
+    SQLite, a competing writer is ``database is locked``). The claim itself is a
+    conditional write (or the insert that the unique id settles).
+    """
+    record = Notification.objects.filter(notification_id=values["notification_id"]).first()
+    if record is None:
+        try:
+            with transaction.atomic():  # a savepoint: the unique id settles concurrent deliveries
+                return Notification.objects.create(**values, claim=claim, claimed_until=until), True
+        except IntegrityError:
+            record = Notification.objects.get(notification_id=values["notification_id"])
+    now = timezone.now()
+    if record.state == Notification.State.HANDLED or (record.claimed_until and record.claimed_until >= now):
+        return record, False
+    taken = (
+        Notification.objects.filter(pk=record.pk)
+        .exclude(state=Notification.State.HANDLED)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claim=claim, claimed_until=until)
+    )
+    record.refresh_from_db()
+    return record, bool(taken)
+
+
+def _handle(record: Notification, claim: uuid.UUID) -> NotificationOutcome:
+    """Fetch and store the complaint (the detail only: WeChat Pay waits), then settle the row."""
+    try:
+        outcome = refresh(record.complaint_id, history=False)
+    except Exception as exc:  # whatever it is, the notification is not handled
+        logger.exception("Complaint %s of notification %s could not be stored", record.complaint_id, record)
+        code = "DATABASE_ERROR" if isinstance(exc, DatabaseError) else "INTERNAL_ERROR"
+        message = message_for("NOT_STORED")
+    else:
+        if outcome.ok:
+            _settle(record, claim, Notification.State.HANDLED)
+            return NotificationOutcome("accepted", notification=record)
+        logger.warning("Complaint %s of notification %s not stored: %s", record.complaint_id, record, outcome.message)
+        code, message = outcome.code or "ERROR", outcome.message
+    try:
+        _settle(record, claim, Notification.State.FAILED, code=code, message=message)
+    except DatabaseError:  # still "received": the claim runs out and a redelivery tries again
+        logger.exception("Notification %s could not be marked failed", record)
+    return NotificationOutcome("failed", code, record)
+
+
+def _settle(record: Notification, claim: uuid.UUID, state: str, *, code: str = "", message: str = "") -> None:
+    """Write the result and give up the claim; only the delivery holding it does."""
+    Notification.objects.filter(pk=record.pk, claim=claim).update(
+        state=state, refresh_error=code, error_message=message, claim=None, claimed_until=None
+    )
+    record.refresh_from_db()
