@@ -189,6 +189,28 @@ def test_the_action_takes_over_an_abandoned_upload(wxpay_settings, admin_client)
     assert FeedbackImage.objects.get().status == Status.UPLOADED
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("started", [None, "long ago", "just now"], ids=["no start time", "abandoned", "fresh claim"])
+def test_what_a_claim_would_take_the_batch_picks_up(wxpay_settings, started):
+    """One take-over rule: ``upload_pending`` takes exactly the records a retry's claim would take."""
+    record = services.store(png(f"take-over {started}")).record
+    when = {
+        None: None,
+        "long ago": timezone.now() - conf.upload_timeout() - timedelta(seconds=1),
+        "just now": timezone.now(),
+    }[started]
+    FeedbackImage.objects.filter(pk=record.pk).update(status=Status.UPLOADING, upload_started_at=when)
+    record.refresh_from_db()
+    takeable = started != "just now"
+    assert record.is_retryable is takeable and record.is_busy is not takeable
+    assert FeedbackImage.objects.takeable().filter(pk=record.pk).exists() is takeable
+
+    outcomes = services.upload_pending()
+
+    assert [(o.record.pk, o.state) for o in outcomes] == ([(record.pk, UploadState.SENT)] if takeable else [])
+    assert FeedbackImage.objects.get().status == (Status.UPLOADED if takeable else Status.UPLOADING)
+
+
 # -- queries ---------------------------------------------------------------------------------------
 
 

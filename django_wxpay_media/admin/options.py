@@ -107,7 +107,7 @@ class FeedbackImageAdmin(FeedbackImageColumns, FeedbackImageViews):
         upload abandoned long ago (see ``FeedbackImage.is_stale``) is taken over.
         """
         images = list(queryset.order_by("pk"))
-        running = {image.pk for image in images if image.status == Status.UPLOADING and not image.is_stale}
+        running = {image.pk for image in images if image.is_busy}
         busy = [UploadOutcome(UploadState.BUSY, image, source=image) for image in images if image.pk in running]
         todo = [
             UploadOutcome(

@@ -250,7 +250,7 @@ class FeedbackImageViews(admin.ModelAdmin):
             )
             return HttpResponseRedirect(changelist)
         obj_url = self._change_url(obj)
-        if obj.status == Status.UPLOADING and not obj.is_stale:
+        if obj.is_busy:
             # Another request is sending it: say so now rather than wait for it here.
             self._report(request, UploadOutcome(UploadState.BUSY, obj, source=obj))
             return HttpResponseRedirect(obj_url)

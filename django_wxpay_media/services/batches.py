@@ -11,7 +11,6 @@ from typing import Generic, TypeVar
 
 from django.db import connections, transaction
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
 from .. import conf
 from ..models import FeedbackImage
@@ -55,11 +54,7 @@ def upload_pending(*, include_failed: bool = True) -> list[UploadOutcome]:
     page at a time while the workers upload, not all loaded first; each is taken
     once per call, even if its upload fails again.
     """
-    statuses = [Status.PENDING, Status.FAILED] if include_failed else [Status.PENDING]
-    cutoff = timezone.now() - conf.upload_timeout()
-    queryset = FeedbackImage.objects.filter(mchid=conf.get_mchid()).filter(
-        Q(status__in=statuses) | Q(status=Status.UPLOADING, upload_started_at__lt=cutoff)
-    )
+    queryset = FeedbackImage.objects.takeable(include_failed=include_failed).filter(mchid=conf.get_mchid())
     return upload_records(_pages(queryset))
 
 

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from django.db import DatabaseError
-from django.db.models import F, Q
+from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -71,21 +71,19 @@ def _merchant_mismatch(image: FeedbackImage) -> MerchantMismatchError | None:
     )
 
 
-def _claim(image: FeedbackImage, stale_after: Any) -> str | None:
+def _claim(image: FeedbackImage) -> str | None:
     """Take the right to upload ``image``: its new claim token, for exactly one concurrent caller.
 
-    ``image`` is updated in place with what the ``UPDATE`` wrote (no re-read; its
-    ``attempts`` is the count this caller knew, plus one).
+    Only a record :meth:`~django_wxpay_media.models.FeedbackImageQuerySet.takeable`
+    now can be claimed. ``image`` is updated in place with what the ``UPDATE`` wrote
+    (no re-read; its ``attempts`` is the count this caller knew, plus one).
     """
     now = timezone.now()
     token = _new_token()
-    claimable = (
-        Q(status__in=[Status.PENDING, Status.FAILED])
-        | Q(status=Status.UPLOADING, upload_started_at__lt=now - stale_after)
-        | Q(status=Status.UPLOADING, upload_started_at__isnull=True)
-    )
-    claimed = FeedbackImage.objects.filter(claimable, pk=image.pk).update(
-        status=Status.UPLOADING, attempts=F("attempts") + 1, upload_started_at=now, claim_token=token
+    claimed = (
+        FeedbackImage.objects.takeable(now)
+        .filter(pk=image.pk)
+        .update(status=Status.UPLOADING, attempts=F("attempts") + 1, upload_started_at=now, claim_token=token)
     )
     if claimed != 1:
         return None
@@ -94,15 +92,12 @@ def _claim(image: FeedbackImage, stale_after: Any) -> str | None:
     return token
 
 
-def _wait_for_other(image: FeedbackImage, stale_after: Any) -> FeedbackImage:
+def _wait_for_other(image: FeedbackImage) -> FeedbackImage:
     """Poll until ``image`` is no longer being uploaded, or its claim goes stale."""
     delay = _POLL_FIRST
     while True:
         image.refresh_from_db()
-        if image.status != Status.UPLOADING:
-            return image
-        started = image.upload_started_at
-        if started is None or timezone.now() >= started + stale_after:
+        if not image.is_busy:
             return image
         time.sleep(delay)
         delay = min(delay * 2, _POLL_MAX)
@@ -116,14 +111,13 @@ def _finish(
     ``prepared`` is the validated content when the caller has it; otherwise the
     stored file is read (after the claim, so a waiting caller never reads it).
     """
-    stale_after = conf.upload_timeout()
     for _ in range(_MAX_ROUNDS):
         if image.status == Status.UPLOADED:
             return UploadOutcome(UploadState.REUSED, image, source=source)
-        token = _claim(image, stale_after)
+        token = _claim(image)
         if token is not None:
             return _perform(image, prepared, client, token, source=source)
-        image = _wait_for_other(image, stale_after)
+        image = _wait_for_other(image)
         if image.status == Status.FAILED:
             # We waited on another caller's attempt: share its outcome rather than
             # repeat a request that just failed.
@@ -215,13 +209,13 @@ def _claim_lost(image: FeedbackImage, result: UploadResult, *, source: Any) -> U
         result.media_id,
     )
     try:
-        image = _wait_for_other(image, conf.upload_timeout())
+        image = _wait_for_other(image)
     except FeedbackImage.DoesNotExist:
         return UploadOutcome(UploadState.GONE, image, source=source)
     if image.status == Status.UPLOADED:
         return UploadOutcome(UploadState.REUSED, image, source=source)
     if image.status in (Status.PENDING, Status.FAILED):
-        token = _claim(image, conf.upload_timeout())
+        token = _claim(image)
         if token is not None:
             return _record_success(image, token, result, source=source)
     busy = UploadInProgressError(f"FeedbackImage {image.pk} is being uploaded by another process.")
