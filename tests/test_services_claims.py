@@ -175,7 +175,7 @@ def test_a_killed_upload_becomes_retryable_in_the_admin(wxpay_settings, settings
     assert saved.media_id == wxpay_settings.uploads[-1].media_id
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_action_takes_over_an_abandoned_upload(wxpay_settings, admin_client):
     record = services.store(png("abandoned, action")).record
     long_ago = timezone.now() - conf.upload_timeout() - timedelta(seconds=1)

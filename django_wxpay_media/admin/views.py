@@ -152,7 +152,7 @@ class FeedbackImageViews(admin.ModelAdmin):
             stored = services.store(
                 file, filename=file.name, user=user, retry_failed=self.has_upload_permission(request)
             )
-            [outcome] = services.upload_stored([stored], wait_for_commit=False)  # this view is non-atomic
+            [outcome] = services.upload_stored([stored])  # this view is non-atomic: uploaded now
         except ImproperlyConfigured as exc:  # the details go to the log; staff get a polite sentence
             logger.error("Cannot upload %r to WeChat Pay: %s", file.name, exc)
             form.add_error("upload", str(texts.NOT_CONFIGURED))

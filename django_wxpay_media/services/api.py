@@ -83,7 +83,6 @@ def upload_stored(
     outcomes: Sequence[UploadOutcome],
     *,
     on_done: Callable[[list[UploadOutcome]], None] | None = None,
-    wait_for_commit: bool = True,
 ) -> list[UploadOutcome]:
     """Upload the ``QUEUED`` records of ``outcomes`` (from :func:`store`) at the right time.
 
@@ -107,11 +106,6 @@ def upload_stored(
     once they are enqueued (the worker sends only the per-image signals). If the
     transaction is rolled back, nothing is uploaded or enqueued and ``on_done`` is
     not called.
-
-    ``wait_for_commit=False`` is for callers that open no transaction of their own
-    and run outside ``ATOMIC_REQUESTS`` (the admin's add view and action): a
-    transaction around them can only be a test's, and they act at once, as they
-    do in production.
     """
     items = list(outcomes)
 
@@ -158,7 +152,7 @@ def upload_stored(
         return items
 
     connection = transaction.get_connection()
-    if not connection.in_atomic_block or not wait_for_commit:
+    if not connection.in_atomic_block:
         return start()
     # robust: a failing receiver or upload must not turn the committed request into an error page.
     transaction.on_commit(start, robust=True)
