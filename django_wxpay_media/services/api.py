@@ -23,7 +23,12 @@ Status = FeedbackImage.Status
 
 
 def upload(
-    file: FileInput, *, filename: str | None = None, user: Any = None, retry_failed: bool = True
+    file: FileInput,
+    *,
+    filename: str | None = None,
+    user: Any = None,
+    retry_failed: bool = True,
+    wait: bool = True,
 ) -> UploadOutcome:
     """Upload one image to WeChat Pay, or reuse the record of the same bytes.
 
@@ -33,7 +38,9 @@ def upload(
     recorded as ``uploaded_by`` on a new record. With ``retry_failed=False`` the
     bytes of an existing failed (or abandoned) record are not sent again: that is a
     retry, and the outcome is the record's failure (``FAILED``, or ``BUSY``); the
-    admin passes it for staff without the upload permission.
+    admin passes it for staff without the upload permission. Bytes another caller
+    is uploading right now are waited for; with ``wait=False`` (someone waiting at a
+    screen) the outcome is ``BUSY`` at once.
 
     Returns an :class:`~django_wxpay_media.outcome.UploadOutcome`: ``SENT`` or
     ``REUSED`` (the record has its ``media_id``), ``FAILED`` (the record keeps the
@@ -52,7 +59,7 @@ def upload(
         return _perform(image, prepared, client, token, source=file)
     if not retry_failed and image.status in (Status.FAILED, Status.UPLOADING):
         return _not_retried(image, source=file)
-    return _finish(image, prepared, client, source=file)
+    return _finish(image, prepared, client, source=file, wait=wait)
 
 
 def store(
@@ -201,7 +208,9 @@ def retry(image: FeedbackImage) -> UploadOutcome:
     return _retry_one(image, conf.get_client())
 
 
-def upload_many(files: Iterable[FileInput], *, user: Any = None) -> list[UploadOutcome]:
+def upload_many(
+    files: Iterable[FileInput], *, user: Any = None, retry_failed: bool = True, wait: bool = True
+) -> list[UploadOutcome]:
     """:func:`upload` each of ``files``, ``WXPAY_MEDIA['CONCURRENCY']`` at a time.
 
     Returns one outcome per file, in the order given (``outcome.source`` is the
@@ -209,10 +218,10 @@ def upload_many(files: Iterable[FileInput], *, user: Any = None) -> list[UploadO
     raise before anything is stored. ``files`` may be a generator: it is read as
     the workers need more, never all at once. Interrupted (``KeyboardInterrupt``),
     the batch stops taking files, lets the uploads under way finish and record
-    their outcome, then re-raises.
+    their outcome, then re-raises. ``retry_failed`` and ``wait`` are :func:`upload`'s.
     """
     conf.get_client()  # a settings problem stops the batch here, not once per file
-    return _run_all(lambda item: upload(item, user=user), files)
+    return _run_all(lambda item: upload(item, user=user, retry_failed=retry_failed, wait=wait), files)
 
 
 def _record_or_raise(outcome: UploadOutcome) -> FeedbackImage:

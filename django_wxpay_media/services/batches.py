@@ -33,16 +33,23 @@ _PAGE_SIZE = 100
 _PREPARE_AHEAD = 1
 
 
-def upload_records(images: Iterable[FeedbackImage]) -> list[UploadOutcome]:
+def upload_records(
+    images: Iterable[FeedbackImage], *, retry_failed: bool = True, wait: bool = True
+) -> list[UploadOutcome]:
     """:func:`retry` each record, ``WXPAY_MEDIA['CONCURRENCY']`` at a time; one outcome each, in order.
 
     Each record is saved as soon as its upload finishes, so a batch stopped half
     way (see :func:`upload_many`) loses nothing. ``images`` may be a generator
     (:func:`upload_pending` pages through the table). Configuration problems raise
     :class:`~django.core.exceptions.ImproperlyConfigured` before anything is sent.
+
+    For someone waiting at a screen (the complaint desk's reply): with
+    ``retry_failed=False`` a failed or abandoned record is reported (``FAILED``), not
+    sent again, as :func:`upload` does; with ``wait=False`` a record another caller
+    is uploading right now is ``BUSY`` at once rather than waited for.
     """
     client = conf.get_client()
-    return _run_all(lambda image: _retry_one(image, client), images)
+    return _run_all(lambda image: _retry_one(image, client, retry_failed=retry_failed, wait=wait), images)
 
 
 def upload_pending(*, include_failed: bool = True) -> list[UploadOutcome]:

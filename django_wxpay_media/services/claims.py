@@ -104,12 +104,14 @@ def _wait_for_other(image: FeedbackImage) -> FeedbackImage:
 
 
 def _finish(
-    image: FeedbackImage, prepared: PreparedImage | None, client: WeChatPayClient, *, source: Any
+    image: FeedbackImage, prepared: PreparedImage | None, client: WeChatPayClient, *, source: Any, wait: bool = True
 ) -> UploadOutcome:
     """Make sure ``image`` gets uploaded; the outcome says whether *this* call sent it.
 
     ``prepared`` is the validated content when the caller has it; otherwise the
-    stored file is read (after the claim, so a waiting caller never reads it).
+    stored file is read (after the claim, so a waiting caller never reads it). A
+    record another caller is uploading (a fresh claim) is waited for; with
+    ``wait=False`` (someone waiting at a screen) it is ``BUSY`` at once instead.
     """
     for _ in range(_MAX_ROUNDS):
         if image.status == Status.UPLOADED:
@@ -117,6 +119,11 @@ def _finish(
         token = _claim(image)
         if token is not None:
             return _perform(image, prepared, client, token, source=source)
+        if not wait:
+            image.refresh_from_db()
+            if image.is_busy:
+                break
+            continue  # uploaded or released meanwhile: look again
         image = _wait_for_other(image)
         if image.status == Status.FAILED:
             # We waited on another caller's attempt: share its outcome rather than
@@ -240,15 +247,24 @@ def _record_failure(image: FeedbackImage, token: str, code: str, message: str, r
         image.refresh_from_db()  # someone else's result: show it
 
 
-def _retry_one(image: FeedbackImage, client: WeChatPayClient) -> UploadOutcome:
+def _retry_one(
+    image: FeedbackImage, client: WeChatPayClient, *, retry_failed: bool = True, wait: bool = True
+) -> UploadOutcome:
+    """:func:`~django_wxpay_media.services.retry` of one record; see :func:`_finish` for ``wait``.
+
+    With ``retry_failed=False`` a failed or abandoned record is reported, not sent again.
+    """
     try:
         image.refresh_from_db()
     except FeedbackImage.DoesNotExist:
         logger.info("FeedbackImage %s was deleted before it could be uploaded.", image.pk)
         return UploadOutcome(UploadState.GONE, image, source=image)
-    if image.status == Status.UPLOADED:
-        return UploadOutcome(UploadState.REUSED, image, source=image)
+    # First: another merchant's record, uploaded or not, is never this merchant's media_id.
     mismatch = _merchant_mismatch(image)
     if mismatch is not None:
         return UploadOutcome(UploadState.FAILED, image, mismatch, source=image)
-    return _finish(image, None, client, source=image)
+    if image.status == Status.UPLOADED:
+        return UploadOutcome(UploadState.REUSED, image, source=image)
+    if not retry_failed and image.status in (Status.FAILED, Status.UPLOADING):
+        return _not_retried(image, source=image)
+    return _finish(image, None, client, source=image, wait=wait)
