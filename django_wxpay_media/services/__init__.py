@@ -43,10 +43,11 @@ from __future__ import annotations
 
 from .api import retry, store, upload, upload_image, upload_many, upload_queued, upload_stored
 from .batches import upload_pending, upload_records
-from .inputs import FileInput
+from .inputs import FileInput, prepare
 
 __all__ = [
     "FileInput",
+    "prepare",
     "retry",
     "store",
     "upload",

@@ -12,6 +12,7 @@ from .. import conf, signals
 from ..exceptions import UploadFailed, UploadInProgressError
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
+from ..wechatpay import PreparedImage
 from .batches import _run_all, upload_records
 from .claims import _finish, _not_retried, _perform, _retry_one, _send
 from .inputs import FileInput
@@ -23,7 +24,7 @@ Status = FeedbackImage.Status
 
 
 def upload(
-    file: FileInput,
+    file: FileInput | PreparedImage,
     *,
     filename: str | None = None,
     user: Any = None,
@@ -32,8 +33,8 @@ def upload(
 ) -> UploadOutcome:
     """Upload one image to WeChat Pay, or reuse the record of the same bytes.
 
-    ``file`` is a path (``str`` or ``Path``), the bytes, or an open binary file
-    (``UploadedFile`` included). ``filename`` overrides the name taken from the
+    ``file`` is a path (``str`` or ``Path``), the bytes, an open binary file
+    (``UploadedFile`` included), or what :func:`prepare` made of one. ``filename`` overrides the name taken from the
     path or file (it is normalised to what WeChat Pay accepts); ``user`` is
     recorded as ``uploaded_by`` on a new record. With ``retry_failed=False`` the
     bytes of an existing failed (or abandoned) record are not sent again: that is a
@@ -63,9 +64,12 @@ def upload(
 
 
 def store(
-    file: FileInput, *, filename: str | None = None, user: Any = None, retry_failed: bool = True
+    file: FileInput | PreparedImage, *, filename: str | None = None, user: Any = None, retry_failed: bool = True
 ) -> UploadOutcome:
     """Validate and store ``file`` like :func:`upload`, but send nothing.
+
+    ``file`` may also be the image :func:`prepare` gave (validated already, as the
+    form fields do in their checks): it is stored as it is, not validated again.
 
     Returns ``REJECTED`` (nothing stored), ``REUSED`` (these bytes are uploaded
     already) or ``QUEUED``: the record exists (pending, or failed from an earlier

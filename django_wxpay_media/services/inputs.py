@@ -28,43 +28,47 @@ def _basename(name: Any) -> str | None:
     return posixpath.basename(name.replace("\\", "/")) or None
 
 
-def _prepare_input(file: Any, filename: str | None) -> PreparedImage:
-    """``file`` validated. A regular file on disk is validated a chunk at a time and
-    read again from its path when it is stored, never held whole in memory; bytes
-    and open files (in memory already, or streams that cannot be read twice) are read whole.
+def prepare(file: FileInput | PreparedImage, filename: str | None = None) -> PreparedImage:
+    """``file`` read and validated once: the image that storing and sending then use.
+
+    The one place input meets validation. A path to a regular file is validated a
+    chunk at a time and read again from its path when it is stored, never held
+    whole in memory; any other path (a FIFO, ``/dev/stdin``), bytes and open files
+    (in memory already, or streams that cannot be read twice) are read whole, never
+    much more than the size limit. An open file is left rewound, as a form expects.
+    ``filename`` overrides the name taken from the path or file. A
+    :class:`~django_wxpay_media.wechatpay.PreparedImage` is returned as it is.
+
+    Raises :class:`~django_wxpay_media.wechatpay.errors.ImageValidationError` for an
+    image WeChat Pay would refuse, ``OSError`` for one that cannot be read and
+    ``TypeError`` for input of the wrong type.
     """
-    if isinstance(file, (str, os.PathLike)):
-        path = Path(file)
-        info = path.stat()
-        if stat.S_ISREG(info.st_mode) and info.st_size > 0:  # not a FIFO or /dev/stdin (size 0)
-            check_size(info.st_size)
-            with path.open("rb") as fh:
-                return prepare_file(fh, filename or path.name, opener=_SourcePath(path, fh))
-    data, name = _read_input(file, filename)
-    return prepare_image(data, name)
-
-
-def _read_input(file: Any, filename: str | None) -> tuple[bytes, str | None]:
-    """The bytes and the name to validate. Never reads much more than the size limit."""
+    if isinstance(file, PreparedImage):
+        return file
     if isinstance(file, (bytes, bytearray, memoryview)):
-        return bytes(file), filename
+        return prepare_image(bytes(file), filename)
     if isinstance(file, (str, os.PathLike)):
-        path = Path(file)
-        size = path.stat().st_size
-        check_size(size)  # before reading a huge file into memory
-        with path.open("rb") as fh:  # a FIFO or /dev/stdin reports size 0: read it like a stream
-            return _read_stream(fh, size_hint=size), filename or path.name
+        return _prepare_path(Path(file), filename or Path(file).name)
     if not hasattr(file, "read"):
         raise TypeError(f"Cannot upload a {type(file).__name__}: give a path, bytes or an open binary file.")
     name = filename or _basename(getattr(file, "name", None))
     known_size = getattr(file, "size", None) if isinstance(file, File) else None
     if isinstance(known_size, int) and known_size > MAX_IMAGE_SIZE:
-        check_size(known_size)
+        check_size(known_size)  # before reading a huge upload into memory
     rewound = _rewind(file)  # like File.chunks(): a form field may have read it already
     data = _read_stream(file)
     if rewound:
         _rewind(file)  # leave it as a form would expect
-    return data, name
+    return prepare_image(data, name)
+
+
+def _prepare_path(path: Path, name: str) -> PreparedImage:
+    info = path.stat()
+    with path.open("rb") as fh:
+        if stat.S_ISREG(info.st_mode) and info.st_size > 0:
+            return prepare_file(fh, name, opener=_SourcePath(path, fh))
+        # A FIFO or /dev/stdin reports size 0 (a regular file of size 0 is empty: refused).
+        return prepare_image(_read_stream(fh, size_hint=info.st_size), name)
 
 
 def _rewind(file: Any) -> bool:

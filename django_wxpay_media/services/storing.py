@@ -23,7 +23,7 @@ from ..exceptions import (
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
 from ..wechatpay import PreparedImage, errors, prepare_file, prepare_image
-from .inputs import FileInput, _prepare_input, _seekable, _SourcePath
+from .inputs import FileInput, _seekable, _SourcePath, prepare
 
 logger = logging.getLogger("django_wxpay_media")
 
@@ -31,7 +31,7 @@ Status = FeedbackImage.Status
 
 
 def _store(
-    file: FileInput, filename: str | None, user: Any, *, claim: bool
+    file: FileInput | PreparedImage, filename: str | None, user: Any, *, claim: bool
 ) -> UploadOutcome | tuple[FeedbackImage, PreparedImage, str | None]:
     """Validate and store: the record, content and claim token, or a ``REJECTED`` outcome.
 
@@ -39,7 +39,7 @@ def _store(
     token is returned); an existing record comes back with no token.
     """
     try:
-        prepared = _prepare_input(file, filename)
+        prepared = prepare(file, filename)
     except errors.ImageValidationError as exc:
         return UploadOutcome(UploadState.REJECTED, None, exc, source=file)
     except OSError as exc:
