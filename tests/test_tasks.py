@@ -368,3 +368,26 @@ def test_any_value_is_accepted_or_e027_and_checks_and_conf_agree(settings, wxpay
     else:
         with pytest.raises(Exception, match="BACKGROUND_UPLOADS"):
             conf.background_uploads_backend()
+
+
+# -- how the services find the tasks -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("on", [True, False], ids=["on", "off"])
+def test_the_app_loads_the_tasks_at_startup_only_when_uploads_go_to_workers(settings, wxpay_settings, monkeypatch, on):
+    """The services never import the tasks: the app loads them (they hand themselves over)."""
+    from django.apps import apps
+
+    import django_wxpay_media
+    from django_wxpay_media.services import api
+
+    settings.TASKS = {"default": {"BACKEND": DUMMY}}
+    settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "BACKGROUND_UPLOADS": on}
+    monkeypatch.delitem(sys.modules, "django_wxpay_media.tasks")  # as in a fresh process
+    monkeypatch.delattr(django_wxpay_media, "tasks")
+    monkeypatch.setattr(api, "_enqueue", None)
+
+    apps.get_app_config("django_wxpay_media").ready()
+
+    assert ("django_wxpay_media.tasks" in sys.modules) is on
+    assert (api._enqueue is not None) is on

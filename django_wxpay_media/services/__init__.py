@@ -41,7 +41,16 @@ The modules: :mod:`.api` (the entry points, re-exported here), :mod:`.inputs`
 
 from __future__ import annotations
 
-from .api import retry, store, upload, upload_image, upload_many, upload_queued, upload_stored
+from .api import (
+    retry,
+    store,
+    upload,
+    upload_image,
+    upload_many,
+    upload_queued,
+    upload_stored,
+    use_task_queue,
+)
 from .batches import upload_pending, upload_records
 from .inputs import FileInput, prepare
 
@@ -57,4 +66,5 @@ __all__ = [
     "upload_queued",
     "upload_records",
     "upload_stored",
+    "use_task_queue",
 ]

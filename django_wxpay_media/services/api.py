@@ -23,6 +23,18 @@ logger = logging.getLogger("django_wxpay_media")
 Status = FeedbackImage.Status
 
 
+#: Hands record pks to the task backend named (``WXPAY_MEDIA['BACKGROUND_UPLOADS']``).
+#: :mod:`django_wxpay_media.tasks` sets it when it is loaded (the app loads it at
+#: startup when that setting is on): the services never import the tasks that run them.
+_enqueue: Callable[[list[Any], str], None] | None = None
+
+
+def use_task_queue(enqueue: Callable[[list[Any], str], None] | None) -> None:
+    """Have :func:`upload_stored` hand uploads to ``enqueue(pks, backend)`` (``None``: nobody)."""
+    global _enqueue
+    _enqueue = enqueue
+
+
 def upload(
     file: FileInput | PreparedImage,
     *,
@@ -146,9 +158,9 @@ def upload_stored(
             return run()
         queued = [o.record.pk for o in items if o.state is UploadState.QUEUED and o.record is not None]
         try:
-            from .. import tasks  # imports the task framework: only where uploads go to workers
-
-            tasks.enqueue_uploads(queued, backend=backend)
+            if _enqueue is None:  # django_wxpay_media.tasks not loaded: no task framework
+                raise RuntimeError("no task framework is installed (django_wxpay_media.tasks is not loaded)")
+            _enqueue(queued, backend)
         except Exception as exc:  # no framework, or the backend is down: upload here, lose nothing
             logger.error(
                 "Cannot enqueue the upload of %d feedback image(s) on task backend %r; uploading now: %s",
