@@ -47,7 +47,6 @@ logger = logging.getLogger("django_wxpay_media.complaints")
 
 #: Anything a call to WeChat Pay (or reading the settings for it) can end with.
 _CALL_ERRORS = (errors.WeChatPayError, ImproperlyConfigured)
-#: Anything uploading one feedback image can end with (see ``services.upload_image``).
 
 
 @dataclass(frozen=True)
