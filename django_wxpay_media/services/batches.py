@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -18,9 +17,6 @@ from ..outcome import UploadOutcome
 from ..wechatpay import WeChatPayClient
 from .claims import _retry_one
 
-logger = logging.getLogger("django_wxpay_media")
-
-Status = FeedbackImage.Status
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import posixpath
 import stat
@@ -14,8 +13,6 @@ from django.core.files import File
 
 from ..wechatpay import MAX_IMAGE_SIZE, PreparedImage, prepare_file, prepare_image
 from ..wechatpay.validation import check_size
-
-logger = logging.getLogger("django_wxpay_media")
 
 #: What :func:`~django_wxpay_media.services.upload_image` accepts: a path, the bytes,
 #: or an open binary file (including Django's ``File``/``UploadedFile``).
