@@ -299,7 +299,8 @@ def test_action_reports_failures_with_reasons(admin_client, wxpay_settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_action_with_one_success_and_one_failure(admin_client, wxpay_settings):
+def test_action_with_one_success_and_one_failure(admin_client, wxpay_settings, settings):
+    settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "CONCURRENCY": 1}  # the first upload meets the fault
     first = pending_image(wxpay_settings, 25, "first.png")
     second = pending_image(wxpay_settings, 26, "second.png")
     wxpay_settings.add_fault("status", status=400, code="PARAM_ERROR", message="文件名不合法")
