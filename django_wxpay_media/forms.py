@@ -51,7 +51,7 @@ from django.template.defaultfilters import filesizeformat
 from . import texts
 from .exceptions import user_message
 from .outcome import UploadOutcome, UploadState
-from .wechatpay import MAX_IMAGE_SIZE, prepare_image
+from .wechatpay import MAX_IMAGE_SIZE, PreparedImage
 from .wechatpay import errors as wxerrors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -150,6 +150,8 @@ class FeedbackImageField(forms.FileField):
         #: True once the uploads of the latest clean() have finished (or none was needed).
         self.uploads_done = True
         self._callbacks: list[UploadsCallback] = []
+        # Each file of this clean() and the image check_file() made of it, for storing.
+        self._prepared: list[tuple[Any, PreparedImage]] = []
 
     # -- one file ---------------------------------------------------------------------
 
@@ -159,26 +161,25 @@ class FeedbackImageField(forms.FileField):
             raise ValidationError(self.error_messages["empty"], code="empty", params={"filename": data.name})
         return super().to_python(data)
 
-    def check_file(self, file: Any) -> bytes:
-        """Validate one uploaded file like WeChat Pay would; return its bytes.
+    def check_file(self, file: Any) -> PreparedImage:
+        """Validate one uploaded file like WeChat Pay would; return the prepared image.
 
         Runs after :class:`~django.forms.FileField`'s own checks (name, size,
         validators). Raises :class:`~django.core.exceptions.ValidationError`;
-        nothing is stored or sent.
+        nothing is stored or sent. The image is kept for storing, which then does
+        not read or validate the file again.
         """
+        from . import services  # not at import time: services imports the models
+
         filename = file.name
         if file.size > MAX_IMAGE_SIZE:  # before reading a possibly huge upload into memory
             raise self._too_large(filename, file.size)
-        if hasattr(file, "seek"):
-            file.seek(0)
-        data = file.read()
-        if hasattr(file, "seek"):
-            file.seek(0)
         try:
-            prepare_image(data, filename)
+            prepared = services.prepare(file, filename)
         except wxerrors.ImageValidationError as exc:
             raise self.validation_error(exc, filename) from exc
-        return bytes(data)
+        self._prepared.append((file, prepared))
+        return prepared
 
     def clean_file(self, data: Any, initial: Any = None) -> Any:
         """:meth:`FileField.clean <django.forms.FileField.clean>` plus WeChat Pay's checks.
@@ -258,7 +259,7 @@ class FeedbackImageField(forms.FileField):
         errors: list[ValidationError] = []
         for file in files:
             try:
-                outcome = services.store(file, filename=file.name, user=self.user)
+                outcome = services.store(self._prepared_for(file), filename=file.name, user=self.user)
             except ImproperlyConfigured as exc:
                 raise self.upload_error(exc, file.name) from exc
             if outcome.record is None:
@@ -282,6 +283,10 @@ class FeedbackImageField(forms.FileField):
             if record is not None and all(record.pk != seen.pk for seen in records):
                 records.append(record)
         return records
+
+    def _prepared_for(self, file: Any) -> Any:
+        """What :meth:`check_file` made of ``file``; the file itself if it was not checked here."""
+        return next((prepared for checked, prepared in self._prepared if checked is file), file)
 
     def _finished(self, outcomes: list[UploadOutcome]) -> None:
         self.outcomes = outcomes

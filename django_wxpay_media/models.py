@@ -39,6 +39,18 @@ def feedback_image_upload_to(instance: FeedbackImage, filename: str) -> str:
     return posixpath.join(directory, secrets.token_urlsafe(16) + extension)
 
 
+def stale_before(now: datetime.datetime | None = None) -> datetime.datetime:
+    """An upload started before this moment was abandoned: its attempt cannot still be running."""
+    return (now or timezone.now()) - conf.upload_timeout()
+
+
+def _abandoned(now: datetime.datetime | None) -> models.Q:
+    # A claim without a start time is abandoned too: nothing says it is recent.
+    return models.Q(status=FeedbackImage.Status.UPLOADING) & (
+        models.Q(upload_started_at__lt=stale_before(now)) | models.Q(upload_started_at__isnull=True)
+    )
+
+
 class FeedbackImageQuerySet(models.QuerySet["FeedbackImage"]):
     def pending(self) -> FeedbackImageQuerySet:
         """Stored, never sent (or released after an interrupted attempt)."""
@@ -48,16 +60,22 @@ class FeedbackImageQuerySet(models.QuerySet["FeedbackImage"]):
         """An upload attempt is running now (or was abandoned by a process that died)."""
         return self.filter(status=FeedbackImage.Status.UPLOADING)
 
-    def stale(self) -> FeedbackImageQuerySet:
+    def stale(self, now: datetime.datetime | None = None) -> FeedbackImageQuerySet:
         """Uploads abandoned: marked uploading for longer than any attempt can take.
 
         See :func:`~django_wxpay_media.conf.upload_timeout`; a retry takes them over.
         """
-        cutoff = timezone.now() - conf.upload_timeout()
-        return self.filter(
-            models.Q(upload_started_at__lt=cutoff) | models.Q(upload_started_at__isnull=True),
-            status=FeedbackImage.Status.UPLOADING,
-        )
+        return self.filter(_abandoned(now))
+
+    def takeable(self, now: datetime.datetime | None = None, *, include_failed: bool = True) -> FeedbackImageQuerySet:
+        """Records an upload may claim now: pending, failed (unless ``include_failed`` is
+        false) and abandoned (:meth:`stale`). The one home of the take-over rule: the
+        claim, the batches and :attr:`FeedbackImage.is_retryable` all follow it.
+        """
+        statuses = [FeedbackImage.Status.PENDING, FeedbackImage.Status.FAILED]
+        if not include_failed:
+            statuses.remove(FeedbackImage.Status.FAILED)
+        return self.filter(models.Q(status__in=statuses) | _abandoned(now))
 
     def uploaded(self) -> FeedbackImageQuerySet:
         """WeChat Pay accepted them; ``media_id`` is set."""
@@ -221,11 +239,16 @@ class FeedbackImage(models.Model):
         if self.status != self.Status.UPLOADING:
             return False
         started = self.upload_started_at
-        return started is None or started < timezone.now() - conf.upload_timeout()
+        return started is None or started < stale_before()
+
+    @property
+    def is_busy(self) -> bool:
+        """True while another caller's upload of this record may still be running (a fresh claim)."""
+        return self.status == self.Status.UPLOADING and not self.is_stale
 
     @property
     def is_retryable(self) -> bool:
-        """True when a retry may upload this record now: pending, failed, or abandoned."""
+        """True when a retry may upload this record now (see :meth:`FeedbackImageQuerySet.takeable`)."""
         return self.status in (self.Status.PENDING, self.Status.FAILED) or self.is_stale
 
     @property

@@ -35,7 +35,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from . import conf
+from . import conf, services
 
 if find_spec("django.tasks") is not None:  # Django 6+
     from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task
@@ -66,8 +66,6 @@ def upload_feedback_image(image_pk: Any) -> dict[str, Any]:
     by :data:`redrive_uploads`), so it does not fail the task; bad settings raise
     ``ImproperlyConfigured`` and do.
     """
-    from . import services  # not at import time: services imports the models
-
     outcome = services.upload_queued(image_pk)
     return {"image": image_pk, "state": outcome.state.value, "media_id": outcome.media_id, "error_code": outcome.code}
 
@@ -79,8 +77,6 @@ def redrive_uploads(include_failed: bool = True) -> dict[str, int]:
     What :func:`~django_wxpay_media.services.upload_pending` does, for a scheduler
     to enqueue periodically. Returns how many records ended in each state.
     """
-    from . import services
-
     outcomes = services.upload_pending(include_failed=include_failed)
     return {state.value: count for state, count in Counter(outcome.state for outcome in outcomes).items()}
 
@@ -96,3 +92,6 @@ def enqueue_uploads(image_pks: Iterable[Any], *, backend: str) -> None:
     for pk in image_pks:
         result = upload.enqueue(pk)
         logger.info("Queued the upload of FeedbackImage %s on task backend %r (task %s).", pk, backend, result.id)
+
+
+services.use_task_queue(lambda image_pks, backend: enqueue_uploads(image_pks, backend=backend))

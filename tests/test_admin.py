@@ -79,6 +79,7 @@ def test_search_by_sha256_prefix_and_filter_by_status(admin_client, wxpay_settin
 # -- adding = uploading -------------------------------------------------------------------
 
 
+@pytest.mark.django_db(transaction=True)
 def test_add_good_png_uploads_it(admin_client, admin_user, wxpay_settings):
     response = admin_client.post(reverse(ADD), {"upload": SimpleUploadedFile("收据.png", png_bytes(10))})
 
@@ -144,6 +145,7 @@ def test_add_with_missing_settings_is_a_form_error_not_a_crash(admin_client, set
     assert not FeedbackImage.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_add_wechat_error_keeps_the_failed_record_and_shows_why(admin_client, wxpay_settings):
     wxpay_settings.add_fault("status", status=400, code="PARAM_ERROR", message="文件名不合法")
 
@@ -166,6 +168,7 @@ def test_add_wechat_error_keeps_the_failed_record_and_shows_why(admin_client, wx
     assert f'action="{upload_url(image)}"' in html
 
 
+@pytest.mark.django_db(transaction=True)
 def test_add_server_errors_beyond_retries_then_retry_button(admin_client, wxpay_settings):
     wxpay_settings.add_fault("status", count=3, status=500, code="SYSTEM_ERROR", message="系统繁忙")
 
@@ -254,6 +257,7 @@ def test_posting_to_the_change_page_changes_nothing(admin_client, wxpay_settings
 # -- the action ------------------------------------------------------------------------------
 
 
+@pytest.mark.django_db(transaction=True)
 def test_action_uploads_pending_and_failed_and_skips_uploaded(admin_client, wxpay_settings):
     pending = pending_image(wxpay_settings, 20)
     failed = failed_image(wxpay_settings, 21)
@@ -278,6 +282,7 @@ def test_action_uploads_pending_and_failed_and_skips_uploaded(admin_client, wxpa
     assert {pending.media_id, failed.media_id} == {sent.media_id for sent in wxpay_settings.uploads}
 
 
+@pytest.mark.django_db(transaction=True)
 def test_action_reports_failures_with_reasons(admin_client, wxpay_settings):
     first = pending_image(wxpay_settings, 23, "first.png")
     second = pending_image(wxpay_settings, 24, "second.png")
@@ -295,7 +300,9 @@ def test_action_reports_failures_with_reasons(admin_client, wxpay_settings):
     assert set(FeedbackImage.objects.values_list("status", flat=True)) == {Status.FAILED}
 
 
-def test_action_with_one_success_and_one_failure(admin_client, wxpay_settings):
+@pytest.mark.django_db(transaction=True)
+def test_action_with_one_success_and_one_failure(admin_client, wxpay_settings, settings):
+    settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "CONCURRENCY": 1}  # the first upload meets the fault
     first = pending_image(wxpay_settings, 25, "first.png")
     second = pending_image(wxpay_settings, 26, "second.png")
     wxpay_settings.add_fault("status", status=400, code="PARAM_ERROR", message="文件名不合法")
@@ -359,6 +366,7 @@ def test_action_is_not_offered_without_the_permission(staff_without_upload, wxpa
     assert image.status == Status.PENDING
 
 
+@pytest.mark.django_db(transaction=True)
 def test_action_offered_with_only_the_upload_permission(django_user_model, client, wxpay_settings):
     user = django_user_model.objects.create_user("uploader", password="pw", is_staff=True)
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_feedbackimage", "upload_feedbackimage"]))
@@ -396,6 +404,7 @@ def test_admin_in_simplified_chinese(admin_client, wxpay_settings, settings, how
     assert "Upload to WeChat Pay" not in html and "Failed" not in html
 
 
+@pytest.mark.django_db(transaction=True)
 def test_upload_failure_message_in_simplified_chinese(admin_client, wxpay_settings):
     wxpay_settings.add_fault("status", count=3, status=500, code="SYSTEM_ERROR", message="系统错误")
 

@@ -66,6 +66,7 @@ def feedback_image_pages(client: Client, sandbox) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
+@pytest.mark.django_db(transaction=True)
 def test_no_inline_style_and_the_stylesheet_is_linked(admin_client, wxpay_settings, language):
     admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = language
 

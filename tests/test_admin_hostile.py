@@ -31,6 +31,7 @@ shared_fixtures = fuzz(40)
 
 @shared_fixtures
 @given(filters=st.text(max_size=80), button=st.sampled_from(["_save", "_addanother", "_continue"]))
+@pytest.mark.django_db(transaction=True)
 def test_any_changelist_filters_redirect_inside_the_admin(admin_client, wxpay_settings, filters, button):
     response = admin_client.post(
         f"{reverse(ADD)}?_changelist_filters={quote(filters)}",

@@ -84,6 +84,7 @@ def test_adding_the_bytes_of_an_abandoned_upload_without_upload_permission_sends
     assert "A colleague allowed to upload can retry it" in message
 
 
+@pytest.mark.django_db(transaction=True)
 def test_adding_the_bytes_of_a_failed_record_with_upload_permission_retries(admin_client, wxpay_settings):
     record = failed_record(wxpay_settings, 303)
 
@@ -95,6 +96,7 @@ def test_adding_the_bytes_of_a_failed_record_with_upload_permission_retries(admi
     assert "was uploaded to WeChat Pay" in messages_of(response)[0]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_new_image_is_uploaded_with_the_add_permission_alone(clerk, wxpay_settings):
     response = add(clerk, 304, "new.png")
 
@@ -104,6 +106,7 @@ def test_a_new_image_is_uploaded_with_the_add_permission_alone(clerk, wxpay_sett
     assert LogEntry.objects.filter(object_id=str(saved.pk)).exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_pending_record_is_uploaded_with_the_add_permission_alone(clerk, wxpay_settings):
     """A pending record was never sent (e.g. stored by a form whose upload had not run yet): not a retry."""
     record = services.store(png_bytes(305)).record

@@ -79,6 +79,7 @@ def test_add_form_posts_back_with_the_filters(admin_client, wxpay_settings):
     assert 'action="?_changelist_filters=status__exact%3Dfailed%26q%3Dreceipt"' in html
 
 
+@pytest.mark.django_db(transaction=True)
 def test_failed_add_goes_to_the_kept_record_with_the_filters(admin_client, wxpay_settings):
     wxpay_settings.add_fault("status", status=400, code="PARAM_ERROR", message="参数错误")
 
@@ -119,6 +120,7 @@ def test_add_is_csrf_protected(admin_user, wxpay_settings):
     assert not FeedbackImage.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_retry_is_csrf_protected(admin_user, wxpay_settings):
     wxpay_settings.add_fault("status", status=400, code="PARAM_ERROR", message="参数错误")
     admin = Client()
@@ -222,6 +224,7 @@ def test_no_transaction_while_uploading_even_with_atomic_requests(admin_client, 
     assert not any(seen)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_failed_add_by_staff_who_may_not_upload_points_to_a_colleague(django_user_model, client, wxpay_settings):
     user = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_feedbackimage", "add_feedbackimage"]))

@@ -204,7 +204,7 @@ def test_no_key_in_the_report_of_a_failed_first_upload(settings, keys, tmp_path,
     exc, html, text = _report(lambda: services.upload_image(png_bytes(7), filename="evidence.png"))
     assert "django_wxpay_media.E010" in str(exc)
     for report in (html, text):
-        assert "services.py" in report
+        assert "services/api.py" in report
         assert sum(fragment in report for fragment in fragments) == 0
 
 

@@ -69,6 +69,31 @@ def error_codes(form: forms.Form, field: str) -> list[str]:
 # -- one image -----------------------------------------------------------------------
 
 
+class CountingUpload(SimpleUploadedFile):
+    """An upload that counts the bytes read from it."""
+
+    read_bytes = 0
+
+    def read(self, *args):
+        data = super().read(*args)
+        self.read_bytes += len(data)
+        return data
+
+
+@pytest.mark.parametrize("form_class", [OneImageForm, ImagesForm], ids=["one", "several"])
+def test_each_file_is_read_and_validated_once(wxpay_settings, form_class):
+    """The field's check gives the prepared image that is stored and sent: the file is read once."""
+    data = png_bytes(90)
+    file = CountingUpload("once.png", data, content_type="image/png")
+    name = "image" if form_class is OneImageForm else "images"
+    form = form_class(data={}, files=files(name, file))
+
+    assert form.is_valid(), form.errors
+    assert file.read_bytes == len(data)
+    [sent] = wxpay_settings.uploads
+    assert sent.data == data and FeedbackImage.objects.get().status == FeedbackImage.Status.UPLOADED
+
+
 def test_valid_png_is_uploaded_and_cleaned_to_the_record(wxpay_settings, django_user_model):
     user = django_user_model.objects.create_user("agent", password="x")
     form = OneImageForm(data={}, files={"image": upload("receipt.png", png_bytes(1))}, user=user)

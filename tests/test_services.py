@@ -1,4 +1,4 @@
-"""services.py against the sandbox over a real socket: uploads, failures, retries, races."""
+"""The services against the sandbox over a real socket: uploads, failures, retries, races."""
 
 from __future__ import annotations
 

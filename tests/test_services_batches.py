@@ -1,4 +1,4 @@
-"""services.py's batches against the sandbox: streamed, one connection per worker, stoppable."""
+"""The services' batches against the sandbox: streamed, one connection per worker, stoppable."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def test_records_are_streamed_to_the_workers(wxpay_settings, concurrency):
     assert [o.record.pk for o in outcomes] == [r.pk for r in records]
     assert {o.state for o in outcomes} == {UploadState.SENT}
     # One per thread, as many queued, one being put: far from all forty.
-    threads = 2 + services._PREPARE_AHEAD
+    threads = 2 + services.batches._PREPARE_AHEAD
     assert taken_at_first_upload[0] <= 2 * threads + 1 < len(records)
 
 
@@ -117,7 +117,7 @@ def test_each_worker_keeps_one_database_connection(wxpay_settings, concurrency):
         connection_created.disconnect(count)
     assert {o.state for o in outcomes} == {UploadState.SENT}
     # One per worker thread, not one per image.
-    assert len(opened) == len(set(opened)) <= 3 + services._PREPARE_AHEAD < len(records)
+    assert len(opened) == len(set(opened)) <= 3 + services.batches._PREPARE_AHEAD < len(records)
 
 
 def test_no_more_than_concurrency_requests_on_the_wire(wxpay_settings, concurrency):
@@ -135,7 +135,7 @@ def test_no_more_than_concurrency_requests_on_the_wire(wxpay_settings, concurren
 def test_upload_pending_pages_through_ties_once_each(wxpay_settings, concurrency, monkeypatch):
     """Records are read a page at a time; equal created_at values are neither skipped nor repeated."""
     concurrency(3)
-    monkeypatch.setattr(services, "_PAGE_SIZE", 4)
+    monkeypatch.setattr(services.batches, "_PAGE_SIZE", 4)
     records = stored("pages", 11)
     FeedbackImage.objects.filter(pk__in=[r.pk for r in records[3:9]]).update(created_at=timezone.now())
     wxpay_settings.add_fault("status", status=400, code="INVALID_REQUEST", message="rule", count=1)

@@ -166,7 +166,7 @@ def test_a_killed_upload_becomes_retryable_in_the_admin(wxpay_settings, settings
     assert saved.media_id == wxpay_settings.uploads[-1].media_id
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_action_takes_over_an_abandoned_upload(wxpay_settings, admin_client):
     record = services.store(png("abandoned, action")).record
     long_ago = timezone.now() - conf.upload_timeout() - timedelta(seconds=1)
@@ -178,6 +178,28 @@ def test_the_action_takes_over_an_abandoned_upload(wxpay_settings, admin_client)
 
     assert messages_of(response) == ["1 image was uploaded to WeChat Pay."]
     assert FeedbackImage.objects.get().status == Status.UPLOADED
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("started", [None, "long ago", "just now"], ids=["no start time", "abandoned", "fresh claim"])
+def test_what_a_claim_would_take_the_batch_picks_up(wxpay_settings, started):
+    """One take-over rule: ``upload_pending`` takes exactly the records a retry's claim would take."""
+    record = services.store(png(f"take-over {started}")).record
+    when = {
+        None: None,
+        "long ago": timezone.now() - conf.upload_timeout() - timedelta(seconds=1),
+        "just now": timezone.now(),
+    }[started]
+    FeedbackImage.objects.filter(pk=record.pk).update(status=Status.UPLOADING, upload_started_at=when)
+    record.refresh_from_db()
+    takeable = started != "just now"
+    assert record.is_retryable is takeable and record.is_busy is not takeable
+    assert FeedbackImage.objects.takeable().filter(pk=record.pk).exists() is takeable
+
+    outcomes = services.upload_pending()
+
+    assert [(o.record.pk, o.state) for o in outcomes] == ([(record.pk, UploadState.SENT)] if takeable else [])
+    assert FeedbackImage.objects.get().status == (Status.UPLOADED if takeable else Status.UPLOADING)
 
 
 # -- queries ---------------------------------------------------------------------------------------

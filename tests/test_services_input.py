@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -158,3 +159,43 @@ def test_a_non_blocking_stream_without_data_is_refused(wxpay_settings, media_roo
     assert outcome.state is UploadState.REJECTED
     assert outcome.code == "FILE_UNREADABLE"
     assert stored_files(media_root) == [] and wxpay_settings.requests == []
+
+
+# -- paths --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_a_path_that_is_not_a_regular_file_is_read_like_a_stream(wxpay_settings, tmp_path):
+    """A FIFO (or /dev/stdin) says size 0: it is read to its end, not refused as empty."""
+    data = png("through a pipe")
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(data,), daemon=True)
+    writer.start()
+    try:
+        outcome = services.upload(fifo)
+    finally:
+        if writer.is_alive():  # the pipe was not read to its end: let the writer finish
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        writer.join(30)
+
+    assert outcome.state is UploadState.SENT, outcome.error
+    assert outcome.record.filename == "pipe.png" and outcome.record.sha256 == hashlib.sha256(data).hexdigest()
+    assert [u.data for u in wxpay_settings.uploads] == [data]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_image_is_stored_as_it_is(wxpay_settings, tmp_path):
+    """``store`` takes what ``prepare`` gave: stored and sent from the validated image."""
+    path = tmp_path / "prepared.png"
+    path.write_bytes(png("prepared"))
+    prepared = services.prepare(path, "named.png")
+
+    stored = services.store(prepared)
+    [outcome] = services.upload_stored([stored])
+
+    assert stored.state is UploadState.QUEUED and outcome.state is UploadState.SENT, outcome.error
+    assert outcome.record.filename == "named.png" and outcome.record.sha256 == prepared.sha256
+    assert [u.data for u in wxpay_settings.uploads] == [path.read_bytes()]

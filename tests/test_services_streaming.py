@@ -112,7 +112,7 @@ def test_a_path_upload_reads_stores_and_sends_in_chunks(wxpay_settings, media_ro
 def test_the_content_to_send_is_read_from_the_stored_file(wxpay_settings, media_root, tmp_path):
     path, data = big_file(tmp_path)
 
-    stored = services._store(path, None, None, claim=True)
+    stored = services.storing._store(path, None, None, claim=True)
 
     image, prepared, token = stored
     assert token is not None
@@ -170,7 +170,7 @@ def test_a_cut_off_file_is_refused_before_anything_is_stored(wxpay_settings, med
 def test_a_file_that_changes_after_validation_is_not_kept(wxpay_settings, media_root, tmp_path, monkeypatch, when):
     path, data = big_file(tmp_path)
     with path.open("rb") as fh:
-        prepared = prepare_file(fh, path.name, opener=services._SourcePath(path, fh))
+        prepared = prepare_file(fh, path.name, opener=services.inputs._SourcePath(path, fh))
     image = FeedbackImage(filename=prepared.filename, sha256=prepared.sha256, size=prepared.size, mchid="1")
 
     def rewrite() -> None:  # same size, other bytes, a later modification time (as a real edit)
@@ -191,5 +191,5 @@ def test_a_file_that_changes_after_validation_is_not_kept(wxpay_settings, media_
         monkeypatch.setattr(FileSystemStorage, "_save", save_then_rewrite)
 
     with pytest.raises(OSError, match="changed"):
-        services._save_file(image, prepared)
+        services.storing._save_file(image, prepared)
     assert stored_files(media_root) == []

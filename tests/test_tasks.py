@@ -72,6 +72,7 @@ def enqueued_pks(backend) -> list:
 # -- the admin add view ---------------------------------------------------------------------
 
 
+@pytest.mark.django_db(transaction=True)
 def test_add_view_enqueues_and_staff_see_queued_and_pending(admin_client, wxpay_settings, on_workers):
     response = admin_client.post(reverse(ADD), {"upload": SimpleUploadedFile("收据.png", png_bytes(1))}, follow=True)
 
@@ -87,6 +88,7 @@ def test_add_view_enqueues_and_staff_see_queued_and_pending(admin_client, wxpay_
     assert "Pending" in response.content.decode()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_task_uploads_the_record_and_is_safe_to_run_twice(admin_client, wxpay_settings, on_workers):
     admin_client.post(reverse(ADD), {"upload": SimpleUploadedFile("a.png", png_bytes(2))})
     [pk] = enqueued_pks(on_workers)
@@ -102,6 +104,7 @@ def test_the_task_uploads_the_record_and_is_safe_to_run_twice(admin_client, wxpa
     assert second["state"] == "reused"
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_task_records_a_failure_without_failing(admin_client, wxpay_settings, on_workers):
     admin_client.post(reverse(ADD), {"upload": SimpleUploadedFile("a.png", png_bytes(3))})
     [pk] = enqueued_pks(on_workers)
@@ -137,6 +140,7 @@ def test_add_view_is_in_chinese_for_chinese_staff(admin_client, wxpay_settings, 
     )
 
 
+@pytest.mark.django_db(transaction=True)
 def test_without_the_setting_the_add_view_uploads_in_the_request(admin_client, wxpay_settings, settings):
     settings.TASKS = {"default": {"BACKEND": DUMMY}}
     task_backends()["default"].clear()
@@ -148,6 +152,7 @@ def test_without_the_setting_the_add_view_uploads_in_the_request(admin_client, w
     assert task_backends()["default"].results == []
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_immediate_backend_uploads_in_the_request(admin_client, wxpay_settings, settings):
     settings.TASKS = {"default": {"BACKEND": IMMEDIATE}}
     settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "BACKGROUND_UPLOADS": "default"}
@@ -158,6 +163,7 @@ def test_the_immediate_backend_uploads_in_the_request(admin_client, wxpay_settin
     assert len(wxpay_settings.uploads) == 1
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_backend_that_cannot_take_the_task_falls_back_to_uploading_now(
     admin_client, wxpay_settings, settings, caplog
 ):
@@ -176,6 +182,7 @@ def test_a_backend_that_cannot_take_the_task_falls_back_to_uploading_now(
 # -- the action ------------------------------------------------------------------------------
 
 
+@pytest.mark.django_db(transaction=True)
 def test_action_enqueues_pending_and_failed_and_skips_uploaded(admin_client, wxpay_settings, on_workers):
     pending = pending_image(wxpay_settings, 20)
     failed = failed_image(wxpay_settings, 21)
@@ -361,3 +368,26 @@ def test_any_value_is_accepted_or_e027_and_checks_and_conf_agree(settings, wxpay
     else:
         with pytest.raises(Exception, match="BACKGROUND_UPLOADS"):
             conf.background_uploads_backend()
+
+
+# -- how the services find the tasks -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("on", [True, False], ids=["on", "off"])
+def test_the_app_loads_the_tasks_at_startup_only_when_uploads_go_to_workers(settings, wxpay_settings, monkeypatch, on):
+    """The services never import the tasks: the app loads them (they hand themselves over)."""
+    from django.apps import apps
+
+    import django_wxpay_media
+    from django_wxpay_media.services import api
+
+    settings.TASKS = {"default": {"BACKEND": DUMMY}}
+    settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "BACKGROUND_UPLOADS": on}
+    monkeypatch.delitem(sys.modules, "django_wxpay_media.tasks")  # as in a fresh process
+    monkeypatch.delattr(django_wxpay_media, "tasks")
+    monkeypatch.setattr(api, "_enqueue", None)
+
+    apps.get_app_config("django_wxpay_media").ready()
+
+    assert ("django_wxpay_media.tasks" in sys.modules) is on
+    assert (api._enqueue is not None) is on

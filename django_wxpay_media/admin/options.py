@@ -108,7 +108,7 @@ class FeedbackImageAdmin(OfferedLookupsOnly, FeedbackImageColumns, FeedbackImage
         upload abandoned long ago (see ``FeedbackImage.is_stale``) is taken over.
         """
         images = list(queryset.order_by("pk"))
-        running = {image.pk for image in images if image.status == Status.UPLOADING and not image.is_stale}
+        running = {image.pk for image in images if image.is_busy}
         busy = [UploadOutcome(UploadState.BUSY, image, source=image) for image in images if image.pk in running]
         todo = [
             UploadOutcome(
@@ -121,7 +121,7 @@ class FeedbackImageAdmin(OfferedLookupsOnly, FeedbackImageColumns, FeedbackImage
             conf.get_client()  # bad settings: one polite sentence, before anything is sent or queued
             # Uploaded now, or handed to a task worker (BACKGROUND_UPLOADS): upload_stored decides.
             # A stale claim (an upload abandoned long ago) is taken over by the upload.
-            outcomes = services.upload_stored(todo, wait_for_commit=False)  # the changelist is non-atomic
+            outcomes = services.upload_stored(todo)  # the changelist is non-atomic: uploaded now
         except ImproperlyConfigured as exc:  # the details go to the log; staff get a polite sentence
             logger.error("Cannot upload feedback images to WeChat Pay: %s", exc)
             self.message_user(request, str(texts.NOT_CONFIGURED), messages.ERROR)

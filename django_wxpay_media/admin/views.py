@@ -177,7 +177,7 @@ class FeedbackImageViews(admin.ModelAdmin):
             stored = services.store(
                 file, filename=file.name, user=user, retry_failed=self.has_upload_permission(request)
             )
-            [outcome] = services.upload_stored([stored], wait_for_commit=False)  # this view is non-atomic
+            [outcome] = services.upload_stored([stored])  # this view is non-atomic: uploaded now
         except ImproperlyConfigured as exc:  # the details go to the log; staff get a polite sentence
             logger.error("Cannot upload %r to WeChat Pay: %s", file.name, exc)
             form.add_error("upload", str(texts.NOT_CONFIGURED))
@@ -274,7 +274,7 @@ class FeedbackImageViews(admin.ModelAdmin):
             )
             return HttpResponseRedirect(changelist)
         obj_url = self._change_url(obj)
-        if obj.status == Status.UPLOADING and not obj.is_stale:
+        if obj.is_busy:
             # Another request is sending it: say so now rather than wait for it here.
             self._report(request, UploadOutcome(UploadState.BUSY, obj, source=obj))
             return HttpResponseRedirect(obj_url)

@@ -35,6 +35,10 @@ MESSAGES: dict[str, Promise] = {
     "INVALID_NOTIFICATION_URL": _("The notification URL must be an HTTPS address of at most %(limit)s characters."),
     "MISSING_COMPLAINTED_MCHID": _("This complaint names no merchant; refresh it from WeChat Pay first."),
     "IMAGE_UPLOAD_FAILED": _("“%(filename)s” could not be uploaded to WeChat Pay: %(reason)s"),
+    "IMAGE_NOT_RETRIED": _(
+        "its earlier upload failed, and only staff allowed to upload feedback images may try it again; "
+        "ask one of them to send this reply."
+    ),
     "REPLY_NOT_SENT": _("The reply was not sent; it is kept as failed. Send it again later."),
     "DECISION_NOT_SENT": _("The refund decision was not sent to WeChat Pay."),
     "NOT_STORED": _("The complaint could not be stored in this site's database; the server log says why."),

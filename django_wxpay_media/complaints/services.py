@@ -28,7 +28,7 @@ from django.utils.translation import gettext
 
 from .. import conf
 from .. import services as upload_services
-from ..exceptions import user_message
+from ..exceptions import RecordedError, user_message
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome
 from ..wechatpay import complaints as wc
@@ -256,9 +256,16 @@ def _upload_all(files: Sequence[Any], user: Any) -> tuple[list[FeedbackImage], l
     outcomes: dict[int, UploadOutcome] = {}
     records_to_finish = [(i, item) for i, item in enumerate(files) if isinstance(item, FeedbackImage)]
     new_files = [(i, item) for i, item in enumerate(files) if not isinstance(item, FeedbackImage)]
+    # Someone waits at the screen: an image another request is uploading fails fast
+    # (BUSY), and sending a failed image again is a retry, which needs its permission.
+    may_retry = _may_retry_uploads(user)
     try:
-        finished = upload_services.upload_records([item for _, item in records_to_finish])
-        uploaded = upload_services.upload_many([item for _, item in new_files], user=user)
+        finished = upload_services.upload_records(
+            [item for _, item in records_to_finish], retry_failed=may_retry, wait=False
+        )
+        uploaded = upload_services.upload_many(
+            [item for _, item in new_files], user=user, retry_failed=may_retry, wait=False
+        )
     except ImproperlyConfigured as exc:  # settings: the same reason for every image, nothing sent
         reason = user_message(exc)
         names = [getattr(i, "filename", None) or getattr(i, "name", None) or gettext("image") for i in files]
@@ -274,11 +281,21 @@ def _upload_all(files: Sequence[Any], user: Any) -> tuple[list[FeedbackImage], l
         if not outcome.ok:
             name = getattr(item, "filename", None) or getattr(item, "name", None) or gettext("image")
             reason = user_message(outcome.error) if outcome.error is not None else outcome.message()
+            if not may_retry and isinstance(outcome.error, RecordedError):  # an earlier failure, not retried
+                reason = message_for("IMAGE_NOT_RETRIED")
             failures.append((str(name).rsplit("/", 1)[-1], reason))
         record = outcome.record
         if record is not None and all(record.pk != seen.pk for seen in records):
             records.append(record)
     return records, failures
+
+
+def _may_retry_uploads(user: Any) -> bool:
+    """May ``user`` send a failed image again? Code acting for no one may."""
+    if user is None:
+        return True
+    opts = FeedbackImage._meta
+    return bool(user.has_perm(f"{opts.app_label}.upload_{opts.model_name}"))
 
 
 def _upload_failure(failures: list[tuple[str, str]], then: str) -> str:

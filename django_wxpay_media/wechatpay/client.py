@@ -205,7 +205,7 @@ class _Gate:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._until = 0.0  # time.monotonic() before which nothing is sent
+        self._until = 0.0  # the client clock's time before which nothing is sent
 
     @property
     def until(self) -> float:
@@ -238,7 +238,8 @@ class WeChatPayClient:
     request. A session built here ignores the environment per request: proxies
     (``HTTPS_PROXY``, ``NO_PROXY`` …) and a CA bundle (``REQUESTS_CA_BUNDLE``,
     ``CURL_CA_BUNDLE``) are read once, when the client is built; a ``session``
-    given is used as it is configured.
+    given is used as it is configured. ``sleep`` and ``clock`` (``time.sleep`` and
+    ``time.monotonic``) are what the client waits and tells time with.
     """
 
     def __init__(
@@ -259,6 +260,7 @@ class WeChatPayClient:
         deadline: float | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not mchid or not merchant_serial_no:
             raise errors.ConfigurationError("mchid and merchant_serial_no are required.")
@@ -291,7 +293,10 @@ class WeChatPayClient:
         else:
             self._environment = {}
         self.session = session
+        # Waits and deadlines go through these two, so a test can pass a clock whose
+        # sleep only moves it forward: pauses are then kept without being waited.
         self._sleep = sleep
+        self._clock = clock
         self._gate = _Gate()
         self._local = threading.local()  # the deadline of the call running in this thread
 
@@ -513,7 +518,7 @@ class WeChatPayClient:
         if outer is not None:
             yield outer
             return
-        self._local.deadline = time.monotonic() + self.deadline
+        self._local.deadline = self._clock() + self.deadline
         try:
             yield self._local.deadline
         finally:
@@ -534,7 +539,7 @@ class WeChatPayClient:
                     if isinstance(error, errors.TransportError):
                         error.attempts = number
                     wait = self._backoff(number, retry.wait)
-                    now = time.monotonic()
+                    now = self._clock()
                     if _slow_down(error, retry.wait):
                         # WeChat's rate limit is the merchant's: every thread sharing this
                         # client pauses too (see _pass_gate), even when this call gives up.
@@ -563,7 +568,7 @@ class WeChatPayClient:
         """
         while True:
             until = self._gate.until
-            now = time.monotonic()
+            now = self._clock()
             if until <= waited_until or until <= now:
                 return waited_until
             if until >= deadline:
@@ -617,7 +622,7 @@ class WeChatPayClient:
             bases.append(self.backup_base_url)
         for index, base in enumerate(bases):
             url = base + request.target
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._clock()
             if remaining <= 0:
                 raise _Retry(self._timeout_error(url, sent=False))  # nothing sent in this attempt yet
             # The URL is prepared first so that the path signed is the one requests sends.
@@ -675,7 +680,7 @@ class WeChatPayClient:
         if slots is None:
             yield
             return
-        if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        if not slots.acquire(timeout=max(0.0, deadline - self._clock())):
             raise _Retry(self._timeout_error(url, sent=False))
         try:
             yield
@@ -718,7 +723,7 @@ class WeChatPayClient:
         size = 0
         try:
             while True:
-                if time.monotonic() > deadline:
+                if self._clock() > deadline:
                     raise _Retry(self._timeout_error(url, sent=True))
                 chunk = response.raw.read1(_READ_CHUNK, decode_content=True)
                 if not chunk:

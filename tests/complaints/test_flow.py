@@ -14,8 +14,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from django_wxpay_media import services as upload_services
 from django_wxpay_media.complaints import services
 from django_wxpay_media.complaints.models import (
     Complaint,
@@ -43,6 +44,13 @@ def agent(db):
     user = User.objects.create_user("agent", password="pw", is_staff=True)
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="wxpay_complaints"))
     return user
+
+
+@pytest.fixture
+def uploader(agent):
+    """The agent, also allowed to upload feedback images (so to retry them)."""
+    agent.user_permissions.add(Permission.objects.get(codename="upload_feedbackimage"))
+    return User.objects.get(pk=agent.pk)  # permissions are cached per instance
 
 
 def detail_fetches(sandbox, complaint_id):
@@ -113,22 +121,95 @@ def test_a_forged_notification_changes_nothing(client, desk):
     assert not detail_fetches(desk, cid)
 
 
-def test_a_reply_whose_image_fails_is_not_sent(desk, agent):
+def test_a_reply_whose_image_fails_is_not_sent(desk, uploader):
     cid = desk.seed_complaint()["complaint_id"]
     complaint = services.refresh(cid).complaint
     assert complaint is not None
     desk.add_fault("status", count=10, status=500, code="SYSTEM_ERROR")
     outcome = services.send_reply(
-        complaint, "请查看附件", [SimpleUploadedFile("bill.png", png_bytes(7), "image/png")], user=agent
+        complaint, "请查看附件", [SimpleUploadedFile("bill.png", png_bytes(7), "image/png")], user=uploader
     )
     assert not outcome.ok and outcome.code == "IMAGE_UPLOAD_FAILED" and "bill.png" in outcome.message
     assert desk.complaint_replies(cid) == []
     desk.clear_faults()
-    # Sending again retries the kept image, then the reply.
+    # Sending again retries the kept image (which needs the upload permission), then the reply.
     assert outcome.reply is not None
-    again = services.resend_reply(outcome.reply, user=agent)
+    again = services.resend_reply(outcome.reply, user=uploader)
     assert again.ok, again.message
     assert len(desk.complaint_replies(cid)[0]["response_images"]) == 1
+
+
+NOT_RETRIED = "only staff allowed to upload feedback images may try it again"
+
+
+def test_without_the_upload_permission_a_failed_image_is_not_retried(desk, agent):
+    """Sending a failed image again is a retry: without its permission, nothing is sent."""
+    cid = desk.seed_complaint()["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    desk.add_fault("status", count=10, status=500, code="SYSTEM_ERROR")
+    first = services.send_reply(complaint, "请查看附件", [SimpleUploadedFile("bill.png", png_bytes(8))], user=agent)
+    assert not first.ok and first.reply is not None
+    desk.clear_faults()
+    record = FeedbackImage.objects.get()
+    uploads = len(desk.uploads)
+
+    again = services.resend_reply(first.reply, user=agent)  # the kept record
+    anew = services.send_reply(complaint, "再看", [SimpleUploadedFile("bill.png", png_bytes(8))], user=agent)
+
+    for outcome in (again, anew):
+        assert not outcome.ok and outcome.code == "IMAGE_UPLOAD_FAILED"
+        assert "“bill.png”" in outcome.message and NOT_RETRIED in outcome.message
+    assert desk.complaint_replies(cid) == [] and len(desk.uploads) == uploads
+    assert FeedbackImage.objects.get().attempts == record.attempts
+    with translation.override("zh-hans"):
+        assert "只有有权上传反馈图片的员工可以重试" in services.resend_reply(first.reply, user=agent).message
+
+
+@pytest.mark.parametrize("how", ["new file", "kept record"])
+def test_a_reply_fails_fast_while_another_request_uploads_its_image(desk, uploader, how):
+    """A fresh claim by someone else: the reply says so at once, sends nothing, takes nothing over."""
+    cid = desk.seed_complaint()["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    record = upload_services.store(png_bytes(9), filename="busy.png").record
+    FeedbackImage.objects.filter(pk=record.pk).update(
+        status=FeedbackImage.Status.UPLOADING, upload_started_at=timezone.now(), claim_token="someone else"
+    )
+    if how == "new file":
+        outcome = services.send_reply(
+            complaint, "请稍候", [SimpleUploadedFile("busy.png", png_bytes(9))], user=uploader
+        )
+    else:
+        reply = Reply.objects.create(complaint=complaint, content="请稍候", state=Reply.State.FAILED)
+        reply.images.add(record)
+        outcome = services.resend_reply(reply, user=uploader)
+
+    assert not outcome.ok and outcome.code == "IMAGE_UPLOAD_FAILED"
+    assert "“busy.png”" in outcome.message and "being uploaded by another request" in outcome.message
+    assert desk.complaint_replies(cid) == [] and desk.uploads == []
+    assert FeedbackImage.objects.get().claim_token == "someone else"
+
+
+def test_a_resent_reply_never_carries_another_merchants_media_id(desk, agent):
+    """A kept image uploaded for another merchant is refused before its media_id is reused."""
+    cid = desk.seed_complaint()["complaint_id"]
+    complaint = services.refresh(cid).complaint
+    theirs = FeedbackImage.objects.create(
+        filename="theirs.png",
+        sha256="0" * 64,
+        size=1,
+        content_type="image/png",
+        mchid="1900000002",
+        status=FeedbackImage.Status.UPLOADED,
+        media_id="media-of-another-merchant",
+    )
+    reply = Reply.objects.create(complaint=complaint, content="请查看", state=Reply.State.FAILED)
+    reply.images.add(theirs)
+
+    outcome = services.resend_reply(reply, user=agent)
+
+    assert not outcome.ok and outcome.code == "IMAGE_UPLOAD_FAILED" and "“theirs.png”" in outcome.message
+    assert "1900000002" in outcome.message
+    assert desk.complaint_replies(cid) == []
 
 
 def test_replies_go_to_the_complaints_merchant_not_ours(desk):

@@ -218,11 +218,25 @@ def test_media_id_rule(value):
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30)
 
 
+class SteppedClock:
+    """A monotonic clock that sleeping moves forward at once: pauses are kept, never waited."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+
 @pytest.fixture(scope="module")
 def hostile_client(wxpay_sandbox_keys):
     """One client (loading keys is slow) against a loopback server answering ``current["reply"]``."""
     current: dict[str, Reply] = {}
     keys = wxpay_sandbox_keys
+    clock = SteppedClock()
     with Loopback(lambda received: current["reply"]) as loop:
         client = WeChatPayClient(
             mchid="1900000001",
@@ -233,6 +247,9 @@ def hostile_client(wxpay_sandbox_keys):
             base_url=loop.base_url,
             max_retries=0,
             timeout=5,
+            # A Retry-After of one example pauses the next ones: on this clock, without waiting.
+            clock=clock,
+            sleep=clock.sleep,
         )
         with client:
             yield client, current
