@@ -67,7 +67,7 @@ SEEDS: tuple[dict[str, Any], ...] = (
     },
     {
         "state": "PENDING",
-        "problem_type": "REFUND",
+        "problem_type": "OTHERS",
         "problem_description": "商品与描述不符",
         "complaint_detail": "收到的商品颜色和尺码都不对，申请退货退款，一天多了没有人回复。",
         "amount": 8800,
