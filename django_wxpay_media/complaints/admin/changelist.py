@@ -82,7 +82,7 @@ class DateWithoutNoDateFilter(admin.DateFieldListFilter):
 
     def choices(self, changelist: Any) -> Any:
         for choice in super().choices(changelist):
-            if not any(key.endswith("__isnull") for key in choice.get("query_string", "").lstrip("?").split("&")):
+            if "__isnull=" not in str(choice.get("query_string", "")):
                 yield choice
 
 
