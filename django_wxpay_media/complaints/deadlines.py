@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
-from django.db.models import Case, Count, ExpressionWrapper, F, Q, Value, When
+from django.db.models import Case, Count, ExpressionWrapper, F, OrderBy, Q, Value, When
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -145,7 +145,7 @@ def on_time_q(now: datetime.datetime) -> Q:
 
 #: "What is due first": the running deadline ascending, processed (no deadline) last; needs
 #: :meth:`ComplaintQuerySet.with_deadlines`'s ``due_at`` (the admin's list uses it as its ordering).
-DUE_FIRST_ORDER = [F("due_at").asc(nulls_last=True), "-complaint_time", "pk"]
+DUE_FIRST_ORDER: list[str | OrderBy] = [F("due_at").asc(nulls_last=True), "-complaint_time", "pk"]
 
 
 class ComplaintQuerySet(models.QuerySet):

@@ -145,6 +145,7 @@ def test_the_list_speaks_chinese(client, day):
     client.force_login(staff())
     page = client.get(reverse(LIST), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "已超时" in page and "需立即处理" in page and "处理中，已超时" in page and "分配给我" in page
+    assert "<strong>3</strong> <span>待处理</span>" in page  # the complaint's state, not an upload's
 
 
 def test_the_number_of_queries_does_not_grow_with_the_rows(client, django_assert_max_num_queries):

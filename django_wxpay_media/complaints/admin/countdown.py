@@ -8,8 +8,8 @@ from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext
 
 
-def countdown(deadline: datetime.datetime, now: datetime.datetime) -> str:
-    """How long is left before ``deadline``, or how long it is overdue (Django's wording, two units)."""
+def countdown(deadline: datetime.datetime, now: datetime.datetime, depth: int = 2) -> str:
+    """How long is left before ``deadline``, or how long it is overdue (Django's wording, ``depth`` units)."""
     if deadline > now:
-        return gettext("%(time)s left") % {"time": timeuntil(deadline, now, depth=2)}
-    return gettext("overdue by %(time)s") % {"time": timesince(deadline, now, depth=2)}
+        return gettext("%(time)s left") % {"time": timeuntil(deadline, now, depth=depth)}
+    return gettext("overdue by %(time)s") % {"time": timesince(deadline, now, depth=depth)}
