@@ -127,7 +127,9 @@ def test_a_stale_reply_page_posting_anyway_uploads_and_sends_nothing(client, des
     Complaint.objects.filter(pk=complaint.pk).update(state="PROCESSED")  # meanwhile it was completed
     before = wechat_calls(desk)
     data["images"] = [SimpleUploadedFile("receipt.png", png_bytes(3), "image/png")]
-    page = client.post(url("reply", complaint), data, follow=True, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    response = client.post(url("reply", complaint), data, follow=True, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert response.redirect_chain == [(url("change", complaint), 302)]  # back to the page, no form to fill
+    page = response.content.decode()
     assert "该投诉已处理完成，微信支付不再接受回复。" in page
     assert wechat_calls(desk) == before and not desk.uploads
     assert not Reply.objects.exists()
@@ -139,8 +141,9 @@ def test_a_stale_refund_rejection_uploads_no_evidence(client, desk):
     data = with_form_token(client, url("refund", complaint), {"action": "REJECT", "reject_reason": "已签收"})
     Complaint.objects.filter(pk=complaint.pk).update(state="PROCESSED")
     data["images"] = [SimpleUploadedFile("evidence.png", png_bytes(4), "image/png")]
-    page = client.post(url("refund", complaint), data, follow=True).content.decode()
-    assert "its refund can no longer be decided" in page
+    response = client.post(url("refund", complaint), data, follow=True)
+    assert response.redirect_chain == [(url("change", complaint), 302)]
+    assert "its refund can no longer be decided" in response.content.decode()
     assert not desk.uploads and not desk.complaint_refund_updates(complaint.complaint_id)
 
 
