@@ -14,6 +14,9 @@ from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from django_wxpay_media.complaints import services
 from django_wxpay_media.complaints.models import Complaint, Reply, SavedReply
@@ -194,3 +197,11 @@ def test_a_saved_reply_with_new_images_stays_within_four(client, desk):
     page = client.post(url("reply", complaint), data).content.decode()
     assert "A reply carries at most 4 images; 5 were chosen." in page
     assert not desk.complaint_replies(complaint.complaint_id)
+
+
+@given(saved=st.text(max_size=30))
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_saved_parameter_shows_the_reply_screen(admin_client, desk, saved):
+    complaint = Complaint.objects.first() or aged(desk, 1)
+    response = admin_client.get(url("reply", complaint), {"saved": saved})
+    assert response.status_code == 200

@@ -219,7 +219,9 @@ class DeskScreens(DeskBase):
     def _saved_reply_initial(self, request: HttpRequest, complaint: Complaint) -> dict[str, Any]:
         """``?saved=<id>``: the form starts from that saved reply (its text filled in, its images ticked)."""
         chosen = request.GET.get("saved", "")
-        saved = SavedReply.objects.filter(pk=int(chosen)).first() if chosen.isdigit() else None
+        # Any text may arrive here: only a plain number that fits a primary key is looked up.
+        wanted = chosen.isascii() and chosen.isdigit() and len(chosen) <= 18
+        saved = SavedReply.objects.filter(pk=int(chosen)).first() if wanted else None
         if saved is None:
             return {}
         draft = saved_replies.render(saved, complaint)
