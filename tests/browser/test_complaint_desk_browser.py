@@ -196,6 +196,12 @@ def test_a_lead_runs_the_day_from_the_desk(new_page, live_server, wxpay_settings
     expect(page.locator("textarea[name=content]")).to_have_value(
         desk.SAVED_REPLY[1].replace("{order}", "DEMO20261125005").replace("{amount}", "88.00")
     )
+    # Django's aligned rows: the label beside its field, not above it.
+    label = page.locator(".form-row.field-content label").bounding_box()
+    field = page.locator("textarea[name=content]").bounding_box()
+    assert label is not None and field is not None
+    assert label["x"] + label["width"] <= field["x"] and abs(label["y"] - field["y"]) < field["height"]
+    screenshot(page, f"complaint-reply-saved-{words['screens']}", full_page=True)
     page.get_by_role("button", name=words["send"]).click()
     expect(page.locator(".messagelist .success")).to_have_text(words["sent"])
 

@@ -154,7 +154,9 @@ class DeskList(DeskBase):
 
     def desk_counts(self, request: HttpRequest) -> list[tuple[str, int, str, bool]]:
         """The counts at the top: (label, number, link to the list it counts, is an overdue count)."""
-        counts = cast(deadlines.ComplaintQuerySet, self.get_queryset(request)).desk_counts(timezone.now())
+        # Through get_queryset (a site's own scoping applies); no order needed to count.
+        listed = cast(deadlines.ComplaintQuerySet, self.get_queryset(request).order_by())
+        counts = listed.desk_counts(timezone.now())
         base = self._url("complaint_changelist")
 
         def link(**params: str) -> str:
