@@ -183,3 +183,10 @@ def test_the_number_of_queries_does_not_grow_with_the_rows(client, django_assert
     with django_assert_max_num_queries(len(one_row.captured_queries)):
         page = client.get(reverse(LIST)).content.decode()
     assert len(rows(page)) == 50
+
+
+def test_the_filters_count_with_django_facets(client, day):
+    client.force_login(staff())
+    page = client.get(reverse(LIST), {"_facets": "True"}).content.decode()
+    filters = page.split('id="changelist-filter"', 1)[1]
+    assert re.search(r"Overdue\s*\(2\)", filters) and re.search(r"Immediate service needed\s*\(1\)", filters)
