@@ -6,6 +6,7 @@ in-process so that a failure of each can be staged.
 
 from __future__ import annotations
 
+import datetime
 import io
 from pathlib import Path
 
@@ -30,10 +31,11 @@ def test_complaints_arrive_through_the_notification_view(live_server, wxpay_sett
 
     assert report.problems == []
     assert report.registered and sandbox.complaint_notification_url == url
-    assert len(report.complaint_ids) == len(desk.SEEDS) == 4
+    assert len(report.complaint_ids) == len(desk.SEEDS) == 5
     assert report.arrived == report.complaint_ids
     # Each row was written by the view: a notification recorded, the detail fetched from the sandbox.
-    assert sorted(Notification.objects.values_list("complaint_id", flat=True)) == sorted(report.complaint_ids)
+    created = Notification.objects.filter(action_type="CREATE_COMPLAINT")
+    assert sorted(created.values_list("complaint_id", flat=True)) == sorted(report.complaint_ids)
     notified = [r for r in sandbox.requests if r.path == NOTIFICATIONS_PATH]
     assert [r.method for r in notified] == ["GET", "POST"]  # none registered yet, so created
     complaints = {c.complaint_id: c for c in Complaint.objects.all()}
@@ -60,12 +62,12 @@ def test_a_second_run_clears_the_complaints_the_new_sandbox_does_not_know(live_s
 
     second = desk.open_desk(wxpay_settings, url)
 
-    assert second.cleared == 4
+    assert second.cleared == len(desk.SEEDS)
     assert not stored.exists()  # the downloaded copy went with its complaint
     assert set(Complaint.objects.values_list("complaint_id", flat=True)) == set(second.complaint_ids)
     assert not set(first.complaint_ids) & set(second.complaint_ids)
     assert not Reply.objects.exists()
-    assert Notification.objects.count() == 4
+    assert Notification.objects.count() == len(desk.SEEDS) + 1  # and one USER_RESPONSE
 
 
 def test_when_the_url_cannot_be_registered_the_site_is_notified_directly(live_server, wxpay_settings):
@@ -77,7 +79,7 @@ def test_when_the_url_cannot_be_registered_the_site_is_notified_directly(live_se
     assert not report.registered and sandbox.complaint_notification_url is None
     [problem] = report.problems
     assert problem.startswith("The notification URL could not be registered:")
-    assert report.arrived == report.complaint_ids and Complaint.objects.count() == 4
+    assert report.arrived == report.complaint_ids and Complaint.objects.count() == len(desk.SEEDS)
 
 
 def test_a_site_that_refuses_the_notifications_is_reported(live_server, wxpay_settings, settings):
@@ -86,7 +88,7 @@ def test_a_site_that_refuses_the_notifications_is_reported(live_server, wxpay_se
     report = desk.open_desk(wxpay_settings, f"{live_server.url}{NOTIFY_PATH}")
 
     assert report.arrived == []
-    assert len(report.problems) == 4
+    assert len(report.problems) == len(desk.SEEDS) + 1  # and the consumer's new message
     assert all("answered the notification with HTTP 401" in problem for problem in report.problems)
     assert not Complaint.objects.exists()
 
@@ -95,7 +97,7 @@ def test_an_unreachable_site_is_reported_not_raised(wxpay_settings):
     report = desk.open_desk(wxpay_settings, "http://127.0.0.1:9/wxpay/complaints/notify/")  # discard port
 
     assert report.arrived == []
-    assert len(report.problems) == 4
+    assert len(report.problems) == len(desk.SEEDS) + 1
     assert all("could not be delivered" in problem for problem in report.problems)
 
 
@@ -105,3 +107,29 @@ def test_the_banner_survives_a_terminal_that_cannot_write_chinese():
 
     assert _printable("试一试 Try", ascii_stream) == "\\u8bd5\\u4e00\\u8bd5 Try"
     assert _printable("试一试 Try", utf8_stream) == "试一试 Try"
+
+
+def test_the_demo_opens_on_a_desk_with_something_due_overdue_and_urgent(live_server, wxpay_settings):
+    from django.utils import timezone
+
+    from django_wxpay_media.complaints import deadlines, flags
+
+    report = desk.open_desk(wxpay_settings, f"{live_server.url}{NOTIFY_PATH}")
+    assert report.problems == []
+    now = timezone.now()
+    listed = list(Complaint.objects.due_first(now))
+    # What is due first comes first: the overdue reply, then the two due within the hour.
+    overdue, soon, also_soon = listed[:3]
+    assert overdue.urgency == deadlines.OVERDUE and overdue.clock == deadlines.REPLY
+    for complaint in (soon, also_soon):
+        assert complaint.urgency == deadlines.DUE_SOON
+        assert complaint.due_at - now < datetime.timedelta(hours=1)
+    urgent = Complaint.objects.get(need_immediate_service=True)
+    assert flags.IMMEDIATE_SERVICE in flags.codes(flags.flags_for(urgent))
+    # The consumer who wrote again was announced by a USER_RESPONSE notification, and is flagged.
+    [writer] = report.wrote_again
+    assert Notification.objects.filter(complaint_id=writer, action_type="USER_RESPONSE").exists()
+    assert Complaint.objects.filter(flags.filter_q(flags.WROTE_AGAIN)).get().complaint_id == writer
+    counts = Complaint.objects.desk_counts(now)
+    assert counts == {"pending": 3, "pending_overdue": 1, "processing": 1, "processing_overdue": 0, "processed": 1}
+    assert desk.saved_reply().text.count("{order}") == 1  # a saved reply to start from

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
-from django.db.models import Case, Count, ExpressionWrapper, F, Q, Value, When
+from django.db.models import Case, Count, ExpressionWrapper, F, OrderBy, Q, Value, When
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -143,6 +143,11 @@ def on_time_q(now: datetime.datetime) -> Q:
     return _window_q(now, due_soon_window(), None)
 
 
+#: "What is due first": the running deadline ascending, processed (no deadline) last; needs
+#: :meth:`ComplaintQuerySet.with_deadlines`'s ``due_at`` (the admin's list uses it as its ordering).
+DUE_FIRST_ORDER: list[str | OrderBy] = [F("due_at").asc(nulls_last=True), "-complaint_time", "pk"]
+
+
 class ComplaintQuerySet(models.QuerySet):
     """Complaints with their clocks, computed in the database (``Complaint.objects``)."""
 
@@ -180,7 +185,7 @@ class ComplaintQuerySet(models.QuerySet):
 
     def due_first(self, now: datetime.datetime | None = None) -> ComplaintQuerySet:
         """What is due first first: the running deadline ascending, processed last."""
-        return self.with_deadlines(now).order_by(F("due_at").asc(nulls_last=True), "-complaint_time", "pk")
+        return self.with_deadlines(now).order_by(*DUE_FIRST_ORDER)
 
     def overdue(self, now: datetime.datetime | None = None) -> ComplaintQuerySet:
         """Open complaints past their running deadline."""

@@ -7,13 +7,14 @@ service uploads them afterwards, outside any transaction, before sending.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from ..forms import FeedbackImagesField
+from ..models import FeedbackImage
 from ..wechatpay import complaints as wc
 from .messages import message_for, staff_message
 
@@ -33,7 +34,20 @@ class CountedTextarea(forms.Textarea):
         )
 
 
+class EarlierImagesField(forms.ModelMultipleChoiceField):
+    """Images uploaded earlier (a saved reply's), attached by reference: ticked, not uploaded again."""
+
+    def label_from_instance(self, obj: FeedbackImage) -> str:
+        return obj.filename or str(obj)
+
+
 class ReplyForm(forms.Form):
+    """A reply: its text, images uploaded earlier (offered by saved replies), new images.
+
+    ``earlier`` is the queryset of earlier uploads staff may attach; nothing else
+    can be named by id (a hostile id is a validation error).
+    """
+
     content = forms.CharField(
         label=_("Reply to the consumer"),
         widget=CountedTextarea(wc.MAX_RESPONSE_CONTENT),
@@ -50,6 +64,24 @@ class ReplyForm(forms.Form):
         ),
     )
 
+    earlier_images = EarlierImagesField(
+        label=_("Images uploaded earlier"),
+        queryset=FeedbackImage.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("From the saved replies; sent without uploading them again."),
+    )
+
+    field_order = ["content", "earlier_images", "images"]
+
+    def __init__(self, *args: Any, earlier: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = cast(forms.ModelMultipleChoiceField, self.fields["earlier_images"])
+        if earlier is None or not earlier.exists():
+            del self.fields["earlier_images"]  # nothing to offer: no empty row
+        else:
+            field.queryset = earlier
+
     def clean_content(self) -> str:
         content: str = self.cleaned_data["content"]
         try:  # the one reply check the service and the call use too
@@ -57,6 +89,18 @@ class ReplyForm(forms.Form):
         except wc.ComplaintRequestError as exc:
             raise forms.ValidationError(staff_message(exc), code=exc.code.lower()) from None
         return content
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        data.setdefault("earlier_images", [])
+        count = len(data.get("earlier_images") or []) + len(data.get("images") or [])
+        if count > wc.MAX_IMAGES:
+            raise forms.ValidationError(
+                _("A reply carries at most %(limit)d images; %(count)d were chosen."),
+                code="too_many_images",
+                params={"limit": wc.MAX_IMAGES, "count": count},
+            )
+        return data
 
 
 class ConfirmForm(forms.Form):

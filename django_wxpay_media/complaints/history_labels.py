@@ -62,7 +62,8 @@ class TimelineEntry:
 
     ``source`` is ``"wechat"`` or ``"desk"``; ``code`` WeChat's operate_type or the
     desk's action; ``text`` what was said; ``details`` further lines (reason,
-    remark, refund day, state of a reply).
+    remark, refund day, state of a reply); ``image_urls`` the pictures WeChat's step
+    links to (shown only through :func:`.links.shown`).
     """
 
     at: datetime.datetime | None
@@ -72,6 +73,7 @@ class TimelineEntry:
     who: str = ""
     text: str = ""
     details: list[str] = field(default_factory=list)
+    image_urls: list[str] = field(default_factory=list)
 
 
 def _user(user: object) -> str:
@@ -123,6 +125,7 @@ def timeline(complaint: Complaint) -> list[TimelineEntry]:
             operate_type_label(step.operate_type),
             step.operator,
             step.operate_details,
+            image_urls=[str(url) for url in step.image_urls or []],
         )
         for step in complaint.history.all()
     ]

@@ -7,7 +7,8 @@ notifying live in :mod:`django_wxpay_media.sandbox.seeding`, which the sandbox's
 command line uses too), registers the
 site's notification URL with WeChat Pay's API (here the sandbox) through the
 complaint desk's service, and has the sandbox POST a signed, encrypted
-notification about each complaint to that URL. The site's notification view
+notification about each complaint to that URL (and a ``USER_RESPONSE`` one for
+the consumer who wrote again). The site's notification view
 verifies and decrypts each one and fetches the complaint's detail, exactly as it
 would for WeChat Pay; nothing is written to the database behind its back.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django_wxpay_media.sandbox.seeding import SEEDS, notify_all, picture, seed_complaints
+from django_wxpay_media.sandbox.seeding import SEEDS, notify_all, picture, seed_complaints, writers
 
 __all__ = ["SEEDS", "DeskReport", "clear_earlier_complaints", "open_desk", "picture", "seed"]
 
@@ -31,6 +32,7 @@ class DeskReport:
     cleared: int = 0
     complaint_ids: list[str] = field(default_factory=list)
     arrived: list[str] = field(default_factory=list)
+    wrote_again: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -59,23 +61,23 @@ def seed(sandbox: Any) -> list[str]:
     return seed_complaints(sandbox, len(SEEDS))
 
 
-def open_desk(sandbox: Any, notify_url: str) -> DeskReport:
-    """Clear, seed, register ``notify_url`` and notify the site; never raises for a failed step.
+#: The saved reply the demo offers on the reply screen (title, text with placeholders).
+SAVED_REPLY = ("退款已安排 / Refund arranged", "您好，订单 {order} 的 ¥{amount} 已安排退款，预计 1-3 个工作日到账。")
 
-    Call it while the site is serving (the notifications are real HTTP requests to it).
-    """
-    from django_wxpay_media.complaints import services
 
-    report = DeskReport(notify_url=notify_url, cleared=clear_earlier_complaints())
-    report.complaint_ids = seed(sandbox)
-    outcome = services.notification_url(notify_url)
-    report.registered = outcome.ok and outcome.message == notify_url
-    if not report.registered:
-        # The sandbox takes plain http only on loopback; notify the URL directly then.
-        report.problems.append(f"The notification URL could not be registered: {outcome.message}")
-    for delivery in notify_all(sandbox, report.complaint_ids, None if report.registered else notify_url):
+def saved_reply() -> Any:
+    """The demo's saved reply, created once (staff may edit it; a second run keeps their text)."""
+    from django_wxpay_media.complaints.models import SavedReply
+
+    title, text = SAVED_REPLY
+    return SavedReply.objects.get_or_create(title=title, defaults={"text": text})[0]
+
+
+def _record(report: DeskReport, deliveries: list[Any], delivered: list[str]) -> None:
+    """Note each delivery in ``delivered`` (the site took it) or in the report's problems."""
+    for delivery in deliveries:
         if delivery.status == 204:
-            report.arrived.append(delivery.complaint_id)
+            delivered.append(delivery.complaint_id)
         elif delivery.status is None:
             report.problems.append(
                 f"Complaint {delivery.complaint_id}: the notification could not be delivered ({delivery.error})."
@@ -84,4 +86,29 @@ def open_desk(sandbox: Any, notify_url: str) -> DeskReport:
             report.problems.append(
                 f"Complaint {delivery.complaint_id}: the site answered the notification with HTTP {delivery.status}."
             )
+
+
+def open_desk(sandbox: Any, notify_url: str) -> DeskReport:
+    """Clear, seed, register ``notify_url`` and notify the site; never raises for a failed step.
+
+    Call it while the site is serving (the notifications are real HTTP requests to it).
+    """
+    from django_wxpay_media.complaints import services
+
+    report = DeskReport(notify_url=notify_url, cleared=clear_earlier_complaints())
+    saved_reply()
+    report.complaint_ids = seed(sandbox)
+    outcome = services.notification_url(notify_url)
+    report.registered = outcome.ok and outcome.message == notify_url
+    if not report.registered:
+        # The sandbox takes plain http only on loopback; notify the URL directly then.
+        report.problems.append(f"The notification URL could not be registered: {outcome.message}")
+    _record(
+        report, notify_all(sandbox, report.complaint_ids, None if report.registered else notify_url), report.arrived
+    )
+    # The consumer who wrote again: WeChat Pay says so with a USER_RESPONSE notification.
+    again = notify_all(
+        sandbox, writers(report.complaint_ids), None if report.registered else notify_url, "USER_RESPONSE"
+    )
+    _record(report, again, report.wrote_again)
     return report

@@ -34,7 +34,7 @@ from typing import Any, TextIO
 from .answers import MODES
 from .keys import DEFAULT_MCHID, STATE_FILE, SandboxKeys
 from .records import ReceivedRequest
-from .seeding import notify_all, seed_complaints
+from .seeding import notify_all, seed_complaints, writers
 from .server import Sandbox
 
 
@@ -92,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def seed_and_notify(sandbox: Sandbox, count: int, notify_url: str | None, err: TextIO) -> bool:
-    """Seed ``count`` complaints, notify ``notify_url`` about each; one line each on ``err``.
+    """Seed ``count`` complaints, notify ``notify_url`` about each (and, with ``USER_RESPONSE``,
+    about each consumer who wrote again); one line each on ``err``.
 
     Returns whether every notification was taken (2xx).
     """
@@ -115,8 +116,17 @@ def seed_and_notify(sandbox: Sandbox, count: int, notify_url: str | None, err: T
         else:
             reason = f"HTTP {delivery.status}" if delivery.status is not None else delivery.error
             print(f"could not notify {notify_url} of complaint {delivery.complaint_id}: {reason}", file=err)
+    # The consumers who wrote again after filing: a USER_RESPONSE notification each, as WeChat Pay sends.
+    again = notify_all(sandbox, writers(ids), notify_url, "USER_RESPONSE")
+    for delivery in again:
+        reason = f"HTTP {delivery.status}" if delivery.status is not None else delivery.error
+        said = "notified" if delivery.ok else "could not notify"
+        print(
+            f"{said} {notify_url} that the consumer wrote again in complaint {delivery.complaint_id}: {reason}",
+            file=err,
+        )
     err.flush()
-    return all(delivery.ok for delivery in deliveries)
+    return all(delivery.ok for delivery in [*deliveries, *again])
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:

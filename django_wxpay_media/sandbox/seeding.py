@@ -21,12 +21,15 @@ import requests
 from .images import rgb_png
 from .server import Sandbox
 
-__all__ = ["SEEDS", "Delivery", "notify_all", "picture", "seed_complaints"]
+__all__ = ["SEEDS", "Delivery", "notify_all", "picture", "seed_complaints", "writers"]
 
-#: The complaints a consumer files: one per state and problem type, each with pictures.
-#: ``images`` is how many pictures, ``hours_ago`` the complaint's age; other keys are
-#: :meth:`Sandbox.seed_complaint <.server.Sandbox.seed_complaint>`'s arguments. Flags
-#: (``need_immediate_service``) are passed on when the sandbox's complaints know them.
+#: The complaints a consumer files: one per state and problem type, each with pictures, and a
+#: desk's day: one needs immediate service, one's reply is due within the hour, one's completion
+#: too, one is overdue. ``images`` is how many pictures, ``hours_ago`` the complaint's age,
+#: ``extra`` detail fields (flags: ``need_immediate_service``, ``user_tag_list``,
+#: ``user_complaint_times``), ``writes`` what the consumer writes again after filing (a
+#: ``USER_RESPONSE`` step; :func:`notify_all` announces it); other keys are
+#: :meth:`Sandbox.seed_complaint <.server.Sandbox.seed_complaint>`'s arguments.
 SEEDS: tuple[dict[str, Any], ...] = (
     {
         "state": "PENDING",
@@ -37,7 +40,7 @@ SEEDS: tuple[dict[str, Any], ...] = (
         "out_trade_no": "DEMO20261127001",
         "images": 2,
         "hours_ago": 1,
-        "need_immediate_service": True,
+        "extra": {"need_immediate_service": True},
     },
     {
         "state": "PENDING",
@@ -47,7 +50,9 @@ SEEDS: tuple[dict[str, Any], ...] = (
         "amount": 3000,
         "out_trade_no": "DEMO20261126002",
         "images": 1,
-        "hours_ago": 5,
+        "hours_ago": 23.5,  # the first reply is due within the hour
+        "extra": {"user_tag_list": ["TRUSTED"]},
+        "writes": "还没有人联系我，请尽快处理。",
     },
     {
         "state": "PROCESSING",
@@ -57,7 +62,18 @@ SEEDS: tuple[dict[str, Any], ...] = (
         "amount": 59900,
         "out_trade_no": "DEMO20261125003",
         "images": 1,
-        "hours_ago": 30,
+        "hours_ago": 71,  # completion is due within the hour
+        "extra": {"user_complaint_times": 3},
+    },
+    {
+        "state": "PENDING",
+        "problem_type": "OTHERS",
+        "problem_description": "商品与描述不符",
+        "complaint_detail": "收到的商品颜色和尺码都不对，申请退货退款，一天多了没有人回复。",
+        "amount": 8800,
+        "out_trade_no": "DEMO20261125005",
+        "images": 1,
+        "hours_ago": 26,  # the first reply is overdue
     },
     {
         "state": "PROCESSED",
@@ -68,6 +84,7 @@ SEEDS: tuple[dict[str, Any], ...] = (
         "out_trade_no": "DEMO20261124004",
         "images": 2,
         "hours_ago": 72,
+        "extra": {"complaint_full_refunded": True},
     },
 )
 
@@ -115,14 +132,23 @@ def seed_complaints(sandbox: Sandbox, count: int = len(SEEDS), *, now: dt.dateti
     for number in range(count):
         spec = SEEDS[number % len(SEEDS)]
         rounds = number // len(SEEDS)
-        options = {key: value for key, value in spec.items() if key in accepted and key != "images"}
+        options = {key: value for key, value in spec.items() if key in accepted and key not in ("images", "extra")}
+        if spec.get("extra") and "extra" in accepted:
+            options["extra"] = dict(spec["extra"])
         if rounds:
             options["out_trade_no"] = f"{spec['out_trade_no']}-{rounds}"
         age = min(dt.timedelta(hours=spec["hours_ago"] + 26 * rounds), _MAX_AGE)
         pictures = [picture(number * 4 + index) for index in range(spec["images"])]
         detail = sandbox.seed_complaint(**options, images=pictures, complaint_time=now - age)
         ids.append(str(detail["complaint_id"]))
+        if spec.get("writes"):
+            sandbox.consumer_writes(str(detail["complaint_id"]), spec["writes"])
     return ids
+
+
+def writers(complaint_ids: list[str]) -> list[str]:
+    """Of ids :func:`seed_complaints` returned (in order), those whose consumer wrote again."""
+    return [cid for number, cid in enumerate(complaint_ids) if SEEDS[number % len(SEEDS)].get("writes")]
 
 
 @dataclass(frozen=True)
@@ -139,15 +165,18 @@ class Delivery:
         return self.status is not None and 200 <= self.status < 300
 
 
-def notify_all(sandbox: Sandbox, complaint_ids: list[str], url: str | None = None) -> list[Delivery]:
-    """POST a signed ``CREATE_COMPLAINT`` notification about each complaint; never raises.
+def notify_all(
+    sandbox: Sandbox, complaint_ids: list[str], url: str | None = None, action_type: str = "CREATE_COMPLAINT"
+) -> list[Delivery]:
+    """POST a signed notification (``CREATE_COMPLAINT``, or ``USER_RESPONSE`` when the consumer
+    wrote again) about each complaint; never raises.
 
     ``url`` defaults to the URL registered with the sandbox (as WeChat Pay does).
     """
     deliveries = []
     for complaint_id in complaint_ids:
         try:
-            deliveries.append(Delivery(complaint_id, status=sandbox.notify(complaint_id, url=url)))
+            deliveries.append(Delivery(complaint_id, status=sandbox.notify(complaint_id, action_type, url=url)))
         except (requests.RequestException, RuntimeError) as exc:
             deliveries.append(Delivery(complaint_id, error=str(exc)))
     return deliveries

@@ -20,7 +20,7 @@ import pytest
 from django.core.management import call_command
 
 from django_wxpay_media.complaints.models import Complaint, Notification
-from django_wxpay_media.sandbox.seeding import SEEDS
+from django_wxpay_media.sandbox.seeding import SEEDS, writers
 from tests.sandbox.test_cli import printed_settings, stop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,9 +84,16 @@ def test_the_cli_seeds_complaints_and_notifies_the_site(tmp_path, live_server, s
         assert all(line.startswith(f"notified {url} of complaint ") for line in notified), notified
         assert all(line.endswith(": HTTP 204") for line in notified)
         ids = [line.split()[2].rstrip(":") for line in seeded]
+        # The consumers who wrote again (one per round of the seeds): a USER_RESPONSE notification each.
+        wrote = lines_until(second, len(writers(ids)), ("notified ", "could not notify "))
+        assert all(" that the consumer wrote again in complaint " in line for line in wrote), wrote
+        assert all(line.endswith(": HTTP 204") for line in wrote) and len(wrote) == 2
         # Each was stored by the notification view, which fetched its detail from the sandbox.
         assert sorted(Complaint.objects.values_list("complaint_id", flat=True)) == sorted(ids)
-        assert sorted(Notification.objects.values_list("complaint_id", flat=True)) == sorted(ids)
+        created = Notification.objects.filter(action_type="CREATE_COMPLAINT")
+        assert sorted(created.values_list("complaint_id", flat=True)) == sorted(ids)
+        responses = Notification.objects.filter(action_type="USER_RESPONSE")
+        assert sorted(responses.values_list("complaint_id", flat=True)) == sorted(writers(ids))
         stored = Complaint.objects.order_by("complaint_time")
         assert {c.problem_type for c in stored} == {"REFUND", "SERVICE_NOT_WORK", "OTHERS"}
         assert {c.state for c in stored} == {"PENDING", "PROCESSING", "PROCESSED"}
