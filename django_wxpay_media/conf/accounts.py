@@ -86,11 +86,9 @@ class AccountSettings:
     def handles(self, complainted_mchid: str) -> bool:
         """Whether complaints about merchant ``complainted_mchid`` are this site's through this account.
 
-        A direct merchant handles its own; a service provider the sub-merchants in
-        ``SUB_MERCHANTS`` (all of them when it is not set).
+        Every complaint WeChat Pay lists for the account, except that a service
+        provider with ``SUB_MERCHANTS`` handles only those sub-merchants'.
         """
-        if not self.service_provider:
-            return complainted_mchid == self.mchid
         return self.sub_merchants is None or complainted_mchid in self.sub_merchants
 
     @sensitive_variables()

@@ -88,6 +88,15 @@ def judge_accounts(options: dict[str, Any]) -> tuple[list[Problem], dict[str, Ju
     shared: list[Problem] = []
     seen: dict[str, str] = {}
     for name, account in accounts.items():
+        if account.options.get("SUB_MERCHANTS") is not None and account.options.get("SERVICE_PROVIDER") is not True:
+            where = account_setting(name)
+            shared.append(
+                _wrong(
+                    "E034",
+                    f"{where}['SUB_MERCHANTS'] is set, but {where} is not a service provider account.",
+                    f"Set {where}['SERVICE_PROVIDER'] = True (a 服务商 answering for sub-merchants), or remove SUB_MERCHANTS.",
+                )
+            )
         if not _given(account.options, "MCHID"):
             continue
         mchid = str(account.options["MCHID"])

@@ -30,8 +30,12 @@ from .results import _CALL_ERRORS, Outcome, _failure, _refused
 logger = logging.getLogger("django_wxpay_media.complaints")
 
 
-def _upload_all(files: Sequence[Any], user: Any) -> tuple[list[FeedbackImage], list[tuple[str, str]]]:
-    """Upload each file (or reuse an uploaded record), ``CONCURRENCY`` at a time; go on after a failure.
+def _upload_all(files: Sequence[Any], user: Any, account: str) -> tuple[list[FeedbackImage], list[tuple[str, str]]]:
+    """Upload each file for merchant account ``account`` (or reuse an uploaded record of that
+    account's merchant), ``CONCURRENCY`` at a time; go on after a failure.
+
+    A record of another merchant fails (``MerchantMismatchError``): its media_id is
+    not this account's.
 
     Returns the records to keep with the reply (uploaded ones, and failed ones the
     upload service kept, so that sending again retries them) and, per failed file,
@@ -45,10 +49,10 @@ def _upload_all(files: Sequence[Any], user: Any) -> tuple[list[FeedbackImage], l
     may_retry = _may_retry_uploads(user)
     try:
         finished = upload_services.upload_records(
-            [item for _, item in records_to_finish], retry_failed=may_retry, wait=False
+            [item for _, item in records_to_finish], retry_failed=may_retry, wait=False, account=account
         )
         uploaded = upload_services.upload_many(
-            [item for _, item in new_files], user=user, retry_failed=may_retry, wait=False
+            [item for _, item in new_files], user=user, retry_failed=may_retry, wait=False, account=account
         )
     except ImproperlyConfigured as exc:  # settings: the same reason for every image, nothing sent
         reason = user_message(exc)
@@ -126,7 +130,7 @@ def resend_reply(reply: Reply, *, user: Any = None) -> Outcome:
 
 def _deliver(reply: Reply, images: Sequence[Any], user: Any) -> Outcome:
     complaint = reply.complaint
-    records, failures = _upload_all(images, user)
+    records, failures = _upload_all(images, user, complaint.account)
     if records:
         reply.images.add(*records)
     if failures:
@@ -135,7 +139,7 @@ def _deliver(reply: Reply, images: Sequence[Any], user: Any) -> Outcome:
         return Outcome(False, message, code="IMAGE_UPLOAD_FAILED", complaint=complaint, reply=reply)
     try:
         request_id = wc.reply(
-            conf.get_client(),
+            conf.get_client(complaint.account),  # the account it came through: a provider's for a sub-merchant
             complaint.complaint_id,
             complainted_mchid=complaint.complainted_mchid,  # the complaint's merchant, never ours
             content=reply.content,
@@ -185,7 +189,7 @@ def complete(complaint: Complaint, *, user: Any = None) -> Outcome:
         return _refused(verdict, complaint)
     try:
         request_id = wc.complete(
-            conf.get_client(), complaint.complaint_id, complainted_mchid=complaint.complainted_mchid
+            conf.get_client(complaint.account), complaint.complaint_id, complainted_mchid=complaint.complainted_mchid
         )
     except _CALL_ERRORS as exc:
         return _failure(exc)
@@ -223,14 +227,14 @@ def decide_refund(
         )
     except wc.ComplaintRequestError as exc:
         return _failure(exc)
-    records, failures = _upload_all(images, user)
+    records, failures = _upload_all(images, user, complaint.account)
     if failures:
         return Outcome(
             False, _upload_failure(failures, "DECISION_NOT_SENT"), code="IMAGE_UPLOAD_FAILED", complaint=complaint
         )
     try:
         request_id = wc.update_refund_progress(
-            conf.get_client(),
+            conf.get_client(complaint.account),
             complaint.complaint_id,
             action,
             launch_refund_day=launch_refund_day,

@@ -7,13 +7,14 @@ from ...wechatpay import complaints as wc
 from .results import _CALL_ERRORS, Outcome, _failure
 
 
-def notification_url(url: str | None = None, *, delete: bool = False) -> Outcome:
-    """Show (no arguments), set (``url``) or remove (``delete``) the notification URL.
+def notification_url(url: str | None = None, *, delete: bool = False, account: str | None = None) -> Outcome:
+    """Show (no arguments), set (``url``) or remove (``delete``) the notification URL of
+    merchant account ``account`` (default: the default one).
 
     ``message`` is the URL now registered (empty when none).
     """
     try:
-        client = conf.get_client()
+        client = conf.get_client(account)
         if delete:
             wc.delete_notification_url(client)
             current = None

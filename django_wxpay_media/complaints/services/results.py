@@ -35,8 +35,11 @@ class SyncResult:
 
     synced: list[Complaint] = field(default_factory=list)
     failed: list[tuple[str, Outcome]] = field(default_factory=list)
-    #: Set when the list itself could not be read (the sync is incomplete).
+    #: Set when the list itself could not be read (the sync is incomplete); the first such error.
     error: Outcome | None = None
+    #: Complaints of sub-merchants a service provider account does not handle (``SUB_MERCHANTS``):
+    #: ``(complaint_id, complainted_mchid)``, not stored.
+    ignored: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

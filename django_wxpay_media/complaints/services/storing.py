@@ -32,10 +32,12 @@ def check_lengths(model: type[models.Model], values: Mapping[str, Any]) -> None:
             )
 
 
-def store(detail: wc.Complaint) -> Complaint:
-    """Create or update the row of one complaint from WeChat's detail (no network)."""
+def store(detail: wc.Complaint, account: str = "default") -> Complaint:
+    """Create or update the row of one complaint from WeChat's detail (no network), read
+    through merchant account ``account`` (which answers it)."""
     order = detail.orders[0] if detail.orders else None
     values = {
+        "account": account,
         "state": detail.complaint_state,
         "problem_type": detail.problem_type,
         "description": detail.problem_description,
