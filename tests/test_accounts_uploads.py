@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from django_wxpay_media import services
+from django_wxpay_media.complaints.models import Complaint
 from django_wxpay_media.forms import FeedbackImageField
 from django_wxpay_media.models import FeedbackImage
 
@@ -94,3 +95,21 @@ def test_the_batch_finishes_only_the_accounts_records(shops):
     # A retry sends a record through the account it was stored for.
     failed = services.store(io.BytesIO(png_bytes(26)), filename="f.png", account="shop2").record
     assert services.retry(failed).ok and len(second.uploads) == 2
+
+
+def test_the_lists_show_and_filter_the_account_only_when_there_are_several(admin_client, shops, settings):
+    from .admin_helpers import CHANGELIST
+
+    services.store(io.BytesIO(png_bytes(27)), filename="mine.png")
+    services.store(io.BytesIO(png_bytes(28)), filename="theirs.png", account="shop2")
+    page = admin_client.get(reverse(CHANGELIST), {"account": "shop2"})
+    assert page.status_code == 200
+    assert [image.filename for image in page.context["cl"].result_list] == ["theirs.png"]
+    assert "column-account" in page.content.decode()
+    Complaint.objects.create(complaint_id="200000020261127000009", complainted_mchid=SHOP2, account="shop2")
+    complaints = admin_client.get(reverse("admin:wxpay_complaints_complaint_changelist"), {"account": "shop2"})
+    assert complaints.status_code == 200 and "column-account" in complaints.content.decode()
+    settings.WXPAY_MEDIA = {k: v for k, v in settings.WXPAY_MEDIA.items() if k != "ACCOUNTS"}
+    single = admin_client.get(reverse(CHANGELIST))
+    assert "column-account" not in single.content.decode()
+    assert admin_client.get(reverse(CHANGELIST), {"account": "shop2"}).status_code == 400  # not a filter offered

@@ -32,6 +32,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..admin.accounts import AccountColumn
 from ..admin.lookups import OfferedLookupsOnly
 from ..models import FeedbackImage
 from ..serving import stored_image_response
@@ -61,7 +62,7 @@ class _ServiceWrittenAdmin(OfferedLookupsOnly):
 
 
 @admin.register(Complaint)
-class ComplaintAdmin(_ServiceWrittenAdmin):
+class ComplaintAdmin(AccountColumn, _ServiceWrittenAdmin):
     list_display = [
         "complaint_id",
         "state",
