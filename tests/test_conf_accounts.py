@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hypothesis
 import pytest
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -116,3 +117,65 @@ def test_account_key_text_is_kept_secret(two_accounts):
     given = conf.user_settings()["ACCOUNTS"]["shop2"]
     assert type(given["PRIVATE_KEY"]).__name__ == "Secret"
     assert second.keys.merchant_private_key_pem not in repr(conf.get_account("shop2"))
+
+
+def _accounts_setting():
+    """A valid default account with ACCOUNTS of hostile names and entries (a valid base with changes)."""
+    from hypothesis import strategies as st
+
+    from tests.test_conf import _valid_bases, _values
+
+    entry = st.one_of(
+        st.builds(
+            lambda base, changes: {**base, "MCHID": "1900000002", **changes},
+            st.sampled_from(_valid_bases()),
+            st.dictionaries(st.one_of(st.sampled_from(conf.ACCOUNT_KEYS), st.text(max_size=6)), _values(), max_size=2),
+        ),
+        _values(),
+    )
+    valid = st.sampled_from(["shop2", "a-b_3", "S3"])
+    names = st.one_of(
+        valid, valid, valid, st.sampled_from(["default", "", "shop 2", "商户"]), st.text(max_size=8), st.integers()
+    )
+    return st.builds(
+        lambda base, accounts: {**base, "ACCOUNTS": accounts},
+        st.sampled_from(_valid_bases()),
+        st.dictionaries(names, entry, max_size=2),
+    )
+
+
+@hypothesis.settings(max_examples=60, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+@hypothesis.given(options=_accounts_setting())
+def test_every_accounts_client_is_built_exactly_when_the_checks_find_no_error_for_it(options):
+    """An account's client is built iff no check reports an error of the setting or of that account;
+    otherwise what is raised is one of the errors the checks report."""
+    from django_wxpay_media.checks import check_deployment, check_settings
+
+    with override_settings(DEBUG=True, WXPAY_MEDIA=options):
+        reported = [m for m in check_settings(None) + check_deployment(None) if m.is_serious()]
+        try:
+            names = conf.account_names()
+        except conf.ConfigurationProblem as exc:  # ACCOUNTS itself is wrong
+            assert exc.problem.check_id in {m.id for m in reported}
+            return
+        built = []
+        for name in names:
+            where = "WXPAY_MEDIA" if name == "default" else f"WXPAY_MEDIA['ACCOUNTS'][{name!r}]"
+            own = [m for m in reported if _about(m.id, m.msg, where, name)]
+            try:
+                conf.get_client(name)
+            except conf.ConfigurationProblem as exc:
+                assert exc.problem.message in {m.msg for m in reported}
+            else:
+                assert not own, own
+                built.append(name)
+        hypothesis.event(f"clients built: {len(built)} of {len(names)}")
+
+
+def _about(message_id: str, message: str, where: str, name: str) -> bool:
+    """Whether a check message is about account ``name`` (configured at ``where``) or the whole setting."""
+    if message_id.endswith("E036"):  # one MCHID in two accounts: nothing can be told apart
+        return True
+    if "['ACCOUNTS'][" in message:  # another account's own problem, unless it is this one's
+        return name != "default" and (f"{where}[" in message or f"{where} " in message)
+    return True  # the default account's or the whole setting's: every account needs a sound setting
