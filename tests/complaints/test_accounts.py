@@ -224,3 +224,13 @@ def test_any_other_account_in_the_url_is_not_found(provider, name):
     response = post(Client(), url, headers, body)
     assert response.status_code == 404
     assert not Notification.objects.exists()
+
+
+def test_the_sandbox_refuses_a_request_for_another_mchid_even_with_its_own_key(wxpay_sandbox_factory, settings):
+    """Signed with this merchant's key, but naming another mchid in Authorization: refused."""
+    first = wxpay_sandbox_factory()
+    settings.WXPAY_MEDIA = fast({**first.settings(), "ACCOUNTS": {"shop2": {**first.settings(), "MCHID": SHOP2}}})
+    outcome = upload_services.upload(io.BytesIO(png_bytes(6)), filename="a.png", account="shop2")
+    assert not outcome.ok and outcome.error.code == "SIGN_ERROR"
+    assert first.uploads == []
+    assert "is not this merchant" in first.requests[-1].response_message
