@@ -122,6 +122,13 @@ class FeedbackImage(models.Model):
         max_length=100,
         help_text=_("The image type found from the file's content (image/jpeg, image/png or image/bmp)."),
     )
+    account = models.CharField(
+        _("account"),
+        max_length=64,
+        default="default",
+        help_text=_("The name of the merchant account (in WXPAY_MEDIA) the image is uploaded through."),
+    )
+    # Filtering by merchant (per-merchant screens) uses the (mchid, sha256) unique index.
     mchid = models.CharField(
         _("merchant number"),
         max_length=32,

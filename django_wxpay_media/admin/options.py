@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from .. import conf, services, texts
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
+from .accounts import AccountColumn
 from .columns import FeedbackImageColumns
 from .levels import message_level
 from .lookups import OfferedLookupsOnly
@@ -32,7 +33,7 @@ Status = FeedbackImage.Status
 
 
 @admin.register(FeedbackImage)
-class FeedbackImageAdmin(OfferedLookupsOnly, FeedbackImageColumns, FeedbackImageViews):
+class FeedbackImageAdmin(AccountColumn, OfferedLookupsOnly, FeedbackImageColumns, FeedbackImageViews):
     """Feedback images: list, add (= upload), view, retry; the system writes the records."""
 
     list_display = (
@@ -118,7 +119,8 @@ class FeedbackImageAdmin(OfferedLookupsOnly, FeedbackImageColumns, FeedbackImage
             if image.pk not in running
         ]
         try:
-            conf.get_client()  # bad settings: one polite sentence, before anything is sent or queued
+            for account in sorted({image.account for image in images}) or [conf.DEFAULT_ACCOUNT]:
+                conf.get_client(account)  # bad settings: one polite sentence, before anything is sent or queued
             # Uploaded now, or handed to a task worker (BACKGROUND_UPLOADS): upload_stored decides.
             # A stale claim (an upload abandoned long ago) is taken over by the upload.
             outcomes = services.upload_stored(todo)  # the changelist is non-atomic: uploaded now

@@ -12,7 +12,7 @@ pictures and an age), :func:`seed_complaints` files any number of them, and
 from __future__ import annotations
 
 import datetime as dt
-import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,27 +118,33 @@ def picture(seed: int, width: int = 240, height: int = 180) -> bytes:
     return rgb_png(width, height, rows)
 
 
-def seed_complaints(sandbox: Sandbox, count: int = len(SEEDS), *, now: dt.datetime | None = None) -> list[str]:
+def seed_complaints(
+    sandbox: Sandbox, count: int = len(SEEDS), *, now: dt.datetime | None = None, sub_merchants: Sequence[str] = ()
+) -> list[str]:
     """File ``count`` complaints in the (running) sandbox, cycling through :data:`SEEDS`.
 
     Each round after the first is a day and a bit older and gets its own order
-    number. Returns the complaint ids, in order.
+    number. With ``sub_merchants`` the sandbox is a service provider: the
+    complaints are about those merchants in turn (``complainted_mchid``). Returns
+    the complaint ids, in order.
     """
     if count < 0:
         raise ValueError("count must be 0 or more")
     now = now or dt.datetime.now(dt.UTC)
-    accepted = inspect.signature(sandbox.seed_complaint).parameters
     ids = []
     for number in range(count):
         spec = SEEDS[number % len(SEEDS)]
         rounds = number // len(SEEDS)
-        options = {key: value for key, value in spec.items() if key in accepted and key not in ("images", "extra")}
-        if spec.get("extra") and "extra" in accepted:
+        # What is the seed's own bookkeeping (its age, pictures, a later message) is not the detail's.
+        options = {key: value for key, value in spec.items() if key not in ("hours_ago", "images", "writes", "extra")}
+        if spec.get("extra"):
             options["extra"] = dict(spec["extra"])
         if rounds:
             options["out_trade_no"] = f"{spec['out_trade_no']}-{rounds}"
         age = min(dt.timedelta(hours=spec["hours_ago"] + 26 * rounds), _MAX_AGE)
         pictures = [picture(number * 4 + index) for index in range(spec["images"])]
+        if sub_merchants:
+            options["complainted_mchid"] = str(sub_merchants[number % len(sub_merchants)])
         detail = sandbox.seed_complaint(**options, images=pictures, complaint_time=now - age)
         ids.append(str(detail["complaint_id"]))
         if spec.get("writes"):

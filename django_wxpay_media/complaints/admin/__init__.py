@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ...admin.accounts import AccountColumn
 from .. import services
 from ..models import Complaint, Notification, Reply
 from .base import APP, ServiceWrittenAdmin, fen
@@ -33,7 +34,7 @@ __all__ = ["ComplaintAdmin", "NotificationAdmin", "ReplyAdmin"]
 
 
 @admin.register(Complaint)
-class ComplaintAdmin(DeskList, DeskPage, DeskScreens):
+class ComplaintAdmin(AccountColumn, DeskList, DeskPage, DeskScreens):
     change_form_template = "admin/wxpay_complaints/complaint/change_form.html"
     fieldsets = [
         (None, {"fields": ["complaint_id", "state", "problem_type", "description", "detail", "complaint_time"]}),
