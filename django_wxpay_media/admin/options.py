@@ -22,6 +22,7 @@ from ..outcome import UploadOutcome, UploadState
 from .columns import FeedbackImageColumns
 from .levels import message_level
 from .lookups import OfferedLookupsOnly
+from .scoped import MerchantScopedAdmin
 from .views import FeedbackImageViews
 
 __all__ = ["FeedbackImageAdmin"]
@@ -32,8 +33,13 @@ Status = FeedbackImage.Status
 
 
 @admin.register(FeedbackImage)
-class FeedbackImageAdmin(OfferedLookupsOnly, FeedbackImageColumns, FeedbackImageViews):
-    """Feedback images: list, add (= upload), view, retry; the system writes the records."""
+class FeedbackImageAdmin(MerchantScopedAdmin, OfferedLookupsOnly, FeedbackImageColumns, FeedbackImageViews):
+    """Feedback images: list, add (= upload), view, retry; the system writes the records.
+
+    Staff see the images of the merchants they may see (``MerchantScopedAdmin``).
+    """
+
+    merchant_field = "mchid"
 
     list_display = (
         "thumbnail",

@@ -23,6 +23,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
@@ -33,7 +34,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..admin.lookups import OfferedLookupsOnly
+from ..admin.scoped import MerchantScopedAdmin
 from ..models import FeedbackImage
+from ..scoping import visible_mchids
 from ..serving import stored_image_response
 from . import links, once, services
 from .forms import ConfirmForm, RefundDecisionForm, ReplyForm
@@ -47,8 +50,11 @@ def _fen(value: int | None) -> str:
     return "" if value is None else f"¥{value / 100:.2f}"
 
 
-class _ServiceWrittenAdmin(OfferedLookupsOnly):
-    """Records the complaint service writes: staff view them, never add, change or delete them."""
+class _ServiceWrittenAdmin(MerchantScopedAdmin, OfferedLookupsOnly):
+    """Records the complaint service writes: staff view them, never add, change or delete them.
+
+    Each lists and fetches only the merchants the user may see (``MerchantScopedAdmin``).
+    """
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -62,6 +68,7 @@ class _ServiceWrittenAdmin(OfferedLookupsOnly):
 
 @admin.register(Complaint)
 class ComplaintAdmin(_ServiceWrittenAdmin):
+    merchant_field = "complainted_mchid"
     list_display = [
         "complaint_id",
         "state",
@@ -392,6 +399,7 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
 
 @admin.register(Reply)
 class ReplyAdmin(_ServiceWrittenAdmin):
+    merchant_field = "complaint__complainted_mchid"
     list_display = ["complaint", "state", "sent_by", "created_at", "sent_at", "error_code", "request_id"]
     list_filter = ["state", "created_at"]
     search_fields = ["=complaint__complaint_id", "=request_id"]
@@ -432,6 +440,14 @@ class NotificationAdmin(_ServiceWrittenAdmin):
         "refresh_error",
         "error_message",
     ]
+
+    def scope(self, queryset: QuerySet[Any], request: HttpRequest) -> QuerySet[Any]:
+        """Notifications of the complaints the user may see (one stored under no complaint: superusers only)."""
+        mchids = visible_mchids(request.user)
+        if mchids is None:
+            return queryset
+        seen = Complaint.objects.filter(complainted_mchid__in=sorted(mchids)).values("complaint_id")
+        return queryset.filter(complaint_id__in=seen)
 
     @admin.display(description=_("complaint"))
     def complaint_link(self, obj: Notification) -> str:
