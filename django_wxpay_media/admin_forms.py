@@ -7,9 +7,13 @@ valid, outside any transaction, and reports the outcome.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from . import conf
 from .forms import FeedbackImageField
 
 __all__ = ["FeedbackImageAddForm"]
@@ -26,3 +30,26 @@ class FeedbackImageAddForm(forms.Form):
             "an image that was uploaded before is reused and not sent again."
         ),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Which merchant the image is for: asked only when the site has several accounts.
+        try:
+            names = conf.account_names()
+        except ImproperlyConfigured:  # the add view says the settings are wrong
+            names = (conf.DEFAULT_ACCOUNT,)
+        if len(names) > 1:
+            self.fields["account"] = forms.ChoiceField(
+                label=_("Merchant account"),
+                choices=[(name, _account_label(name)) for name in names],
+                initial=conf.DEFAULT_ACCOUNT,
+                help_text=_("The merchant the image is uploaded for; a reply can use it only for that merchant."),
+            )
+            self.order_fields(["account", "upload"])
+
+
+def _account_label(name: str) -> str:
+    try:
+        return f"{name} ({conf.get_account(name).mchid})"
+    except ImproperlyConfigured:  # an account with a key problem is still listed; uploading says why
+        return name

@@ -137,10 +137,14 @@ class FeedbackImageField(forms.FileField):
         )
     }
 
-    def __init__(self, *, upload: bool = True, user: AbstractBaseUser | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, upload: bool = True, user: AbstractBaseUser | None = None, account: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.upload = upload
         self.user = user
+        #: The merchant account the images are uploaded for (``None``: the default one).
+        self.account = account
         self._reset()
 
     def _reset(self) -> None:
@@ -259,7 +263,9 @@ class FeedbackImageField(forms.FileField):
         errors: list[ValidationError] = []
         for file in files:
             try:
-                outcome = services.store(self._prepared_for(file), filename=file.name, user=self.user)
+                outcome = services.store(
+                    self._prepared_for(file), filename=file.name, user=self.user, account=self.account
+                )
             except ImproperlyConfigured as exc:
                 raise self.upload_error(exc, file.name) from exc
             if outcome.record is None:

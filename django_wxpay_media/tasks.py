@@ -74,10 +74,15 @@ def upload_feedback_image(image_pk: Any) -> dict[str, Any]:
 def redrive_uploads(include_failed: bool = True) -> dict[str, int]:
     """Upload every pending, failed (unless ``include_failed`` is false) and abandoned record.
 
-    What :func:`~django_wxpay_media.services.upload_pending` does, for a scheduler
-    to enqueue periodically. Returns how many records ended in each state.
+    What :func:`~django_wxpay_media.services.upload_pending` does, for every merchant
+    account in turn, for a scheduler to enqueue periodically. Returns how many
+    records ended in each state.
     """
-    outcomes = services.upload_pending(include_failed=include_failed)
+    outcomes = [
+        outcome
+        for account in conf.account_names()
+        for outcome in services.upload_pending(include_failed=include_failed, account=account)
+    ]
     return {state.value: count for state, count in Counter(outcome.state for outcome in outcomes).items()}
 
 

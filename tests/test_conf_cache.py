@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from django_wxpay_media import conf
@@ -88,7 +89,9 @@ def test_the_default_account_is_one_immutable_value(key_files, wxpay_sandbox):
     with override_settings(WXPAY_MEDIA={**key_files.WXPAY_MEDIA, "MCHID": 1900000009}):
         assert conf.get_account() is not account
         assert conf.get_account().mchid == "1900000009"
-    with pytest.raises(KeyError):
+    with pytest.raises(
+        ImproperlyConfigured, match="'shop2' is not a merchant account of WXPAY_MEDIA; the accounts are 'default'"
+    ):
         conf.get_account("shop2")
 
 

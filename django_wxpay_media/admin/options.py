@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from .. import conf, services, texts
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
+from .accounts import AccountColumn
 from .columns import FeedbackImageColumns
 from .levels import message_level
 from .lookups import OfferedLookupsOnly
@@ -33,7 +34,9 @@ Status = FeedbackImage.Status
 
 
 @admin.register(FeedbackImage)
-class FeedbackImageAdmin(MerchantScopedAdmin, OfferedLookupsOnly, FeedbackImageColumns, FeedbackImageViews):
+class FeedbackImageAdmin(
+    MerchantScopedAdmin, AccountColumn, OfferedLookupsOnly, FeedbackImageColumns, FeedbackImageViews
+):
     """Feedback images: list, add (= upload), view, retry; the system writes the records.
 
     Staff see the images of the merchants they may see (``MerchantScopedAdmin``).

@@ -175,7 +175,11 @@ class FeedbackImageViews(admin.ModelAdmin):
         try:
             # Stored, then uploaded now or handed to a task worker (BACKGROUND_UPLOADS).
             stored = services.store(
-                file, filename=file.name, user=user, retry_failed=self.has_upload_permission(request)
+                file,
+                filename=file.name,
+                user=user,
+                retry_failed=self.has_upload_permission(request),
+                account=form.cleaned_data.get("account"),  # asked only when the site has several
             )
             [outcome] = services.upload_stored([stored])  # this view is non-atomic: uploaded now
         except ImproperlyConfigured as exc:  # the details go to the log; staff get a polite sentence

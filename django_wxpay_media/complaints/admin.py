@@ -33,6 +33,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..admin.accounts import AccountColumn
 from ..admin.lookups import OfferedLookupsOnly
 from ..admin.scoped import MerchantScopedAdmin
 from ..models import FeedbackImage
@@ -67,7 +68,7 @@ class _ServiceWrittenAdmin(MerchantScopedAdmin, OfferedLookupsOnly):
 
 
 @admin.register(Complaint)
-class ComplaintAdmin(_ServiceWrittenAdmin):
+class ComplaintAdmin(AccountColumn, _ServiceWrittenAdmin):
     merchant_field = "complainted_mchid"
     list_display = [
         "complaint_id",

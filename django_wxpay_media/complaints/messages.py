@@ -41,6 +41,7 @@ MESSAGES: dict[str, Promise] = {
     ),
     "REPLY_NOT_SENT": _("The reply was not sent; it is kept as failed. Send it again later."),
     "DECISION_NOT_SENT": _("The refund decision was not sent to WeChat Pay."),
+    "NOT_HANDLED": _("The complaint is about a sub-merchant this site does not handle; it was not stored."),
     "NOT_STORED": _("The complaint could not be stored in this site's database; the server log says why."),
     "IMAGE_DOWNLOAD_FAILED": _("The consumer's image could not be downloaded from WeChat Pay: %(reason)s"),
     # After WeChat Pay accepted an action: it went out, whatever this site could not do then.

@@ -71,6 +71,12 @@ class Complaint(models.Model):
     complaint_time = models.DateTimeField(
         _("complained at"), null=True, blank=True, help_text=_("When the consumer filed the complaint.")
     )
+    account = models.CharField(
+        _("account"),
+        max_length=64,
+        default="default",
+        help_text=_("The merchant account (in WXPAY_MEDIA) the complaint came through; it is answered through it."),
+    )
     complainted_mchid = models.CharField(
         _("merchant"),
         max_length=32,

@@ -41,6 +41,7 @@ class NotificationOutcome:
     """What :func:`handle_notification` did.
 
     ``status``: ``accepted`` (the complaint is stored; the notification handled),
+    ``ignored`` (about a sub-merchant the account does not handle: nothing stored, handled),
     ``duplicate`` (handled before: nothing done), ``busy`` (another delivery of the
     same id is being handled: nothing done, come back later), ``rejected`` (forged,
     stale, unreadable, or values that cannot be stored: nothing written),
@@ -53,13 +54,20 @@ class NotificationOutcome:
     notification: Notification | None = None
 
 
-def handle_notification(headers: Mapping[str, str], body: bytes) -> NotificationOutcome:
-    """Verify, decrypt and record a complaint notification, then fetch and store its complaint."""
+def handle_notification(headers: Mapping[str, str], body: bytes, account: str | None = None) -> NotificationOutcome:
+    """Verify, decrypt and record a complaint notification sent to merchant account ``account``
+    (default: the default one), then fetch and store its complaint through that account.
+
+    Only that account's keys verify and decrypt it: one signed for another account is
+    ``rejected``.
+    """
+    name = account or conf.DEFAULT_ACCOUNT
     try:
-        client = conf.get_client()
+        client = conf.get_client(name)
         apiv3_key = client.keys.apiv3_key  # a Secret: no frame here holds the key itself
         if apiv3_key is None:
-            raise ImproperlyConfigured("WXPAY_MEDIA['APIV3_KEY'] is needed to decrypt complaint notifications.")
+            where = conf.get_account(name).setting
+            raise ImproperlyConfigured(f"{where}['APIV3_KEY'] is needed to decrypt complaint notifications.")
         notification = wc.parse_notification(client.keys, apiv3_key, headers, body)
         values = {
             "notification_id": notification.id,
@@ -87,7 +95,7 @@ def handle_notification(headers: Mapping[str, str], body: bytes) -> Notification
     if not taken:
         status = "duplicate" if record.state == Notification.State.HANDLED else "busy"
         return NotificationOutcome(status, notification=record)
-    return _handle(record, claim)
+    return _handle(record, claim, name)
 
 
 def _claim(values: Mapping[str, str], claim: uuid.UUID, until: datetime.datetime) -> tuple[Notification, bool]:
@@ -118,18 +126,21 @@ def _claim(values: Mapping[str, str], claim: uuid.UUID, until: datetime.datetime
     return record, bool(taken)
 
 
-def _handle(record: Notification, claim: uuid.UUID) -> NotificationOutcome:
+def _handle(record: Notification, claim: uuid.UUID, account: str) -> NotificationOutcome:
     """Fetch and store the complaint (the detail only: WeChat Pay waits), then settle the row."""
     try:
-        outcome = refresh(record.complaint_id, history=False)
+        outcome = refresh(record.complaint_id, history=False, account=account)
     except Exception as exc:  # whatever it is, the notification is not handled
         logger.exception("Complaint %s of notification %s could not be stored", record.complaint_id, record)
         code = "DATABASE_ERROR" if isinstance(exc, DatabaseError) else "INTERNAL_ERROR"
         message = message_for("NOT_STORED")
     else:
         if outcome.ok:
-            _settle(record, claim, Notification.State.HANDLED)
-            return NotificationOutcome("accepted", notification=record)
+            ignored = outcome.code == "NOT_HANDLED"  # a sub-merchant not handled: say so on the row
+            _settle(
+                record, claim, Notification.State.HANDLED, code=outcome.code, message=outcome.message if ignored else ""
+            )
+            return NotificationOutcome("ignored" if ignored else "accepted", notification=record)
         logger.warning("Complaint %s of notification %s not stored: %s", record.complaint_id, record, outcome.message)
         code, message = outcome.code or "ERROR", outcome.message
     try:

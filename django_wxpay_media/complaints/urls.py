@@ -2,7 +2,9 @@
 
     path("wxpay/complaints/", include("django_wxpay_media.complaints.urls")),
 
-WeChat Pay then POSTs to ``…/wxpay/complaints/notify/``.
+WeChat Pay then POSTs to ``…/wxpay/complaints/notify/`` for the default account, and to
+``…/wxpay/complaints/notify/<account>/`` for an account of ``WXPAY_MEDIA['ACCOUNTS']``
+(each URL is verified with its own account's keys).
 """
 
 from django.urls import path
@@ -13,4 +15,5 @@ app_name = "wxpay_complaints"
 
 urlpatterns = [
     path("notify/", views.notification, name="notify"),
+    path("notify/<str:account>/", views.notification, name="notify-account"),
 ]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from .. import conf
 from . import notifications
 
 #: WeChat's notifications are about 1 KB; anything far larger is not one.
@@ -25,11 +27,24 @@ def _fail(status: int, message: str) -> HttpResponse:
     return HttpResponse(body, status=status, content_type="application/json")
 
 
+def _unknown(account: str) -> bool:
+    try:
+        return account not in conf.account_names()
+    except ImproperlyConfigured:  # a broken setting: handle_notification refuses it, and logs why
+        return False
+
+
 @csrf_exempt  # WeChat Pay cannot send a CSRF token; the signature authenticates it
 @transaction.non_atomic_requests  # it calls WeChat Pay: no request transaction around that
 @require_POST
-def notification(request: HttpRequest) -> HttpResponse:
-    """Verify, de-duplicate and act on one complaint notification; 204 once its complaint is stored."""
+def notification(request: HttpRequest, account: str | None = None) -> HttpResponse:
+    """Verify, de-duplicate and act on one complaint notification; 204 once its complaint is stored.
+
+    ``account`` (from ``notify/<account>/``) names the merchant account it is sent to,
+    whose keys verify it; an unknown name is a 404, as for any other wrong URL.
+    """
+    if account is not None and _unknown(account):
+        raise Http404("no such merchant account")
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -39,8 +54,8 @@ def notification(request: HttpRequest) -> HttpResponse:
     body = request.read(MAX_BODY + 1)  # capped even when Content-Length lies
     if len(body) > MAX_BODY:
         return _fail(413, "body too large")
-    outcome = notifications.handle_notification(request.headers, body)
-    if outcome.status in ("accepted", "duplicate"):
+    outcome = notifications.handle_notification(request.headers, body, account)
+    if outcome.status in ("accepted", "duplicate", "ignored"):
         return HttpResponse(status=204)
     if outcome.status == "busy":  # another delivery of this id is being handled: come back later
         return _fail(503, "being handled; send it again later")

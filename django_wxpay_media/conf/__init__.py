@@ -19,7 +19,7 @@ an error e-mail can show it.
 The package, one job per module: :mod:`.schema` (the keys, defaults and value
 rules), :mod:`.problems` (the check ids, :class:`Problem` and the rules that
 find them), :mod:`.keys` (key loading), :mod:`.accounts` (one merchant account's judged
-settings as a value), :mod:`.reading` (the setting judged once per change),
+settings as a value), :mod:`.registry` (every account of the site judged), :mod:`.reading` (the setting judged once per change),
 :mod:`.client` (the shared client) and :mod:`.storage`. Import from here.
 """
 
@@ -45,6 +45,8 @@ from .problems import (
 )
 from .reading import (
     JudgedSetting,
+    account_names,
+    accounts,
     background_uploads_backend,
     configuration_problems,
     forget,
@@ -56,6 +58,7 @@ from .reading import (
     judged,
 )
 from .schema import (
+    ACCOUNT_KEYS,
     CHECK_TAG,
     DEFAULT_API_BASE_URL,
     DEFAULTS,
@@ -74,6 +77,7 @@ from .schema import (
 from .storage import ConfiguredStorage, _storage, get_storage, storage_alias, upload_to
 
 __all__ = [
+    "ACCOUNT_KEYS",
     "CHECK_IDS",
     "CHECK_TAG",
     "DEFAULTS",
@@ -93,7 +97,9 @@ __all__ = [
     "ConfiguredStorage",
     "JudgedSetting",
     "Problem",
+    "account_names",
     "account_settings",
+    "accounts",
     "background_uploads_backend",
     "build_client",
     "configuration_problems",

@@ -1,7 +1,7 @@
 """One merchant account: its settings judged, its keys loaded, held as one immutable value.
 
-A site has one account today, the default, configured by the flat ``WXPAY_MEDIA``.
-Every rule about an account (:func:`judge_account`) takes the account's own dict
+The default account is configured by the flat ``WXPAY_MEDIA``, more by its
+``ACCOUNTS`` (judged together in :mod:`.registry`). Every rule about an account (:func:`judge_account`) takes the account's own dict
 and the name of the setting it came from, which the messages quote; so that more
 accounts (a named mapping of such dicts) are judged by the same rules, keep their
 check ids, and become more :class:`AccountSettings` values, a client each.
@@ -70,6 +70,10 @@ class AccountSettings:
     timeout: float
     max_retries: int
     retry_backoff: float
+    #: A service provider (服务商) lists and answers its sub-merchants' complaints.
+    service_provider: bool = False
+    #: The sub-merchants this site handles (``None``: all); only for a service provider.
+    sub_merchants: frozenset[str] | None = None
 
     def __repr__(self) -> str:
         return f"AccountSettings(name={self.name!r}, mchid={self.mchid!r}, verification={self.verification!r})"
@@ -78,6 +82,14 @@ class AccountSettings:
     def verification(self) -> str:
         """How answers are verified: ``"public_key"`` (WeChat Pay public key) or ``"platform_certificates"``."""
         return "public_key" if self.public_key is not None else "platform_certificates"
+
+    def handles(self, complainted_mchid: str) -> bool:
+        """Whether complaints about merchant ``complainted_mchid`` are this site's through this account.
+
+        Every complaint WeChat Pay lists for the account, except that a service
+        provider with ``SUB_MERCHANTS`` handles only those sub-merchants'.
+        """
+        return self.sub_merchants is None or complainted_mchid in self.sub_merchants
 
     @sensitive_variables()
     def build_client(self) -> WeChatPayClient:
@@ -118,6 +130,7 @@ def account_settings(
     """
     if keys is None or keys.private_key is None:  # unreachable: no error means the key was loaded
         raise ImproperlyConfigured(f"{setting}: the merchant private key could not be loaded.")
+    sub_merchants = options.get("SUB_MERCHANTS")
     return AccountSettings(
         name=name,
         setting=setting,
@@ -131,4 +144,6 @@ def account_settings(
         timeout=float(options["TIMEOUT"]),
         max_retries=int(options["MAX_RETRIES"]),
         retry_backoff=float(options["RETRY_BACKOFF"]),
+        service_provider=bool(options.get("SERVICE_PROVIDER", False)),
+        sub_merchants=None if sub_merchants is None else frozenset(str(m) for m in sub_merchants),
     )

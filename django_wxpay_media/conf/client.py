@@ -1,4 +1,5 @@
-"""The shared WeChat Pay client, built once from ``WXPAY_MEDIA`` and dropped when it changes."""
+"""The shared WeChat Pay clients, one per merchant account, built once from ``WXPAY_MEDIA`` and
+dropped when it changes."""
 
 from __future__ import annotations
 
@@ -8,54 +9,66 @@ from typing import TYPE_CHECKING
 
 from django.views.decorators.debug import sensitive_variables
 
+from .accounts import DEFAULT_ACCOUNT
 from .reading import JudgedSetting, forget, get_settings, judged
 
 if TYPE_CHECKING:
     from ..wechatpay import WeChatPayClient
 
-_client: WeChatPayClient | None = None
+_client: WeChatPayClient | None = None  # the default account's (tests read it)
+_clients: dict[str, WeChatPayClient] = {}  # the other accounts', by name
 _client_lock = threading.Lock()
 #: upload_timeout() for the judged setting it was computed from.
 _timeout: tuple[JudgedSetting, datetime.timedelta] | None = None
 
 
 @sensitive_variables()
-def build_client() -> WeChatPayClient:
-    """A new :class:`~django_wxpay_media.wechatpay.WeChatPayClient` from ``WXPAY_MEDIA``.
+def build_client(account: str | None = None) -> WeChatPayClient:
+    """A new :class:`~django_wxpay_media.wechatpay.WeChatPayClient` for merchant account ``account``
+    (``None``: the default one, ``WXPAY_MEDIA`` itself).
 
     Raises :class:`ConfigurationProblem` (an ``ImproperlyConfigured``) for the
-    first error :func:`configuration_problems` finds, its message ending in the
-    check id. Prefer :func:`get_client`, which builds one and keeps it.
+    account's first error, its message ending in the check id. Prefer
+    :func:`get_client`, which builds one and keeps it.
     """
-    return judged().account.build_client()
+    return judged().account_named(account or DEFAULT_ACCOUNT).build_client()
 
 
 @sensitive_variables()
-def get_client() -> WeChatPayClient:
-    """The shared WeChat Pay client, built on first use from ``WXPAY_MEDIA``.
+def get_client(account: str | None = None) -> WeChatPayClient:
+    """The shared WeChat Pay client of merchant account ``account`` (``None``: the default), built on first use.
 
-    Keys are read once, here, not at import time. The cached client is dropped when
+    Keys are read once, here, not at import time. The cached clients are dropped when
     ``WXPAY_MEDIA`` changes (Django's ``setting_changed``, e.g. ``override_settings``).
-    Raises :class:`~django.core.exceptions.ImproperlyConfigured` for bad settings.
+    Raises :class:`~django.core.exceptions.ImproperlyConfigured` for bad settings or
+    an unknown account.
     """
     global _client
-    client = _client
+    name = account or DEFAULT_ACCOUNT
+    client = _client if name == DEFAULT_ACCOUNT else _clients.get(name)
     if client is not None:
         return client
     with _client_lock:
-        if _client is None:
-            _client = build_client()
-        return _client
+        if name == DEFAULT_ACCOUNT:
+            if _client is None:
+                _client = build_client()
+            return _client
+        if name not in _clients:
+            _clients[name] = build_client(name)
+        return _clients[name]
 
 
 def reset_client() -> None:
-    """Forget the cached client (closing its connections) and the judged setting; the next use rebuilds both."""
+    """Forget the cached clients (closing their connections) and the judged setting; the next use rebuilds them."""
     global _client
     forget()
     with _client_lock:
-        client, _client = _client, None
-    if client is not None:
-        client.close()
+        clients = [_client, *_clients.values()]
+        _client = None
+        _clients.clear()
+    for client in clients:
+        if client is not None:
+            client.close()
 
 
 def upload_timeout() -> datetime.timedelta:

@@ -14,9 +14,10 @@ from functools import cached_property
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from .accounts import DEFAULT_ACCOUNT, AccountSettings, account_settings, judge_account
+from .accounts import DEFAULT_ACCOUNT, AccountSettings, account_settings
 from .keys import _Keys
 from .problems import (
     ConfigurationProblem,
@@ -26,19 +27,28 @@ from .problems import (
     _required_problems,
     _shape_problems,
 )
+from .registry import JudgedAccount, judge_accounts, named_entries
+from .registry import account_setting as _account_setting
 from .schema import DEFAULTS, REQUIRED_IDS, SETTING_NAME, user_settings
 
 
 @sensitive_variables()
-def _evaluate(options: Any) -> tuple[list[Problem], _Keys | None]:
-    """Every problem with ``options``, in the order a developer should fix them, and the loaded keys."""
+def _evaluate(options: Any) -> tuple[list[Problem], list[Problem], dict[str, JudgedAccount]]:
+    """Every problem with ``options`` (in the order a developer should fix them), those of no one
+    account (shape, options, several accounts), and each account as judged."""
     found = _shape_problems(options)
     if options is None or not isinstance(options, dict):
-        return found, None
-    account_problems, loaded = judge_account(options)
-    found.extend(account_problems)
+        return found, list(found), {}
+    shared, accounts = judge_accounts(options)
+    default = accounts[DEFAULT_ACCOUNT]
+    general = found + _option_problems(options) + shared
+    found.extend(default.problems)
     found.extend(_option_problems(options))
-    return found, loaded
+    for name, account in accounts.items():
+        if name != DEFAULT_ACCOUNT:
+            found.extend(account.problems)
+    found.extend(shared)
+    return found, general, accounts
 
 
 def _first_error(problems: list[Problem]) -> Problem | None:
@@ -84,9 +94,9 @@ class JudgedSetting:
         return "<JudgedSetting>"  # never the options: they hold key text
 
     @cached_property
-    def _evaluated(self) -> tuple[tuple[Problem, ...], _Keys | None]:
-        problems, keys = _evaluate(self.given)
-        return tuple(problems), keys
+    def _evaluated(self) -> tuple[tuple[Problem, ...], tuple[Problem, ...], dict[str, JudgedAccount]]:
+        problems, general, accounts = _evaluate(self.given)
+        return tuple(problems), tuple(general), accounts
 
     @property
     def problems(self) -> tuple[Problem, ...]:
@@ -95,14 +105,41 @@ class JudgedSetting:
 
     @property
     def keys(self) -> _Keys | None:
-        """The keys loaded while judging; ``None`` when the setting is not a dict or has a wrong type."""
-        return self._evaluated[1]
+        """The default account's keys loaded while judging; ``None`` when the setting is not a dict or has a wrong type."""
+        default = self._evaluated[2].get(DEFAULT_ACCOUNT)
+        return None if default is None else default.keys
 
     @cached_property
+    def account_names(self) -> tuple[str, ...]:
+        """The site's account names, the default first; raises like :func:`get_settings` for a bad setting."""
+        return (DEFAULT_ACCOUNT, *named_entries(_options(self)))
+
+    @cached_property
+    def _accounts(self) -> dict[str, AccountSettings]:
+        return {}  # filled per name by account_named(); the judged setting never changes
+
+    def account_named(self, name: str) -> AccountSettings:
+        """Account ``name``'s settings; raises its first error, or one of the whole setting's."""
+        cached = self._accounts.get(name)
+        if cached is not None:
+            return cached
+        if name not in self.account_names:
+            known = ", ".join(repr(n) for n in self.account_names)
+            raise ImproperlyConfigured(
+                f"{name!r} is not a merchant account of {SETTING_NAME}; the accounts are {known}."
+            )
+        _, general, accounts = self._evaluated
+        _raise_first(list(general))  # no account without a dict setting: E001 or E002 is here then
+        judged_account = accounts[name]
+        _raise_first(list(judged_account.problems))
+        options = judged_account.options
+        result = account_settings(options, judged_account.keys, name=name, setting=_account_setting(name))
+        return self._accounts.setdefault(name, result)  # a racing thread's equal value is as good
+
+    @property
     def account(self) -> AccountSettings:
         """The default account's settings; raises the first error (:class:`ConfigurationProblem`) if any."""
-        _raise_first(list(self.problems))
-        return account_settings(_options(self), self.keys)
+        return self.account_named(DEFAULT_ACCOUNT)
 
     @property
     def is_configured(self) -> bool:
@@ -204,15 +241,28 @@ def get_setting(name: str) -> Any:
     return merged[name]
 
 
-def get_account(name: str = DEFAULT_ACCOUNT) -> AccountSettings:
-    """The settings of merchant account ``name`` (only the default one, ``WXPAY_MEDIA``, today).
+def get_account(name: str | None = None) -> AccountSettings:
+    """The settings of merchant account ``name`` (``None``: the default one, ``WXPAY_MEDIA`` itself).
 
     Judged once per change of the setting; raises :class:`ConfigurationProblem`
-    for the first error, as building the client does.
+    for the account's first error, as building its client does, and
+    ``ImproperlyConfigured`` naming the known accounts for an unknown name.
     """
-    if name != DEFAULT_ACCOUNT:
-        raise KeyError(f"{name!r} is not a merchant account; this site has only {DEFAULT_ACCOUNT!r}")
-    return judged().account
+    return judged().account_named(name or DEFAULT_ACCOUNT)
+
+
+def account_names() -> tuple[str, ...]:
+    """The names of the site's merchant accounts: ``"default"`` first, then ``ACCOUNTS`` in order.
+
+    Needs no key: reading them never fails for a key problem (only for a bad setting).
+    """
+    return judged().account_names
+
+
+def accounts() -> list[AccountSettings]:
+    """Every merchant account's settings, the default first; raises the first error of any."""
+    current = judged()
+    return [current.account_named(name) for name in current.account_names]
 
 
 def get_mchid() -> str:

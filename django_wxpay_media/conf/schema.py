@@ -45,8 +45,34 @@ DEFAULTS: dict[str, Any] = {
     "COMPLAINT_COMPLETE_HOURS": 72,
     "COMPLAINT_DUE_SOON_HOURS": 6,
     "COMPLAINT_ALERT_EMAILS": (),
+    # An account that is a service provider (服务商) lists and answers its sub-merchants'
+    # complaints; SUB_MERCHANTS (None: all) names the ones this site handles.
+    "SERVICE_PROVIDER": False,
+    "SUB_MERCHANTS": None,
+    # More merchant accounts: name -> a dict of ACCOUNT_KEYS (see conf.registry).
+    "ACCOUNTS": {},
 }
 VALID_KEYS: tuple[str, ...] = tuple(DEFAULTS)
+
+#: The keys an entry of ``ACCOUNTS`` may set: one merchant account's own settings.
+ACCOUNT_KEYS: tuple[str, ...] = (
+    "MCHID",
+    "MERCHANT_SERIAL_NO",
+    "PRIVATE_KEY",
+    "PRIVATE_KEY_PATH",
+    "WECHATPAY_PUBLIC_KEY",
+    "WECHATPAY_PUBLIC_KEY_PATH",
+    "WECHATPAY_PUBLIC_KEY_ID",
+    "APIV3_KEY",
+    "API_BASE_URL",
+    "TIMEOUT",
+    "MAX_RETRIES",
+    "RETRY_BACKOFF",
+    "SERVICE_PROVIDER",
+    "SUB_MERCHANTS",
+)
+#: Options an account left out takes from the top level of ``WXPAY_MEDIA`` (never keys or ids).
+INHERITED_KEYS: tuple[str, ...] = ("API_BASE_URL", "TIMEOUT", "MAX_RETRIES", "RETRY_BACKOFF")
 
 #: Keys holding key text: wrapped in ``Secret`` as soon as they are read.
 SECRET_KEYS: tuple[str, ...] = ("PRIVATE_KEY", "WECHATPAY_PUBLIC_KEY", "APIV3_KEY")
@@ -65,6 +91,27 @@ def _is_number(value: Any) -> bool:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_account_name(name: Any) -> bool:
+    """An ``ACCOUNTS`` name: 1-64 ASCII letters, digits, ``_`` or ``-`` (it is part of a URL), not "default"."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 64
+        and name.isascii()
+        and all(ch.isalnum() or ch in "_-" for ch in name)
+        and name != "default"
+    )
+
+
+def _is_sub_merchants(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(m, (str, int)) and not isinstance(m, bool) and str(m).isdigit() for m in value
+    )
+
+
+def _is_accounts(value: Any) -> bool:
+    return isinstance(value, dict) and all(is_account_name(k) and isinstance(v, dict) for k, v in value.items())
 
 
 #: Rules for the non-secret options: (check id, is the value acceptable?, what it
@@ -97,6 +144,14 @@ OPTION_RULES: dict[str, tuple[str, Callable[[Any], bool], str, str]] = {
         "a list of e-mail addresses",
         "['desk@example.com']",
     ),
+    "SERVICE_PROVIDER": ("E033", lambda v: isinstance(v, bool), "True or False", "True"),
+    "SUB_MERCHANTS": ("E034", _is_sub_merchants, "a list of merchant numbers", "['1900000101', '1900000102']"),
+    "ACCOUNTS": (
+        "E035",
+        _is_accounts,
+        "a dict of account names (letters, digits, _ or -; not 'default') to dicts",
+        "{'shop2': {'MCHID': '1900000002', ...}}",
+    ),
 }
 
 #: Keys whose value is text (or PEM bytes, or a path); anything else is a typo.
@@ -123,10 +178,20 @@ def user_settings() -> Any:
     options = getattr(settings, SETTING_NAME, None)
     if not isinstance(options, dict):
         return options
-    return {
-        key: Secret(value) if key in SECRET_KEYS and isinstance(value, (str, bytes)) else value
-        for key, value in options.items()
-    }
+
+    def wrapped(given: dict[Any, Any]) -> dict[Any, Any]:
+        return {
+            key: Secret(value) if key in SECRET_KEYS and isinstance(value, (str, bytes)) else value
+            for key, value in given.items()
+        }
+
+    result = wrapped(options)
+    accounts = result.get("ACCOUNTS")
+    if isinstance(accounts, dict):  # each account's key text too
+        result["ACCOUNTS"] = {
+            name: wrapped(entry) if isinstance(entry, dict) else entry for name, entry in accounts.items()
+        }
+    return result
 
 
 def _given(options: dict[str, Any], key: str) -> bool:
@@ -141,18 +206,18 @@ def _given(options: dict[str, Any], key: str) -> bool:
     return bool(value) if isinstance(value, Secret) else True
 
 
-def unknown_keys(options: dict[str, Any]) -> list[str]:
-    """Keys of ``options`` that ``WXPAY_MEDIA`` does not know, in the order given."""
-    return [key for key in options if key not in DEFAULTS]
+def unknown_keys(options: dict[str, Any], valid: tuple[str, ...] = VALID_KEYS) -> list[str]:
+    """Keys of ``options`` that ``WXPAY_MEDIA`` (or, with ``valid``, an account) does not know, in order."""
+    return [key for key in options if key not in valid]
 
 
-def unknown_key_message(key: Any) -> str:
+def unknown_key_message(key: Any, setting: str = SETTING_NAME, valid: tuple[str, ...] = VALID_KEYS) -> str:
     """An English message for an unknown key, suggesting the closest valid one."""
-    text = f"{SETTING_NAME} has an unknown key {key!r}."
-    close = difflib.get_close_matches(str(key), VALID_KEYS, n=1)
+    text = f"{setting} has an unknown key {key!r}."
+    close = difflib.get_close_matches(str(key), valid, n=1)
     if close:
         text += f" Did you mean {close[0]!r}?"
-    return text + " Valid keys: " + ", ".join(VALID_KEYS) + "."
+    return text + " Valid keys: " + ", ".join(valid) + "."
 
 
 def option_problem(name: str, value: Any, setting: str = SETTING_NAME) -> str | None:

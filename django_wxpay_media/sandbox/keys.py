@@ -215,16 +215,20 @@ class SandboxKeys:
         return keys
 
     @classmethod
-    def shared(cls) -> SandboxKeys:
-        """One set per process, generated on first use (for test suites).
+    def shared(cls, mchid: str | None = None) -> SandboxKeys:
+        """One set per process and merchant, generated on first use (for test suites).
 
+        ``mchid`` (default: :data:`DEFAULT_MCHID`) names the merchant: each merchant
+        gets keys of its own (merchant key, WeChat Pay key, APIv3 key), as on the real
+        platform, so that a request signed with another merchant's key is refused.
         Sandboxes never modify their keys (certificate rotation happens in the
         sandbox, not here), so sharing is safe.
         """
+        name = "keys" if mchid is None or str(mchid) == DEFAULT_MCHID else str(mchid)
         with _shared_lock:
-            if "keys" not in _shared:
-                _shared["keys"] = cls.generate()
-            return _shared["keys"]
+            if name not in _shared:
+                _shared[name] = cls.generate() if name == "keys" else cls.generate(name)
+            return _shared[name]
 
     # Convenience names -------------------------------------------------------------
 

@@ -42,8 +42,10 @@ def upload(
     user: Any = None,
     retry_failed: bool = True,
     wait: bool = True,
+    account: str | None = None,
 ) -> UploadOutcome:
-    """Upload one image to WeChat Pay, or reuse the record of the same bytes.
+    """Upload one image to WeChat Pay for merchant account ``account`` (default: the default
+    one), or reuse that merchant's record of the same bytes.
 
     ``file`` is a path (``str`` or ``Path``), the bytes, an open binary file
     (``UploadedFile`` included), or what :func:`prepare` made of one. ``filename`` overrides the name taken from the
@@ -63,11 +65,11 @@ def upload(
     :class:`~django.core.exceptions.ImproperlyConfigured` for bad settings (before
     anything is stored) and ``TypeError`` for input of the wrong type.
     """
-    stored = _store(file, filename, user, claim=True)
+    stored = _store(file, filename, user, claim=True, account=account)
     if isinstance(stored, UploadOutcome):
         return stored
     image, prepared, token = stored
-    client = conf.get_client()
+    client = conf.get_client(account)
     if token is not None:  # a new record, inserted already claimed by this call
         return _perform(image, prepared, client, token, source=file)
     if not retry_failed and image.status in (Status.FAILED, Status.UPLOADING):
@@ -76,9 +78,14 @@ def upload(
 
 
 def store(
-    file: FileInput | PreparedImage, *, filename: str | None = None, user: Any = None, retry_failed: bool = True
+    file: FileInput | PreparedImage,
+    *,
+    filename: str | None = None,
+    user: Any = None,
+    retry_failed: bool = True,
+    account: str | None = None,
 ) -> UploadOutcome:
-    """Validate and store ``file`` like :func:`upload`, but send nothing.
+    """Validate and store ``file`` for merchant account ``account`` like :func:`upload`, but send nothing.
 
     ``file`` may also be the image :func:`prepare` gave (validated already, as the
     form fields do in their checks): it is stored as it is, not validated again.
@@ -91,7 +98,7 @@ def store(
     (``FAILED``, or ``BUSY``). Raises like :func:`upload`. The form fields use it
     so that no upload runs inside the caller's transaction.
     """
-    stored = _store(file, filename, user, claim=False)
+    stored = _store(file, filename, user, claim=False, account=account)
     if isinstance(stored, UploadOutcome):
         return stored
     image, _, _ = stored
@@ -201,8 +208,10 @@ def _with_source(outcome: UploadOutcome, source: Any) -> UploadOutcome:
     return UploadOutcome(outcome.state, outcome.record, outcome.error, source=source)
 
 
-def upload_image(file: FileInput, *, filename: str | None = None, user: Any = None) -> FeedbackImage:
-    """:func:`upload`, for code that wants the record or an exception.
+def upload_image(
+    file: FileInput, *, filename: str | None = None, user: Any = None, account: str | None = None
+) -> FeedbackImage:
+    """:func:`upload` (for merchant account ``account``), for code that wants the record or an exception.
 
     Returns the record (status ``uploaded``, with ``media_id``). Raises
     :class:`~django_wxpay_media.exceptions.UploadFailed` for any outcome that is
@@ -210,24 +219,29 @@ def upload_image(file: FileInput, *, filename: str | None = None, user: Any = No
     is the record kept (``None`` when nothing was stored). Raises
     :class:`~django.core.exceptions.ImproperlyConfigured` for bad settings.
     """
-    return _record_or_raise(upload(file, filename=filename, user=user))
+    return _record_or_raise(upload(file, filename=filename, user=user, account=account))
 
 
 def retry(image: FeedbackImage) -> UploadOutcome:
-    """Finish a pending or failed record by uploading its stored file.
+    """Finish a pending or failed record by uploading its stored file (through the account it was stored for).
 
     An uploaded record is ``REUSED`` (no request); a deleted one ``GONE``. A record
     another caller is uploading is waited for (its outcome shared); one whose upload
     was abandoned long ago is taken over. ``image`` is refreshed in place.
     Raises only :class:`~django.core.exceptions.ImproperlyConfigured`.
     """
-    return _retry_one(image, conf.get_client())
+    return _retry_one(image)
 
 
 def upload_many(
-    files: Iterable[FileInput], *, user: Any = None, retry_failed: bool = True, wait: bool = True
+    files: Iterable[FileInput],
+    *,
+    user: Any = None,
+    retry_failed: bool = True,
+    wait: bool = True,
+    account: str | None = None,
 ) -> list[UploadOutcome]:
-    """:func:`upload` each of ``files``, ``WXPAY_MEDIA['CONCURRENCY']`` at a time.
+    """:func:`upload` each of ``files`` for merchant account ``account``, ``WXPAY_MEDIA['CONCURRENCY']`` at a time.
 
     Returns one outcome per file, in the order given (``outcome.source`` is the
     file); a file that fails does not stop the others. Configuration problems
@@ -236,8 +250,10 @@ def upload_many(
     the batch stops taking files, lets the uploads under way finish and record
     their outcome, then re-raises. ``retry_failed`` and ``wait`` are :func:`upload`'s.
     """
-    conf.get_client()  # a settings problem stops the batch here, not once per file
-    return _run_all(lambda item: upload(item, user=user, retry_failed=retry_failed, wait=wait), files)
+    conf.get_client(account)  # a settings problem stops the batch here, not once per file
+    return _run_all(
+        lambda item: upload(item, user=user, retry_failed=retry_failed, wait=wait, account=account), files, account
+    )
 
 
 def _record_or_raise(outcome: UploadOutcome) -> FeedbackImage:

@@ -30,7 +30,7 @@ _PREPARE_AHEAD = 1
 
 
 def upload_records(
-    images: Iterable[FeedbackImage], *, retry_failed: bool = True, wait: bool = True
+    images: Iterable[FeedbackImage], *, retry_failed: bool = True, wait: bool = True, account: str | None = None
 ) -> list[UploadOutcome]:
     """:func:`retry` each record, ``WXPAY_MEDIA['CONCURRENCY']`` at a time; one outcome each, in order.
 
@@ -43,13 +43,19 @@ def upload_records(
     ``retry_failed=False`` a failed or abandoned record is reported (``FAILED``), not
     sent again, as :func:`upload` does; with ``wait=False`` a record another caller
     is uploading right now is ``BUSY`` at once rather than waited for.
+
+    Each record is sent through the account it was stored for; with ``account``
+    (a complaint reply) every record must be that account's media, and another
+    merchant's is ``FAILED`` (:class:`~django_wxpay_media.exceptions.MerchantMismatchError`).
     """
-    client = conf.get_client()
-    return _run_all(lambda image: _retry_one(image, client, retry_failed=retry_failed, wait=wait), images)
+    conf.get_client(account)  # a settings problem raises before anything is sent
+    return _run_all(
+        lambda image: _retry_one(image, retry_failed=retry_failed, wait=wait, account=account), images, account
+    )
 
 
-def upload_pending(*, include_failed: bool = True) -> list[UploadOutcome]:
-    """Upload every record of the configured merchant that is not uploaded yet.
+def upload_pending(*, include_failed: bool = True, account: str | None = None) -> list[UploadOutcome]:
+    """Upload every record of merchant account ``account`` (default: the default one) not uploaded yet.
 
     Takes pending records, failed ones unless ``include_failed`` is false, and
     uploads abandoned long ago (see :func:`~django_wxpay_media.conf.upload_timeout`);
@@ -57,8 +63,9 @@ def upload_pending(*, include_failed: bool = True) -> list[UploadOutcome]:
     page at a time while the workers upload, not all loaded first; each is taken
     once per call, even if its upload fails again.
     """
-    queryset = FeedbackImage.objects.takeable(include_failed=include_failed).filter(mchid=conf.get_mchid())
-    return upload_records(_pages(queryset))
+    mchid = conf.get_account(account).mchid
+    queryset = FeedbackImage.objects.takeable(include_failed=include_failed).filter(mchid=mchid)
+    return upload_records(_pages(queryset), account=account or conf.DEFAULT_ACCOUNT)
 
 
 def _pages(queryset: QuerySet[FeedbackImage]) -> Iterator[FeedbackImage]:
@@ -81,7 +88,7 @@ def _pages(queryset: QuerySet[FeedbackImage]) -> Iterator[FeedbackImage]:
         after = records[-1]
 
 
-def _run_all(func: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
+def _run_all(func: Callable[[_T], _R], items: Iterable[_T], account: str | None = None) -> list[_R]:
     """``[func(item) for item in items]``, ``CONCURRENCY`` requests at a time when that is safe.
 
     ``CONCURRENCY`` + ``_PREPARE_AHEAD`` threads run ``func``; the shared client lets
@@ -102,7 +109,8 @@ def _run_all(func: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
     head = list(itertools.islice(source, workers + _PREPARE_AHEAD))
     if len(head) <= 1:  # nothing to overlap: no threads, no extra connection
         return [func(item) for item in itertools.chain(head, source)]
-    return _Batch(func, len(head), conf.get_client(), in_flight=workers).run(itertools.chain(head, source))
+    # The in-flight limit is that of ``account``'s client (a batch is one account's, as a rule).
+    return _Batch(func, len(head), conf.get_client(account), in_flight=workers).run(itertools.chain(head, source))
 
 
 class _Batch(Generic[_T, _R]):

@@ -59,16 +59,23 @@ def _not_retried(image: FeedbackImage, *, source: Any) -> UploadOutcome:
     return UploadOutcome(UploadState.BUSY, image, busy, source=source)
 
 
-def _merchant_mismatch(image: FeedbackImage) -> MerchantMismatchError | None:
-    current = conf.get_mchid()
+def _merchant_mismatch(image: FeedbackImage, account: str | None = None) -> MerchantMismatchError | None:
+    """Why ``image`` is not the media of ``account`` (default: the account it was uploaded through), or ``None``."""
+    settings = conf.get_account(account or image.account)
+    current = settings.mchid
     if image.mchid == current:
         return None
     # Signing another merchant's record with this merchant's key would mix up media_ids.
     return MerchantMismatchError(
-        f"FeedbackImage {image.pk} belongs to merchant {image.mchid}, but WXPAY_MEDIA['MCHID'] is {current}.",
+        f"FeedbackImage {image.pk} belongs to merchant {image.mchid}, but {settings.setting}['MCHID'] is {current}.",
         mchid=image.mchid,
         current=current,
     )
+
+
+def client_for(image: FeedbackImage) -> WeChatPayClient:
+    """The shared client of the account ``image`` was uploaded through."""
+    return conf.get_client(image.account)
 
 
 def _claim(image: FeedbackImage) -> str | None:
@@ -248,11 +255,19 @@ def _record_failure(image: FeedbackImage, token: str, code: str, message: str, r
 
 
 def _retry_one(
-    image: FeedbackImage, client: WeChatPayClient, *, retry_failed: bool = True, wait: bool = True
+    image: FeedbackImage,
+    client: WeChatPayClient | None = None,
+    *,
+    retry_failed: bool = True,
+    wait: bool = True,
+    account: str | None = None,
 ) -> UploadOutcome:
     """:func:`~django_wxpay_media.services.retry` of one record; see :func:`_finish` for ``wait``.
 
     With ``retry_failed=False`` a failed or abandoned record is reported, not sent again.
+    ``account`` (default: the record's own) is the account that needs it: another
+    merchant's record is ``FAILED`` with a :class:`MerchantMismatchError`. ``client``
+    defaults to the record's account's.
     """
     try:
         image.refresh_from_db()
@@ -260,9 +275,11 @@ def _retry_one(
         logger.info("FeedbackImage %s was deleted before it could be uploaded.", image.pk)
         return UploadOutcome(UploadState.GONE, image, source=image)
     # First: another merchant's record, uploaded or not, is never this merchant's media_id.
-    mismatch = _merchant_mismatch(image)
+    mismatch = _merchant_mismatch(image, account)
     if mismatch is not None:
         return UploadOutcome(UploadState.FAILED, image, mismatch, source=image)
+    if client is None:
+        client = client_for(image)
     if image.status == Status.UPLOADED:
         return UploadOutcome(UploadState.REUSED, image, source=image)
     if not retry_failed and image.status in (Status.FAILED, Status.UPLOADING):

@@ -31,9 +31,10 @@ Status = FeedbackImage.Status
 
 
 def _store(
-    file: FileInput | PreparedImage, filename: str | None, user: Any, *, claim: bool
+    file: FileInput | PreparedImage, filename: str | None, user: Any, *, claim: bool, account: str | None = None
 ) -> UploadOutcome | tuple[FeedbackImage, PreparedImage, str | None]:
-    """Validate and store: the record, content and claim token, or a ``REJECTED`` outcome.
+    """Validate and store for merchant account ``account`` (default: the default one): the
+    record, content and claim token, or a ``REJECTED`` outcome.
 
     With ``claim``, a new record is inserted already claimed by this caller (its
     token is returned); an existing record comes back with no token.
@@ -46,9 +47,10 @@ def _store(
         unreadable = FileUnreadableError(f"Cannot read {file!r}: {exc}", reason=exc.strerror or str(exc))
         unreadable.__cause__ = exc
         return UploadOutcome(UploadState.REJECTED, None, unreadable, source=file)
-    conf.get_client()  # bad settings raise here, before anything is stored
+    conf.get_client(account)  # bad settings (or an unknown account) raise here, before anything is stored
+    settings = conf.get_account(account)
     try:
-        image, created, prepared = _find_or_create(prepared, conf.get_mchid(), user, claim=claim)
+        image, created, prepared = _find_or_create(prepared, settings.mchid, user, claim=claim, account=settings.name)
         token = image.claim_token if created and claim else None
         if not created and image.status != Status.UPLOADED:
             prepared = _restore_file(image, prepared)
@@ -67,7 +69,7 @@ def _user_or_none(user: Any) -> Any:
 
 
 def _find_or_create(
-    prepared: PreparedImage, mchid: str, user: Any, *, claim: bool
+    prepared: PreparedImage, mchid: str, user: Any, *, claim: bool, account: str = conf.DEFAULT_ACCOUNT
 ) -> tuple[FeedbackImage, bool, PreparedImage]:
     """The record for these bytes, whether this call created it (file stored first),
     and the content to send (read from the stored file when it came from a file).
@@ -83,6 +85,7 @@ def _find_or_create(
         sha256=prepared.sha256,
         size=prepared.size,
         content_type=prepared.content_type,
+        account=account,
         mchid=mchid,
         uploaded_by=_user_or_none(user),
     )

@@ -98,10 +98,18 @@ class Command(BaseCommand):
             action="store_true",
             help="Also finish the images that are pending or whose upload failed earlier.",
         )
+        parser.add_argument(
+            "--account",
+            metavar="NAME",
+            help="The merchant account to upload for (a name in WXPAY_MEDIA['ACCOUNTS']; default: the default one).",
+        )
 
-    def handle(self, *args: Any, paths: list[str], retry_failed: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, paths: list[str], retry_failed: bool, account: str | None = None, **options: Any
+    ) -> None:
         if not paths and not retry_failed:
             raise CommandError(str(texts.COMMAND_NO_INPUT))
+        self.account = account
         with _failures_printed_once():
             self._upload(paths, retry_failed)
 
@@ -111,12 +119,13 @@ class Command(BaseCommand):
         self._unwritten = 0
         try:
             if paths:
-                outcomes = services.upload_many(paths)
+                outcomes = services.upload_many(paths, account=self.account)
                 total += len(outcomes)
                 failures += self._report(outcomes, by_path=True)
             if retry_failed:
                 # A record deleted meanwhile is nobody's failure and nothing to print.
-                outcomes = [o for o in services.upload_pending(include_failed=True) if o.state is not UploadState.GONE]
+                pending = services.upload_pending(include_failed=True, account=self.account)
+                outcomes = [o for o in pending if o.state is not UploadState.GONE]
                 total += len(outcomes)
                 failures += self._report(outcomes, by_path=False)
         except ImproperlyConfigured as exc:

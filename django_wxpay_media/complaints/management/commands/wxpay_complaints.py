@@ -1,11 +1,13 @@
 """``manage.py wxpay_complaints``: the complaint desk from scripts.
 
-* ``sync [--days N]``: store every complaint of the last N days (default 30) with
-  its history; prints ``COMPLAINT_ID<TAB>STATE`` per complaint stored, one line per
-  failure on stderr, then on stderr how many complaints were found over which dates
-  (or that none were); exits with 0 only if all were synced.
-* ``notify-url [URL | --delete]``: show, set or remove the URL WeChat Pay sends
-  complaint notifications to.
+* ``sync [--days N] [--account NAME]``: store every complaint of the last N days
+  (default 30) with its history, of every merchant account (or of NAME); prints
+  ``COMPLAINT_ID<TAB>STATE`` per complaint stored, one line per failure on stderr,
+  one line per complaint of a sub-merchant the site does not handle (ignored), then on
+  stderr how many complaints were found over which dates (or that none were); exits
+  with 0 only if all were synced.
+* ``notify-url [URL | --delete] [--account NAME]``: show, set or remove the URL WeChat
+  Pay sends complaint notifications to (of the default account, or of NAME).
 * ``remind``: alert staff of every deadline now close or missed and every consumer
   who wrote again, each once (for cron); prints ``COMPLAINT_ID<TAB>EVENT`` per alert.
 """
@@ -14,10 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from django_wxpay_media import conf
 from django_wxpay_media.complaints import alerts, services
 from django_wxpay_media.wechatpay import complaints as wc
 
@@ -29,28 +33,44 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True, metavar="{sync,notify-url,remind}")
         sync = sub.add_parser("sync", help="Store the complaints of the last N days with their history.")
         sync.add_argument("--days", type=int, default=30, help="How many days back, today included (default 30).")
+        sync.add_argument("--account", metavar="NAME", help="Only this merchant account (default: every account).")
         notify = sub.add_parser("notify-url", help="Show, set (URL) or remove (--delete) the notification URL.")
         notify.add_argument("url", nargs="?", metavar="URL", help="The HTTPS URL to register.")
         notify.add_argument("--delete", action="store_true", help="Remove the registered URL.")
+        notify.add_argument("--account", metavar="NAME", help="The merchant account (default: the default one).")
         sub.add_parser("remind", help="Alert staff of deadlines close or missed, each once (for cron).")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "sync":
-            self._sync(options["days"])
+            self._sync(options["days"], options.get("account"))
         elif action == "remind":
             for alert in alerts.remind():
                 self.stdout.write(f"{alert.complaint.complaint_id}\t{alert.kind}")
         else:
-            self._notify_url(options.get("url"), options.get("delete", False))
+            self._notify_url(options.get("url"), options.get("delete", False), options.get("account"))
 
-    def _sync(self, days: int) -> None:
+    def _check_account(self, account: str | None) -> None:
+        if account is None:
+            return
+        try:
+            conf.get_account(account)
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
+
+    def _sync(self, days: int, account: str | None = None) -> None:
         if days < 1:
             raise CommandError(_("--days must be at least 1."))
         windows = wc.date_windows(days)
         first, last = windows[-1][0], windows[0][1]
-        result = services.sync(days)
+        self._check_account(account)
+        result = services.sync(days, account=account)
         for complaint in result.synced:
             self.stdout.write(f"{complaint.complaint_id}\t{complaint.state}")
+        for complaint_id, mchid in result.ignored:
+            self.stderr.write(
+                _("%(id)s\tignored: merchant %(mchid)s is not one of this site's SUB_MERCHANTS")
+                % {"id": complaint_id, "mchid": mchid}
+            )
         for complaint_id, outcome in result.failed:
             self.stderr.write(f"{complaint_id}\t{outcome.code}\t{outcome.message}")
         if result.error is not None:
@@ -79,10 +99,11 @@ class Command(BaseCommand):
                 % {"failed": len(result.failed), "total": len(result.failed) + len(result.synced)}
             )
 
-    def _notify_url(self, url: str | None, delete: bool) -> None:
+    def _notify_url(self, url: str | None, delete: bool, account: str | None = None) -> None:
         if url and delete:
             raise CommandError(_("Give a URL or --delete, not both."))
-        outcome = services.notification_url(url, delete=delete)
+        self._check_account(account)
+        outcome = services.notification_url(url, delete=delete, account=account)
         if not outcome.ok:
             raise CommandError(outcome.message)
         if delete:

@@ -1,0 +1,132 @@
+"""Reading from WeChat Pay: one complaint, every recent complaint, an image, the payer's phone."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+
+from django.core.files.base import ContentFile
+from django.db import DatabaseError
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from ... import conf
+from ...wechatpay import complaints as wc
+from ..messages import message_for
+from ..models import Complaint, ComplaintImage
+from .results import _CALL_ERRORS, Outcome, SyncResult, _failure
+from .storing import store, store_history
+
+logger = logging.getLogger("django_wxpay_media.complaints")
+
+
+def refresh(complaint_id: str, *, history: bool = True, account: str | None = None) -> Outcome:
+    """Fetch one complaint's detail (and its history) through merchant account ``account``
+    and store them.
+
+    ``account`` defaults to the account the stored complaint came through (the
+    default account for a complaint not stored yet). The history is always read for
+    a complaint seen for the first time. A detail that cannot be stored as sent (a
+    value longer than its column) is a failure like a WeChat error; a database
+    error is not caught here.
+    """
+    stored = Complaint.objects.filter(complaint_id=complaint_id).values_list("account", flat=True).first()
+    history = history or stored is None
+    name = account or stored or conf.DEFAULT_ACCOUNT
+    try:
+        client = conf.get_client(name)
+        detail = wc.get_complaint(client, complaint_id)
+        if not conf.get_account(name).handles(detail.complainted_mchid):
+            # A sub-merchant this site does not handle (SUB_MERCHANTS): nothing stored.
+            logger.info(
+                "Complaint %s of merchant %s ignored: account %r does not handle that merchant (SUB_MERCHANTS).",
+                complaint_id,
+                detail.complainted_mchid,
+                name,
+            )
+            return Outcome(True, message_for("NOT_HANDLED"), code="NOT_HANDLED")
+        entries = list(wc.iter_history(client, complaint_id)) if history else []
+        complaint = store(detail, name)
+        store_history(complaint, entries)
+    except _CALL_ERRORS as exc:
+        logger.warning("Complaint %s could not be refreshed: %s", complaint_id, exc)
+        return _failure(exc)
+    return Outcome(True, gettext("The complaint was refreshed from WeChat Pay."), complaint=complaint)
+
+
+def sync(days: int = 30, *, complainted_mchid: str | None = None, account: str | None = None) -> SyncResult:
+    """Store every complaint of the last ``days`` days, with its history, of merchant account
+    ``account`` (``None``: of every account, one after the other).
+
+    Reads the list window after window (30 days each) and page after page; a
+    complaint that cannot be stored, or whose history cannot be read, is reported
+    in ``failed`` and the others are still stored. A service provider account lists
+    every sub-merchant's complaints; those of sub-merchants it does not handle
+    (``SUB_MERCHANTS``) are reported in ``ignored``, not stored. An account whose
+    list cannot be read sets ``error`` (the first) and the others are still read.
+    """
+    result = SyncResult()
+    names = [account] if account else list(conf.account_names())
+    for name in names:
+        _sync_account(name, days, complainted_mchid, result)
+    return result
+
+
+def _sync_account(name: str, days: int, complainted_mchid: str | None, result: SyncResult) -> None:
+    try:
+        client = conf.get_client(name)
+        settings = conf.get_account(name)
+        for detail in wc.iter_recent_complaints(client, days, complainted_mchid=complainted_mchid):
+            if not settings.handles(detail.complainted_mchid):
+                logger.info(
+                    "Complaint %s of merchant %s ignored: account %r does not handle that merchant (SUB_MERCHANTS).",
+                    detail.complaint_id,
+                    detail.complainted_mchid,
+                    name,
+                )
+                result.ignored.append((detail.complaint_id, detail.complainted_mchid))
+                continue
+            try:
+                complaint = store(detail, name)
+                store_history(complaint, list(wc.iter_history(client, detail.complaint_id)))
+            except (*_CALL_ERRORS, DatabaseError) as exc:
+                logger.warning("Complaint %s could not be synced: %s", detail.complaint_id, exc)
+                result.failed.append((detail.complaint_id, _failure(exc)))
+            else:
+                result.synced.append(complaint)
+    except _CALL_ERRORS as exc:
+        logger.warning("Complaints of account %r could not be listed: %s", name, exc)
+        result.error = result.error or _failure(exc)
+
+
+def download_image(image: ComplaintImage) -> Outcome:
+    """Download a consumer image into the configured storage, unless it is there already."""
+    if image.file:
+        return Outcome(True, "", complaint=image.complaint)
+    try:
+        download = wc.download_image(conf.get_client(image.complaint.account), image.media_url)
+    except _CALL_ERRORS as exc:
+        ComplaintImage.objects.filter(pk=image.pk).update(error_code=getattr(exc, "code", "CONFIGURATION"))
+        failure = _failure(exc)
+        return Outcome(False, message_for("IMAGE_DOWNLOAD_FAILED", reason=failure.message), code=failure.code)
+    extension = mimetypes.guess_extension(download.content_type.split(";")[0].strip()) or ".img"
+    image.file.save(f"{image.position + 1}{extension}", ContentFile(download.data), save=False)
+    image.content_type = download.content_type
+    image.downloaded_at = timezone.now()
+    image.error_code = ""
+    image.save(update_fields=["file", "content_type", "downloaded_at", "error_code"])
+    return Outcome(True, "", request_id=download.request_id or "", complaint=image.complaint)
+
+
+def payer_phone(complaint: Complaint) -> str | None:
+    """The consumer's phone number, decrypted now and never stored; ``None`` if it cannot be.
+
+    Show it only to staff with the ``view_payer_phone`` permission.
+    """
+    if not complaint.payer_phone_encrypted:
+        return None
+    try:
+        key = conf.get_client(complaint.account).signer.private_key
+        return wc.decrypt_payer_phone(key, complaint.payer_phone_encrypted)
+    except _CALL_ERRORS:
+        return None
