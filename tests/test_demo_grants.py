@@ -12,7 +12,9 @@ from django_wxpay_media.demo import desk, staff
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_root")]
 
 
-def test_the_agent_sees_only_the_first_shops_complaints(live_server, wxpay_settings):
+def test_the_agent_sees_only_the_first_shops_complaints(live_server, wxpay_settings, settings):
+    # The demo's settings: the sandbox's merchant is a service provider for the two shops.
+    settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "SERVICE_PROVIDER": True, "SUB_MERCHANTS": list(desk.SUB_MERCHANTS)}
     report = desk.open_desk(wxpay_settings, f"{live_server.url}/wxpay/complaints/notify/")
     assert report.problems == [] and report.arrived == report.complaint_ids
     shops = dict(Complaint.objects.values_list("complaint_id", "complainted_mchid"))

@@ -172,10 +172,17 @@ def _write_state(folder: Path, sandbox: Any) -> None:
             secret_key = json.loads(state_path.read_text(encoding="utf-8")).get("SECRET_KEY")
         except (OSError, ValueError):
             secret_key = None
+    from .desk import SUB_MERCHANTS
+
     state = {
         "SECRET_KEY": secret_key or secrets.token_urlsafe(50),
-        # PEM files in keys/, not PEM text: what a real deployment would do.
-        "WXPAY_MEDIA": sandbox.settings(paths_dir=folder / KEYS_DIR),
+        # PEM files in keys/, not PEM text: what a real deployment would do. The sandbox's
+        # merchant is a service provider answering for the demo's two shops.
+        "WXPAY_MEDIA": {
+            **sandbox.settings(paths_dir=folder / KEYS_DIR),
+            "SERVICE_PROVIDER": True,
+            "SUB_MERCHANTS": list(SUB_MERCHANTS),
+        },
     }
     state_path.write_text(json.dumps(state, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     state_path.chmod(0o600)
