@@ -101,7 +101,7 @@ NOT_OBJECT_BOUND = {
     f"{C}_complaint_add",  # the desk's records are written by the service only (403)
     f"{C}_reply_add",
     f"{C}_notification_add",
-    f"{M}_feedbackimage_add",  # uploads for the site's account; the record then follows the scoping
+    f"{M}_feedbackimage_add",  # offers only the accounts of granted merchants: test_merchant_scoping_uploads
     # Grants are seen and changed only by whoever may change grants (superusers): see test_grants_admin.
     f"{M}_merchantgrant_changelist",
     f"{M}_merchantgrant_add",
