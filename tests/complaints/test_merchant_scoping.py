@@ -20,7 +20,7 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 
 from django_wxpay_media import scoping
-from django_wxpay_media.complaints import alerts, once
+from django_wxpay_media.complaints import alerts, once, saved_replies
 from django_wxpay_media.complaints.models import (
     Complaint,
     DeskAction,
@@ -279,6 +279,13 @@ def test_the_saved_reply_image_chooser_offers_only_granted_merchants_images(worl
     response = client.post(url, {"title": "Sorry", "text": "Sorry", "images": [world.a.reply_image.pk]})
     assert response.status_code == 302
     assert set(saved.images.all()) == {world.a.reply_image, world.b.loose_image}
+
+
+def test_a_saved_reply_drafts_only_the_images_its_user_sees(world):
+    saved = SavedReply.objects.create(title="Sorry", text="Sorry about {order}")
+    saved.images.add(world.a.loose_image, world.b.loose_image)
+    assert saved_replies.render(saved, world.a.complaint, user=world.agent).images == [world.a.loose_image]
+    assert len(saved_replies.render(saved, world.a.complaint, user=world.boss).images) == 2
 
 
 # -- alerts -------------------------------------------------------------------------------------------------
