@@ -74,11 +74,12 @@ def _unverified(error: errors.SignatureVerificationError) -> str:
     )
 
 
-def diagnose() -> Diagnosis:
-    """Check ``WXPAY_MEDIA`` against WeChat Pay with one signed read; never raises for a finding."""
+def diagnose(account: str | None = None) -> Diagnosis:
+    """Check merchant account ``account`` of ``WXPAY_MEDIA`` (default: the default one) against
+    WeChat Pay with one signed read; never raises for a finding."""
     result = Diagnosis()
     try:
-        client = conf.build_client()
+        client = conf.build_client(account)
     except ImproperlyConfigured as exc:
         result.lines.append(
             _("The settings are incomplete: %(error)s Run “python manage.py check --deploy”.") % {"error": exc}

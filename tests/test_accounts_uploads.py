@@ -113,3 +113,19 @@ def test_the_lists_show_and_filter_the_account_only_when_there_are_several(admin
     single = admin_client.get(reverse(CHANGELIST))
     assert "column-account" not in single.content.decode()
     assert admin_client.get(reverse(CHANGELIST), {"account": "shop2"}).status_code == 400  # not a filter offered
+
+
+def test_the_upload_action_checks_the_settings_of_each_selected_records_account(admin_client, shops, settings):
+    from .admin_helpers import CHANGELIST, messages_of
+
+    first, second = shops
+    mine = services.store(io.BytesIO(png_bytes(29)), filename="mine.png").record
+    theirs = services.store(io.BytesIO(png_bytes(30)), filename="theirs.png", account="shop2").record
+    broken = {k: v for k, v in second.settings().items() if k != "PRIVATE_KEY"}  # shop2 cannot sign now
+    settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "ACCOUNTS": {"shop2": broken}}
+    response = admin_client.post(
+        reverse(CHANGELIST), {"action": "upload_selected", "_selected_action": [mine.pk, theirs.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    assert any("not set up correctly" in message for message in messages_of(response))
+    assert first.uploads == [] and second.uploads == []  # one polite sentence, nothing sent

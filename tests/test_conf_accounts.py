@@ -74,12 +74,12 @@ def test_an_accounts_problems_keep_their_ids_and_name_the_account(two_accounts):
 @pytest.mark.parametrize(
     ("accounts", "code", "text"),
     [
-        ({"default": {}}, "E035", "WXPAY_MEDIA['ACCOUNTS'] must be a dict of account names"),
-        ({"shop 2": {}}, "E035", "WXPAY_MEDIA['ACCOUNTS'] must be a dict of account names"),
-        ({"shop2": "1900000002"}, "E035", "WXPAY_MEDIA['ACCOUNTS'] must be a dict of account names"),
-        ({"shop2": {"SERVICE_PROVIDER": "yes"}}, "E033", f"{SHOP2}['SERVICE_PROVIDER'] must be True or False"),
-        ({"shop2": {"SUB_MERCHANTS": "1900000101"}}, "E034", f"{SHOP2}['SUB_MERCHANTS'] must be a list"),
-        ({"shop2": {"SUB_MERCHANTS": ["1900000101"]}}, "E034", f"{SHOP2} is not a service provider account"),
+        ({"default": {}}, "E042", "WXPAY_MEDIA['ACCOUNTS'] must be a dict of account names"),
+        ({"shop 2": {}}, "E042", "WXPAY_MEDIA['ACCOUNTS'] must be a dict of account names"),
+        ({"shop2": "1900000002"}, "E042", "WXPAY_MEDIA['ACCOUNTS'] must be a dict of account names"),
+        ({"shop2": {"SERVICE_PROVIDER": "yes"}}, "E040", f"{SHOP2}['SERVICE_PROVIDER'] must be True or False"),
+        ({"shop2": {"SUB_MERCHANTS": "1900000101"}}, "E041", f"{SHOP2}['SUB_MERCHANTS'] must be a list"),
+        ({"shop2": {"SUB_MERCHANTS": ["1900000101"]}}, "E041", f"{SHOP2} is not a service provider account"),
     ],
 )
 def test_bad_accounts_are_reported(two_accounts, accounts, code, text):
@@ -96,7 +96,7 @@ def test_one_mchid_in_two_accounts_is_an_error(two_accounts):
     settings, first, _ = two_accounts
     settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "ACCOUNTS": {"shop2": first.settings()}}
     [problem] = conf.configuration_problems()
-    assert problem.id == "E036" and f"{SHOP2}['MCHID'] = '{first.mchid}' is also the MCHID of WXPAY_MEDIA" in str(
+    assert problem.id == "E043" and f"{SHOP2}['MCHID'] = '{first.mchid}' is also the MCHID of WXPAY_MEDIA" in str(
         problem
     )
 
@@ -174,7 +174,7 @@ def test_every_accounts_client_is_built_exactly_when_the_checks_find_no_error_fo
 
 def _about(message_id: str, message: str, where: str, name: str) -> bool:
     """Whether a check message is about account ``name`` (configured at ``where``) or the whole setting."""
-    if message_id.endswith("E036"):  # one MCHID in two accounts: nothing can be told apart
+    if message_id.endswith("E043"):  # one MCHID in two accounts: nothing can be told apart
         return True
     if "['ACCOUNTS'][" in message:  # another account's own problem, unless it is this one's
         return name != "default" and (f"{where}[" in message or f"{where} " in message)

@@ -133,3 +133,14 @@ def test_the_verdict_is_translated(wxpay_settings, settings):
     with translation.override("zh-hans"):
         lines, ok = doctor()
     assert not ok and "商户号" in lines[-1] and "MCHID" in lines[-1]
+
+
+def test_doctor_checks_the_account_named(wxpay_sandbox_factory, settings):
+    first = wxpay_sandbox_factory()
+    second = wxpay_sandbox_factory(mchid="1900000002")
+    settings.WXPAY_MEDIA = {**first.settings(), "ACCOUNTS": {"shop2": second.settings()}}
+    out = io.StringIO()
+    call_command("wxpay_media", "doctor", "--account", "shop2", stdout=out, skip_checks=True)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(f"Asking WeChat Pay at {second.base_url} as merchant 1900000002")
+    assert lines[-1] == OK and len(second.requests) == 1 and first.requests == []

@@ -161,7 +161,8 @@ class FeedbackImageAdmin(
             if image.pk not in running
         ]
         try:
-            conf.get_client()  # bad settings: one polite sentence, before anything is sent or queued
+            for account in sorted({image.account for image in images}) or [conf.DEFAULT_ACCOUNT]:
+                conf.get_client(account)  # bad settings: one polite sentence, before anything is sent or queued
             # Uploaded now, or handed to a task worker (BACKGROUND_UPLOADS): upload_stored decides.
             # A stale claim (an upload abandoned long ago) is taken over by the upload.
             outcomes = services.upload_stored(todo)  # the changelist is non-atomic: uploaded now

@@ -50,7 +50,7 @@ class JudgedAccount:
 
 
 def named_entries(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The ``ACCOUNTS`` entries of ``options`` when their shape is right (E035 otherwise), else none."""
+    """The ``ACCOUNTS`` entries of ``options`` when their shape is right (E042 otherwise), else none."""
     accounts = options.get("ACCOUNTS")
     if accounts is None or option_problem("ACCOUNTS", accounts) is not None:
         return {}
@@ -76,7 +76,7 @@ def _judge_named(name: str, entry: dict[str, Any], top: dict[str, Any]) -> Judge
 
 @sensitive_variables()
 def judge_accounts(options: dict[str, Any]) -> tuple[list[Problem], dict[str, JudgedAccount]]:
-    """Every account of ``options`` (``WXPAY_MEDIA`` as given) judged; problems about several (E036).
+    """Every account of ``options`` (``WXPAY_MEDIA`` as given) judged; problems about several (E043).
 
     The default account comes first; its problems are those of the flat setting.
     """
@@ -92,7 +92,7 @@ def judge_accounts(options: dict[str, Any]) -> tuple[list[Problem], dict[str, Ju
             where = account_setting(name)
             shared.append(
                 _wrong(
-                    "E034",
+                    "E041",
                     f"{where}['SUB_MERCHANTS'] is set, but {where} is not a service provider account.",
                     f"Set {where}['SERVICE_PROVIDER'] = True (a 服务商 answering for sub-merchants), or remove SUB_MERCHANTS.",
                 )
@@ -104,7 +104,7 @@ def judge_accounts(options: dict[str, Any]) -> tuple[list[Problem], dict[str, Ju
             # Images and complaints are kept per mchid: two accounts for one would mix them up.
             shared.append(
                 _wrong(
-                    "E036",
+                    "E043",
                     f"{account_setting(name)}['MCHID'] = {mchid!r} is also the MCHID of {account_setting(seen[mchid])}.",
                     "Configure each merchant number once; a service provider lists its sub-merchants in SUB_MERCHANTS.",
                 )

@@ -144,10 +144,10 @@ OPTION_RULES: dict[str, tuple[str, Callable[[Any], bool], str, str]] = {
         "a list of e-mail addresses",
         "['desk@example.com']",
     ),
-    "SERVICE_PROVIDER": ("E033", lambda v: isinstance(v, bool), "True or False", "True"),
-    "SUB_MERCHANTS": ("E034", _is_sub_merchants, "a list of merchant numbers", "['1900000101', '1900000102']"),
+    "SERVICE_PROVIDER": ("E040", lambda v: isinstance(v, bool), "True or False", "True"),
+    "SUB_MERCHANTS": ("E041", _is_sub_merchants, "a list of merchant numbers", "['1900000101', '1900000102']"),
     "ACCOUNTS": (
-        "E035",
+        "E042",
         _is_accounts,
         "a dict of account names (letters, digits, _ or -; not 'default') to dicts",
         "{'shop2': {'MCHID': '1900000002', ...}}",

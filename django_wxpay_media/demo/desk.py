@@ -63,7 +63,7 @@ def clear_earlier_complaints() -> int:
 
 def seed(sandbox: Any) -> list[str]:
     """Seed :data:`SEEDS` in the (running) sandbox; returns their complaint ids, in order."""
-    return seed_complaints(sandbox, len(SEEDS), merchants=SUB_MERCHANTS)
+    return seed_complaints(sandbox, len(SEEDS), sub_merchants=SUB_MERCHANTS)
 
 
 def open_desk(sandbox: Any, notify_url: str) -> DeskReport:

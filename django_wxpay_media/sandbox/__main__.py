@@ -42,7 +42,9 @@ def settings_snippet(settings: dict[str, Any]) -> str:
     """``WXPAY_MEDIA = {...}`` as Python source."""
     lines = ["WXPAY_MEDIA = {"]
     for key, value in settings.items():
-        lines.append(f"    {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},")
+        # JSON is Python for text, numbers and lists of them; True, False and None are spelt Python's way.
+        text = repr(value) if value is None or isinstance(value, bool) else json.dumps(value, ensure_ascii=False)
+        lines.append(f"    {json.dumps(key)}: {text},")
     lines.append("}")
     return "\n".join(lines)
 
@@ -84,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
         help="file N complaints (with pictures, ages, problem types) once the sandbox listens",
     )
     parser.add_argument(
+        "--sub-merchants",
+        metavar="MCHID,MCHID",
+        default="",
+        help="be a service provider: seeded complaints are about these sub-merchants in turn",
+    )
+    parser.add_argument(
         "--notify-url",
         metavar="URL",
         help="POST a signed notification about each seeded complaint to URL (the site's notification view)",
@@ -91,18 +99,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def seed_and_notify(sandbox: Sandbox, count: int, notify_url: str | None, err: TextIO) -> bool:
-    """Seed ``count`` complaints, notify ``notify_url`` about each; one line each on ``err``.
+def seed_and_notify(
+    sandbox: Sandbox, count: int, notify_url: str | None, err: TextIO, sub_merchants: Sequence[str] = ()
+) -> bool:
+    """Seed ``count`` complaints (about ``sub_merchants`` in turn, if any), notify ``notify_url``
+    about each; one line each on ``err``.
 
     Returns whether every notification was taken (2xx).
     """
-    ids = seed_complaints(sandbox, count)
+    ids = seed_complaints(sandbox, count, sub_merchants=sub_merchants)
     complaints = sandbox.complaints
     for complaint_id in ids:
         detail = complaints[complaint_id]
         print(
             f"seeded complaint {complaint_id}: {detail['complaint_state']} {detail['problem_type']}, "
-            f"filed {detail['complaint_time']}",
+            f"filed {detail['complaint_time']}, merchant {detail['complainted_mchid']}",
             file=err,
             flush=True,
         )
@@ -129,6 +140,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         parser.error("--seed-complaints must be 0 or more")
     if args.notify_url and not args.seed_complaints:
         parser.error("--notify-url needs --seed-complaints N (the complaints to notify about)")
+    sub_merchants = [m.strip() for m in args.sub_merchants.split(",") if m.strip()]
+    if not all(m.isdigit() for m in sub_merchants):
+        parser.error("--sub-merchants takes merchant numbers separated by commas")
 
     temp_dir: str | None = None
     if args.keys_dir:
@@ -164,7 +178,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGINT, on_signal)
                 signal.signal(signal.SIGTERM, on_signal)
-            print(settings_snippet(sandbox.settings(paths_dir=keys_dir)), file=out, flush=True)
+            options = sandbox.settings(paths_dir=keys_dir)
+            if sub_merchants:  # what the site's WXPAY_MEDIA needs to answer for them
+                options.update(SERVICE_PROVIDER=True, SUB_MERCHANTS=sub_merchants)
+            print(settings_snippet(options), file=out, flush=True)
             print(
                 f"WeChat Pay sandbox ({args.mode} mode) listening on {sandbox.base_url}; keys in {keys_dir}. "
                 "Ctrl-C to stop.",
@@ -172,7 +189,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
                 flush=True,
             )
             if args.seed_complaints:
-                seed_and_notify(sandbox, args.seed_complaints, args.notify_url, err)
+                seed_and_notify(sandbox, args.seed_complaints, args.notify_url, err, sub_merchants)
             while not stop.wait(0.2):
                 pass
         finally:

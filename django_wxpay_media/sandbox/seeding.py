@@ -103,18 +103,14 @@ def picture(seed: int, width: int = 240, height: int = 180) -> bytes:
 
 
 def seed_complaints(
-    sandbox: Sandbox,
-    count: int = len(SEEDS),
-    *,
-    now: dt.datetime | None = None,
-    merchants: Sequence[str] = (),
+    sandbox: Sandbox, count: int = len(SEEDS), *, now: dt.datetime | None = None, sub_merchants: Sequence[str] = ()
 ) -> list[str]:
     """File ``count`` complaints in the (running) sandbox, cycling through :data:`SEEDS`.
 
     Each round after the first is a day and a bit older and gets its own order
-    number. ``merchants``: the complained merchants (``complainted_mchid``, e.g. a
-    service provider's sub-merchants), taken in turn; none: the sandbox's own.
-    Returns the complaint ids, in order.
+    number. With ``sub_merchants`` the sandbox is a service provider: the
+    complaints are about those merchants in turn (``complainted_mchid``). Returns
+    the complaint ids, in order.
     """
     if count < 0:
         raise ValueError("count must be 0 or more")
@@ -129,8 +125,8 @@ def seed_complaints(
             options["out_trade_no"] = f"{spec['out_trade_no']}-{rounds}"
         age = min(dt.timedelta(hours=spec["hours_ago"] + 26 * rounds), _MAX_AGE)
         pictures = [picture(number * 4 + index) for index in range(spec["images"])]
-        if merchants:
-            options["complainted_mchid"] = merchants[number % len(merchants)]
+        if sub_merchants:
+            options["complainted_mchid"] = str(sub_merchants[number % len(sub_merchants)])
         detail = sandbox.seed_complaint(**options, images=pictures, complaint_time=now - age)
         ids.append(str(detail["complaint_id"]))
     return ids

@@ -10,10 +10,13 @@ complaints and is notified on its own URL, verified with its own keys.
 from __future__ import annotations
 
 import io
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
+import hypothesis
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
+from hypothesis import strategies as st
 
 from django_wxpay_media import services as upload_services
 from django_wxpay_media.complaints import services
@@ -208,3 +211,26 @@ def test_notify_url_per_account(provider):
     assert platform.complaint_notification_url == url and shop.complaint_notification_url is None
     with pytest.raises(CommandError, match="'shop9' is not a merchant account"):
         call_command("wxpay_complaints", "notify-url", "--account", "shop9", stdout=io.StringIO())
+
+
+@hypothesis.settings(
+    max_examples=25, deadline=None, suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture]
+)
+@hypothesis.given(name=st.text(min_size=1, max_size=20).filter(lambda n: n not in ("default", "platform")))
+def test_any_other_account_in_the_url_is_not_found(provider, name):
+    shop, _ = provider
+    headers, body = shop.notification("200000020261127000001")
+    url = f"/wxpay/complaints/notify/{quote(name, safe='')}/"
+    response = post(Client(), url, headers, body)
+    assert response.status_code == 404
+    assert not Notification.objects.exists()
+
+
+def test_the_sandbox_refuses_a_request_for_another_mchid_even_with_its_own_key(wxpay_sandbox_factory, settings):
+    """Signed with this merchant's key, but naming another mchid in Authorization: refused."""
+    first = wxpay_sandbox_factory()
+    settings.WXPAY_MEDIA = fast({**first.settings(), "ACCOUNTS": {"shop2": {**first.settings(), "MCHID": SHOP2}}})
+    outcome = upload_services.upload(io.BytesIO(png_bytes(6)), filename="a.png", account="shop2")
+    assert not outcome.ok and outcome.error.code == "SIGN_ERROR"
+    assert first.uploads == []
+    assert "is not this merchant" in first.requests[-1].response_message

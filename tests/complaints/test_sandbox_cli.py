@@ -115,3 +115,34 @@ def test_notify_url_without_complaints_is_a_usage_error():
     )
     assert result.returncode == 2
     assert "--notify-url needs --seed-complaints N" in result.stderr
+
+
+def test_the_cli_plays_a_service_provider_with_sub_merchants(settings):
+    subs = ["1900000101", "1900000102"]
+    proc = sandbox_cli(
+        "--port", "0", "--mchid", "1900000100", "--sub-merchants", ",".join(subs), "--seed-complaints", "3"
+    )
+    try:
+        printed = printed_settings(proc)  # pasted into the site's settings: a provider account
+        assert (printed["MCHID"], printed["SERVICE_PROVIDER"], printed["SUB_MERCHANTS"]) == ("1900000100", True, subs)
+        seeded = lines_until(proc, 3, ("seeded complaint ",))
+        assert [line.rsplit(" ", 1)[-1] for line in seeded] == [subs[0], subs[1], subs[0]]
+        settings.WXPAY_MEDIA = printed
+        out = io.StringIO()
+        call_command("wxpay_complaints", "sync", stdout=out, stderr=io.StringIO())
+        stored = Complaint.objects.values_list("complainted_mchid", flat=True)
+        assert sorted(stored) == sorted([subs[0], subs[1], subs[0]])
+    finally:
+        stop(proc, signal.SIGTERM)
+
+
+def test_sub_merchants_must_be_merchant_numbers():
+    result = subprocess.run(
+        [sys.executable, "-m", "django_wxpay_media.sandbox", "--sub-merchants", "shop,1900000101"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=PATIENCE,
+        check=False,
+    )
+    assert result.returncode == 2 and "--sub-merchants takes merchant numbers" in result.stderr

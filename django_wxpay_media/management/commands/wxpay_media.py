@@ -21,14 +21,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, metavar="{doctor}")
-        sub.add_parser(
+        doctor = sub.add_parser(
             "doctor",
             help="Make one harmless signed call and say whether MCHID, the serial, the private key and the "
             "WeChat Pay key agree (nothing is uploaded).",
         )
+        doctor.add_argument("--account", metavar="NAME", help="The merchant account (default: the default one).")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
-        diagnosis = diagnose()
+        diagnosis = diagnose(options.get("account"))
         for line in diagnosis.lines:
             self.stdout.write(line)
         if not diagnosis.ok:
