@@ -262,3 +262,7 @@ class FeedbackImage(models.Model):
     def is_uploaded(self) -> bool:
         """True once WeChat Pay has accepted the image (``media_id`` is set)."""
         return self.status == self.Status.UPLOADED and bool(self.media_id)
+
+
+# Who may see which merchant's records, defined beside (see .scoping for the rule).
+from .grants import MerchantGrant  # noqa: E402, F401

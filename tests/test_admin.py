@@ -12,6 +12,7 @@ from django.utils import timezone, translation
 from django_wxpay_media import services
 from django_wxpay_media.admin import file_url
 from django_wxpay_media.models import FeedbackImage
+from tests.grants import sees_every_merchant
 
 from .admin_helpers import ADD, CHANGELIST, change_url, failed_image, messages_of, pending_image, upload_url
 from .images import bmp_bytes, jpeg_bytes, png_bytes
@@ -24,7 +25,7 @@ Status = FeedbackImage.Status
 @pytest.fixture
 def staff_without_upload(django_user_model, client):
     """A staff member who may view and add feedback images, but not upload."""
-    user = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    user = sees_every_merchant(django_user_model.objects.create_user("clerk", password="pw", is_staff=True))
     user.user_permissions.add(
         *Permission.objects.filter(
             content_type__app_label="django_wxpay_media",
@@ -368,7 +369,7 @@ def test_action_is_not_offered_without_the_permission(staff_without_upload, wxpa
 
 @pytest.mark.django_db(transaction=True)
 def test_action_offered_with_only_the_upload_permission(django_user_model, client, wxpay_settings):
-    user = django_user_model.objects.create_user("uploader", password="pw", is_staff=True)
+    user = sees_every_merchant(django_user_model.objects.create_user("uploader", password="pw", is_staff=True))
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_feedbackimage", "upload_feedbackimage"]))
     client.force_login(user)
     image = pending_image(wxpay_settings, 28)

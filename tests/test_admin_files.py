@@ -15,6 +15,7 @@ from django_wxpay_media import services
 from django_wxpay_media.admin import file_url
 from django_wxpay_media.complaints import services as desk_services
 from django_wxpay_media.complaints.models import Complaint, Reply
+from tests.grants import sees_every_merchant
 
 from .admin_helpers import CHANGELIST, change_url
 from .images import bmp_bytes, jpeg_bytes, png_bytes
@@ -35,7 +36,7 @@ def private_storage(settings, tmp_path):
 
 
 def staff(django_user_model, client, username, *codenames):
-    user = django_user_model.objects.create_user(username, password="pw", is_staff=True)
+    user = sees_every_merchant(django_user_model.objects.create_user(username, password="pw", is_staff=True))
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     client.force_login(user)
     return client

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_wxpay_media import conf, services
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState
+from tests.grants import sees_every_merchant
 
 from .admin_helpers import ADD, messages_of
 from .images import png_bytes
@@ -33,7 +34,7 @@ Status = FeedbackImage.Status
 @pytest.fixture
 def clerk(django_user_model, client):
     """A staff member who may view and add feedback images, but not upload (retry)."""
-    user = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    user = sees_every_merchant(django_user_model.objects.create_user("clerk", password="pw", is_staff=True))
     user.user_permissions.add(
         *Permission.objects.filter(
             content_type__app_label="django_wxpay_media", codename__in=["view_feedbackimage", "add_feedbackimage"]

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from django_wxpay_media import signals
 from django_wxpay_media.models import FeedbackImage
+from tests.grants import sees_every_merchant
 
 from .admin_helpers import ADD, CHANGELIST, change_url
 from .images import png_bytes
@@ -226,7 +227,7 @@ def test_no_transaction_while_uploading_even_with_atomic_requests(admin_client, 
 
 @pytest.mark.django_db(transaction=True)
 def test_failed_add_by_staff_who_may_not_upload_points_to_a_colleague(django_user_model, client, wxpay_settings):
-    user = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    user = sees_every_merchant(django_user_model.objects.create_user("clerk", password="pw", is_staff=True))
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_feedbackimage", "add_feedbackimage"]))
     client.force_login(user)
     wxpay_settings.add_fault("status", status=400, code="PARAM_ERROR", message="参数错误")

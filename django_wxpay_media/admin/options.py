@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
@@ -19,10 +20,12 @@ from django.utils.translation import gettext_lazy as _
 from .. import conf, services, texts
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
+from ..scoping import visible_mchids
 from .accounts import AccountColumn
 from .columns import FeedbackImageColumns
 from .levels import message_level
 from .lookups import OfferedLookupsOnly
+from .scoped import MerchantScopedAdmin
 from .views import FeedbackImageViews
 
 __all__ = ["FeedbackImageAdmin"]
@@ -33,8 +36,15 @@ Status = FeedbackImage.Status
 
 
 @admin.register(FeedbackImage)
-class FeedbackImageAdmin(AccountColumn, OfferedLookupsOnly, FeedbackImageColumns, FeedbackImageViews):
-    """Feedback images: list, add (= upload), view, retry; the system writes the records."""
+class FeedbackImageAdmin(
+    MerchantScopedAdmin, AccountColumn, OfferedLookupsOnly, FeedbackImageColumns, FeedbackImageViews
+):
+    """Feedback images: list, add (= upload), view, retry; the system writes the records.
+
+    Staff see the images of the merchants they may see (``MerchantScopedAdmin``).
+    """
+
+    merchant_field = "mchid"
 
     list_display = (
         "thumbnail",
@@ -97,6 +107,38 @@ class FeedbackImageAdmin(AccountColumn, OfferedLookupsOnly, FeedbackImageColumns
     def has_change_permission(self, request: HttpRequest, obj: FeedbackImage | None = None) -> bool:
         # Records are written by the service only; the change page is a read-only view.
         return False
+
+    # -- uploading only for the merchants one sees ------------------------------------------
+
+    def uploadable_accounts(self, request: HttpRequest) -> list[str]:
+        """The accounts ``request.user`` may upload for: those whose merchant they see."""
+        try:
+            names = list(conf.account_names())
+        except ImproperlyConfigured:  # the add view's banner says the settings are wrong
+            names = [conf.DEFAULT_ACCOUNT]
+        mchids = visible_mchids(request.user)
+        if mchids is None:
+            return names
+        allowed = []
+        for name in names:
+            try:
+                if conf.get_account(name).mchid in mchids:
+                    allowed.append(name)
+            except ImproperlyConfigured:  # nothing can be uploaded through it: the add view says why
+                allowed.append(name)
+        return allowed
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Adding uploads for a merchant: staff who see none of the site's merchants cannot.
+        return super().has_add_permission(request) and bool(self.uploadable_accounts(request))
+
+    def make_add_form(self, request: HttpRequest, *args: Any) -> Any:
+        form = super().make_add_form(request, *args)
+        field = form.fields.get("account")
+        if field is not None:  # several accounts: offer only those whose merchant the user sees
+            allowed = set(self.uploadable_accounts(request))
+            field.choices = [(name, label) for name, label in field.choices if name in allowed]
+        return form
 
     # -- the action -------------------------------------------------------------------
 

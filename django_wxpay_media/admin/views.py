@@ -147,6 +147,10 @@ class FeedbackImageViews(admin.ModelAdmin):
 
     # -- add: one file, uploaded when saved ------------------------------------------------
 
+    def make_add_form(self, request: HttpRequest, *args: Any) -> Any:
+        """The add view's form for this request (a subclass may narrow its choices)."""
+        return self.add_form(*args)
+
     def upload_add_view(self, request: HttpRequest) -> HttpResponse:
         """GET: the add form. POST: validate the file, upload it, report what happened.
 
@@ -157,7 +161,7 @@ class FeedbackImageViews(admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         if request.method == "POST":
-            form = self.add_form(request.POST, request.FILES)
+            form = self.make_add_form(request, request.POST, request.FILES)
             if form.is_valid():
                 file = form.cleaned_data["upload"]
                 user = request.user if request.user.is_authenticated else None
@@ -165,7 +169,7 @@ class FeedbackImageViews(admin.ModelAdmin):
                 if response is not None:
                     return response
         else:
-            form = self.add_form()
+            form = self.make_add_form(request)
         return self._render_add_form(request, form)
 
     def _upload_added(self, request: HttpRequest, form: Any, file: Any, user: Any) -> HttpResponse | None:

@@ -9,7 +9,8 @@ after a new reply is a new event).
 
 Recipients, in order and without repeats: the complaint's assignee, the active
 staff who may reply (permission ``wxpay_complaints.reply_complaint``, superusers
-included), then ``WXPAY_MEDIA['COMPLAINT_ALERT_EMAILS']``. Each e-mail is written in
+included), then ``WXPAY_MEDIA['COMPLAINT_ALERT_EMAILS']``. A user (the assignee
+too) is alerted only about a merchant they may see (:mod:`django_wxpay_media.scoping`). Each e-mail is written in
 the recipient's language where the user model knows it (a ``language`` attribute),
 else in ``LANGUAGE_CODE``.
 
@@ -35,7 +36,7 @@ from django.dispatch import Signal
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext
 
-from .. import conf
+from .. import conf, scoping
 from . import deadlines, flags, signals
 from .models import Alert, Complaint
 
@@ -74,8 +75,12 @@ def recipients(complaint: Complaint) -> list[tuple[str, str | None]]:
             seen.add(address.lower())
             found.append((address, language))
 
+    def sees(user: Any) -> bool:
+        mchids = scoping.visible_mchids(user)
+        return mchids is None or complaint.complainted_mchid in mchids
+
     assignee = complaint.assignee if complaint.assignee_id else None
-    if assignee is not None and getattr(assignee, "is_active", True):
+    if assignee is not None and getattr(assignee, "is_active", True) and sees(assignee):
         add(getattr(assignee, email_field, ""), _language(assignee))
     permission = Permission.objects.filter(
         codename="reply_complaint", content_type__app_label=Complaint._meta.app_label
@@ -90,7 +95,8 @@ def recipients(complaint: Complaint) -> list[tuple[str, str | None]]:
         .order_by("pk")
     )
     for user in staff:
-        add(getattr(user, email_field, ""), _language(user))
+        if sees(user):
+            add(getattr(user, email_field, ""), _language(user))
     for address in conf.get_setting("COMPLAINT_ALERT_EMAILS") or ():
         add(address, None)
     return found

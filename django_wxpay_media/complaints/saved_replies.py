@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
 
 from ..models import FeedbackImage
+from ..scoping import for_user
 from .flags import yuan
 from .models import Complaint, SavedReply
 
@@ -28,6 +32,13 @@ def render_text(text: str, complaint: Complaint) -> str:
     return text.replace("{order}", complaint.out_trade_no).replace("{amount}", yuan(complaint.amount))
 
 
-def render(saved: SavedReply, complaint: Complaint) -> Draft:
-    """The draft reply ``saved`` gives for ``complaint`` (images in the order they were added)."""
-    return Draft(render_text(saved.text, complaint), list(saved.images.order_by("pk")))
+def render(saved: SavedReply, complaint: Complaint, *, user: Any = None) -> Draft:
+    """The draft reply ``saved`` gives for ``complaint`` (images in the order they were added).
+
+    With ``user``, only the images of merchants that user sees (saved replies are
+    shared by every merchant; their images are not): pass the staff member.
+    """
+    images: QuerySet[FeedbackImage] = saved.images.order_by("pk")
+    if user is not None:
+        images = for_user(images, user, "mchid")
+    return Draft(render_text(saved.text, complaint), list(images))

@@ -11,6 +11,10 @@ notification about each complaint to that URL (and a ``USER_RESPONSE`` one for
 the consumer who wrote again). The site's notification view
 verifies and decrypts each one and fetches the complaint's detail, exactly as it
 would for WeChat Pay; nothing is written to the database behind its back.
+
+The complaints are about two shops, :data:`SUB_MERCHANTS`, taken in turn: the
+sandbox's merchant answers for both, as a service provider for its sub-merchants
+does, and the demo's staff member ``agent`` (:mod:`.staff`) sees only the first.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from typing import Any
 
 from django_wxpay_media.sandbox.seeding import SEEDS, notify_all, picture, seed_complaints, writers
 
-__all__ = ["SEEDS", "DeskReport", "clear_earlier_complaints", "open_desk", "picture", "seed"]
+__all__ = ["SEEDS", "SUB_MERCHANTS", "DeskReport", "clear_earlier_complaints", "open_desk", "picture", "seed"]
+
+#: The two shops the demo's complaints are about (complainted_mchid), in turn.
+SUB_MERCHANTS = ("1900000201", "1900000202")
 
 
 @dataclass
@@ -58,7 +65,7 @@ def clear_earlier_complaints() -> int:
 
 def seed(sandbox: Any) -> list[str]:
     """Seed :data:`SEEDS` in the (running) sandbox; returns their complaint ids, in order."""
-    return seed_complaints(sandbox, len(SEEDS))
+    return seed_complaints(sandbox, len(SEEDS), sub_merchants=SUB_MERCHANTS)
 
 
 #: The saved reply the demo offers on the reply screen (title, text with placeholders).

@@ -2,7 +2,8 @@
 
 :func:`run` makes (or reuses) a folder, starts the sandbox with fresh throwaway
 keys written into it (the APIv3 key included), migrates a SQLite database there,
-creates the user ``admin`` with a new random password, and serves the site with
+creates the user ``admin`` with a new random password (and ``agent``, who sees one
+of the two shops: :mod:`.staff`), and serves the site with
 Django's threaded WSGI server (the one ``runserver`` uses, without the
 autoreloader, so there is no second process). Once it serves, the sandbox seeds a
 few complaints and notifies the site about them through its real notification
@@ -171,10 +172,17 @@ def _write_state(folder: Path, sandbox: Any) -> None:
             secret_key = json.loads(state_path.read_text(encoding="utf-8")).get("SECRET_KEY")
         except (OSError, ValueError):
             secret_key = None
+    from .desk import SUB_MERCHANTS
+
     state = {
         "SECRET_KEY": secret_key or secrets.token_urlsafe(50),
-        # PEM files in keys/, not PEM text: what a real deployment would do.
-        "WXPAY_MEDIA": sandbox.settings(paths_dir=folder / KEYS_DIR),
+        # PEM files in keys/, not PEM text: what a real deployment would do. The sandbox's
+        # merchant is a service provider answering for the demo's two shops.
+        "WXPAY_MEDIA": {
+            **sandbox.settings(paths_dir=folder / KEYS_DIR),
+            "SERVICE_PROVIDER": True,
+            "SUB_MERCHANTS": list(SUB_MERCHANTS),
+        },
     }
     state_path.write_text(json.dumps(state, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     state_path.chmod(0o600)
@@ -226,8 +234,18 @@ def _admin_password() -> tuple[str, bool]:
 
 
 def _banner(
-    options: Options, server: Any, sandbox: Any, folder: Path, temporary: bool, password: str, new: bool, desk: Any
+    options: Options,
+    server: Any,
+    sandbox: Any,
+    folder: Path,
+    temporary: bool,
+    password: str,
+    new: bool,
+    desk: Any,
+    agent: str = "",
 ) -> str:
+    from .desk import SUB_MERCHANTS
+
     site = f"http://{_url_host(options.host)}:{server.server_address[1]}"
     where = "a temporary folder, removed when you stop" if temporary else "kept when you stop"
     who = "new user" if new else "its password was reset for this run"
@@ -240,6 +258,8 @@ def _banner(
         f"  Admin:       {site}/admin/",
         f"  Username:    {USERNAME}  ({who})",
         f"  Password:    {password}",
+        f"  Staff:       agent / {agent}  (sees only shop {SUB_MERCHANTS[0]}; admin sees both shops)",
+        f"  工作人员：   agent / {agent}（只能看到商户 {SUB_MERCHANTS[0]}；admin 能看到两个商户）",
         f"  Complaints:  {site}/admin/wxpay_complaints/complaint/",
         f"  Sandbox:     {sandbox.base_url}  (a local stand-in for WeChat Pay, fresh keys)",
         f"  Notify URL:  {desk.notify_url}  ({how})",
@@ -321,6 +341,9 @@ def run(options: Options, *, stdout: TextIO | None = None, stderr: TextIO | None
         _setup_django(folder)
         _check_and_migrate()
         password, new = _admin_password()
+        from .staff import agent_password
+
+        agent = agent_password()
 
         from django.contrib.staticfiles.handlers import StaticFilesHandler
         from django.core.wsgi import get_wsgi_application
@@ -334,7 +357,7 @@ def run(options: Options, *, stdout: TextIO | None = None, stderr: TextIO | None
         desk = open_desk(sandbox, _notify_url(options, server))
         for problem in desk.problems:
             print(f"Warning: {problem}", file=err, flush=True)
-        banner = _banner(options, server, sandbox, folder, temporary, password, new, desk)
+        banner = _banner(options, server, sandbox, folder, temporary, password, new, desk, agent)
         print(_printable(banner, out), file=out, flush=True)
         while serve_thread.is_alive():
             serve_thread.join(0.5)

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django_wxpay_media.complaints import services
 from django_wxpay_media.complaints.models import Complaint, Reply
 from django_wxpay_media.wechatpay import complaints as wc
+from tests.grants import sees_every_merchant
 from tests.images import png_bytes
 
 from .helpers import with_form_token
@@ -60,6 +61,7 @@ def staff(username, *codenames):
     user.user_permissions.set(
         Permission.objects.filter(content_type__app_label="wxpay_complaints", codename__in=codenames)
     )
+    sees_every_merchant(user)
     return user
 
 

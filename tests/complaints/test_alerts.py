@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from django_wxpay_media.complaints import alerts, services, signals
 from django_wxpay_media.complaints.models import Alert, Complaint
+from tests.grants import sees_every_merchant
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +33,7 @@ def staff(name, *, can_reply=True, active=True, email=None):
     user = User.objects.create_user(
         name, email=f"{name}@example.com" if email is None else email, is_staff=True, is_active=active
     )
+    sees_every_merchant(user)
     if can_reply:
         user.user_permissions.add(Permission.objects.get(codename="reply_complaint"))
     return user

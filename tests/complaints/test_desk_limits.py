@@ -10,6 +10,7 @@ from django.urls import reverse
 from django_wxpay_media.complaints import services
 from django_wxpay_media.complaints.models import ComplaintImage
 from django_wxpay_media.wechatpay import complaints as wc
+from tests.grants import sees_every_merchant
 
 from .test_admin import detail
 
@@ -34,6 +35,7 @@ def test_thousands_of_listed_images_store_and_show_a_bounded_number(client, desk
     assert ComplaintImage.objects.filter(complaint=complaint).count() == limit
     user = User.objects.create_user("viewer", password="pw", is_staff=True)
     user.user_permissions.set(Permission.objects.filter(codename="view_complaint"))
+    sees_every_merchant(user)
     client.force_login(user)
     url = reverse("admin:wxpay_complaints_complaint_change", args=[complaint.pk])
     page = client.get(url).content.decode()

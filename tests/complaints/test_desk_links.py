@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from django_wxpay_media.complaints import links, services
 from django_wxpay_media.complaints.models import HistoryEntry
+from tests.grants import sees_every_merchant
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +85,7 @@ def test_hostile_history_links_are_text_on_the_complaint_page(client, desk):
     )
     user = User.objects.create_user("viewer", password="pw", is_staff=True)
     user.user_permissions.set(Permission.objects.filter(codename="view_complaint"))
+    sees_every_merchant(user)
     client.force_login(user)
     page = client.get(reverse("admin:wxpay_complaints_complaint_change", args=[complaint.pk])).content.decode()
     timeline = page[page.index('class="wxpay-timeline"') :]

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from django_wxpay_media.complaints import once, services
 from django_wxpay_media.complaints.models import Complaint, FormToken, Reply
+from tests.grants import sees_every_merchant
 
 from .helpers import with_form_token
 
@@ -33,6 +34,7 @@ ALREADY = "submitted already, so nothing was sent again"
 def agent(db):
     user = User.objects.create_user("agent", password="pw", is_staff=True)
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="wxpay_complaints"))
+    sees_every_merchant(user)
     return user
 
 

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django_wxpay_media.complaints import services
 from django_wxpay_media.complaints.models import Complaint, Reply
 from django_wxpay_media.wechatpay import complaints as wc
+from tests.grants import sees_every_merchant
 
 from .helpers import with_form_token
 
@@ -41,6 +42,7 @@ def atomic_requests(monkeypatch):
 def agent_client(client, db):
     user = User.objects.create_user("agent", password="pw", is_staff=True)
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="wxpay_complaints"))
+    sees_every_merchant(user)
     client.force_login(user)
     return client
 

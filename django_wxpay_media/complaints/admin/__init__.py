@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -23,6 +24,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ...admin.accounts import AccountColumn
+from ...scoping import visible_mchids
 from .. import services
 from ..models import Complaint, Notification, Reply
 from .base import APP, ServiceWrittenAdmin, fen
@@ -35,6 +37,7 @@ __all__ = ["ComplaintAdmin", "NotificationAdmin", "ReplyAdmin"]
 
 @admin.register(Complaint)
 class ComplaintAdmin(AccountColumn, DeskList, DeskPage, DeskScreens):
+    merchant_field = "complainted_mchid"
     change_form_template = "admin/wxpay_complaints/complaint/change_form.html"
     fieldsets = [
         (None, {"fields": ["complaint_id", "state", "problem_type", "description", "detail", "complaint_time"]}),
@@ -76,6 +79,7 @@ class ComplaintAdmin(AccountColumn, DeskList, DeskPage, DeskScreens):
 
 @admin.register(Reply)
 class ReplyAdmin(ServiceWrittenAdmin):
+    merchant_field = "complaint__complainted_mchid"
     list_display = ["complaint", "state", "sent_by", "created_at", "sent_at", "error_code", "request_id"]
     list_filter = ["state", "created_at"]
     search_fields = ["=complaint__complaint_id", "=request_id"]
@@ -116,6 +120,14 @@ class NotificationAdmin(ServiceWrittenAdmin):
         "refresh_error",
         "error_message",
     ]
+
+    def scope(self, queryset: QuerySet[Any], request: HttpRequest) -> QuerySet[Any]:
+        """Notifications of the complaints the user may see (one stored under no complaint: superusers only)."""
+        mchids = visible_mchids(request.user)
+        if mchids is None:
+            return queryset
+        seen = Complaint.objects.filter(complainted_mchid__in=sorted(mchids)).values("complaint_id")
+        return queryset.filter(complaint_id__in=seen)
 
     @admin.display(description=_("complaint"))
     def complaint_link(self, obj: Notification) -> str:

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from ...admin.lookups import OfferedLookupsOnly
+from ...admin.scoped import MerchantScopedAdmin
 
 APP = "wxpay_complaints"
 
@@ -22,8 +23,11 @@ def fen(value: int | None) -> str:
     return "" if value is None else f"¥{value / 100:.2f}"
 
 
-class ServiceWrittenAdmin(OfferedLookupsOnly):
-    """Records the complaint service writes: staff view them, never add, change or delete them."""
+class ServiceWrittenAdmin(MerchantScopedAdmin, OfferedLookupsOnly):
+    """Records the complaint service writes: staff view them, never add, change or delete them.
+
+    Each lists and fetches only the merchants the user may see (``MerchantScopedAdmin``).
+    """
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

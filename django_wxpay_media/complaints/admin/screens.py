@@ -29,6 +29,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext
 
 from ...models import FeedbackImage
+from ...scoping import for_user
 from ...serving import stored_image_response
 from .. import once, rules, saved_replies, services
 from ..forms import ConfirmForm, RefundDecisionForm, ReplyForm
@@ -200,15 +201,16 @@ class DeskScreens(DeskBase):
             done=lambda outcome: outcome.ok or outcome.reply is not None,
             rule=rules.can_reply,
             initial=lambda complaint: self._saved_reply_initial(request, complaint),
-            form_kwargs={"earlier": self.saved_reply_images()},
+            form_kwargs={"earlier": self.saved_reply_images(request)},
             context={"saved_replies": self._saved_reply_choices(request, object_id)},
         )
 
     # -- saved replies on the reply screen ------------------------------------------------------
 
-    def saved_reply_images(self) -> Any:
-        """Earlier uploads a reply may attach by reference: the images of saved replies."""
-        return FeedbackImage.objects.filter(wxpay_saved_replies__isnull=False).distinct().order_by("pk")
+    def saved_reply_images(self, request: HttpRequest) -> Any:
+        """Earlier uploads a reply may attach by reference: the images of saved replies, of merchants the user sees."""
+        saved = FeedbackImage.objects.filter(wxpay_saved_replies__isnull=False).distinct().order_by("pk")
+        return for_user(saved, request.user, "mchid")
 
     def _saved_reply_choices(self, request: HttpRequest, object_id: str) -> list[tuple[SavedReply, str, bool]]:
         """Each saved reply with the link that starts the reply from it, and whether it is chosen."""
@@ -224,7 +226,7 @@ class DeskScreens(DeskBase):
         saved = SavedReply.objects.filter(pk=int(chosen)).first() if wanted else None
         if saved is None:
             return {}
-        draft = saved_replies.render(saved, complaint)
+        draft = saved_replies.render(saved, complaint, user=request.user)
         return {"content": draft.text, "earlier_images": [image.pk for image in draft.images]}
 
     def resend_view(self, request: HttpRequest, object_id: str, reply_pk: int) -> HttpResponse:
