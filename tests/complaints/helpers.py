@@ -88,3 +88,16 @@ def with_form_token(client, url: str, data: dict[str, Any] | None = None) -> dic
     match = re.search(rf'name="{once.FIELD}" value="([^"]+)"', page)
     assert match, f"no one-time token in the form at {url}"
     return {**(data or {}), once.FIELD: match.group(1)}
+
+
+def desk_staff(username: str, *codenames: str) -> Any:
+    """A staff member with these desk permissions who sees every merchant (as existing staff do after upgrading)."""
+    from django.contrib.auth.models import Permission, User
+
+    from tests.grants import sees_every_merchant
+
+    user = User.objects.create_user(username, password="pw", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="wxpay_complaints", codename__in=codenames)
+    )
+    return sees_every_merchant(user)

@@ -12,17 +12,15 @@ import re
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from django_wxpay_media.complaints import services
 from django_wxpay_media.complaints.models import Complaint, Reply
 from django_wxpay_media.wechatpay import complaints as wc
-from tests.grants import sees_every_merchant
 from tests.images import png_bytes
 
-from .helpers import with_form_token
+from .helpers import desk_staff, with_form_token
 
 pytestmark = pytest.mark.django_db
 
@@ -56,13 +54,7 @@ def complaint(desk):
     return services.store(wc.Complaint.from_json(detail(desk)))
 
 
-def staff(username, *codenames):
-    user = User.objects.create_user(username, password="pw", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="wxpay_complaints", codename__in=codenames)
-    )
-    sees_every_merchant(user)
-    return user
+staff = desk_staff
 
 
 def change_url(complaint):

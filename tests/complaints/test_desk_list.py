@@ -10,7 +10,6 @@ import datetime
 import re
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -19,19 +18,15 @@ from django.utils import timezone
 from django_wxpay_media.complaints import services
 from django_wxpay_media.complaints.models import Complaint, Notification
 
+from .helpers import desk_staff
+
 pytestmark = pytest.mark.django_db
 
 LIST = "admin:wxpay_complaints_complaint_changelist"
 
 
 def staff(username="lead", *codenames):
-    user = User.objects.create_user(username, password="pw", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="wxpay_complaints", codename__in=["view_complaint", *codenames]
-        )
-    )
-    return user
+    return desk_staff(username, "view_complaint", *codenames)
 
 
 def aged(desk, hours: float, state: str = "PENDING", **seed) -> Complaint:

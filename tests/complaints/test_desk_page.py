@@ -10,7 +10,6 @@ import datetime
 import re
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -23,7 +22,7 @@ from django_wxpay_media.complaints.models import Complaint, Reply, SavedReply
 from django_wxpay_media.services import upload_image
 from tests.images import png_bytes
 
-from .helpers import with_form_token
+from .helpers import desk_staff, with_form_token
 
 pytestmark = pytest.mark.django_db
 
@@ -31,13 +30,7 @@ EVERYTHING = ["reply_complaint", "complete_complaint", "decide_refund_complaint"
 
 
 def staff(username="lead", *codenames):
-    user = User.objects.create_user(username, password="pw", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="wxpay_complaints", codename__in=["view_complaint", *codenames]
-        )
-    )
-    return user
+    return desk_staff(username, "view_complaint", *codenames)
 
 
 def aged(desk, hours: float, state: str = "PENDING", **seed) -> Complaint:
