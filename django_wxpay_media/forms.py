@@ -31,7 +31,7 @@ Example, a reply form for a model of your own::
 
     form = ReplyForm(request.POST, request.FILES, user=request.user)
     if form.is_valid():
-        form.on_uploads_done(lambda outcomes: [messages.info(request, o.message()) for o in outcomes])
+        form.on_uploads_done(lambda outcomes: [messages.info(request, texts.outcome_message(o)) for o in outcomes])
 
 Storing happens in ``clean()``, so it happens even when another field of the
 same form is invalid; nothing is lost by that: submitting the same bytes again
@@ -49,7 +49,6 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.template.defaultfilters import filesizeformat
 
 from . import texts
-from .exceptions import user_message
 from .outcome import UploadOutcome, UploadState
 from .wechatpay import MAX_IMAGE_SIZE, PreparedImage
 from .wechatpay import errors as wxerrors
@@ -207,7 +206,7 @@ class FeedbackImageField(forms.FileField):
         return ValidationError(
             self.error_messages["upload_error"],
             code="upload_error",
-            params={"filename": filename, "reason": user_message(exc), "error_code": getattr(exc, "code", "")},
+            params={"filename": filename, "reason": texts.error_message(exc), "error_code": getattr(exc, "code", "")},
         )
 
     def outcome_error(self, outcome: UploadOutcome, filename: str) -> ValidationError:
@@ -219,7 +218,7 @@ class FeedbackImageField(forms.FileField):
             return ValidationError(
                 self.error_messages["storage_error"], code="storage_error", params={"filename": filename}
             )
-        reason = user_message(error) if error is not None else outcome.message()
+        reason = texts.error_message(error) if error is not None else texts.outcome_message(outcome)
         params = {"filename": filename, "reason": reason, "error_code": outcome.code}
         if outcome.record is not None:  # kept: submitting it again retries
             return ValidationError(self.error_messages["upload_failed"], code="upload_failed", params=params)
@@ -235,7 +234,7 @@ class FeedbackImageField(forms.FileField):
         return ValidationError(
             self.error_messages["invalid_image"],
             code="invalid_image",
-            params={"filename": filename, "reason": user_message(exc)},
+            params={"filename": filename, "reason": texts.error_message(exc)},
         )
 
     def _too_large(self, filename: str, size: int) -> ValidationError:

@@ -19,13 +19,12 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from django_wxpay_media import conf, services, signals
+from django_wxpay_media import conf, services, signals, texts
 from django_wxpay_media.exceptions import (
     FileUnreadableError,
     MerchantMismatchError,
     StoredFileChangedError,
     UploadFailed,
-    user_message,
 )
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState, count_states
@@ -173,7 +172,7 @@ def test_unreadable_path_is_rejected(wxpay_settings, tmp_path):
     assert isinstance(outcome.error.__cause__, FileNotFoundError)
     assert outcome.code == "FILE_UNREADABLE"
     assert outcome.filename == str(tmp_path / "missing.png")
-    assert "cannot read the file" in outcome.message()
+    assert "cannot read the file" in texts.outcome_message(outcome)
     assert wxpay_settings.requests == []
 
 
@@ -294,7 +293,7 @@ def test_connection_failure_is_recorded(wxpay_settings):
     assert record.status == Status.FAILED
     assert record.error_code == excinfo.value.error.code
     assert record.request_id == ""
-    assert user_message(excinfo.value) == user_message(excinfo.value.error)
+    assert texts.error_message(excinfo.value) == texts.error_message(excinfo.value.error)
 
 
 @pytest.mark.django_db
@@ -427,7 +426,7 @@ def test_waiter_shares_the_failure_it_waited_for(wxpay_settings):
     )
     outcome = future.result(timeout=30)
     assert (outcome.state, outcome.code, outcome.request_id) == (UploadState.FAILED, "FREQUENCY_LIMITED", "REQ-1")
-    assert user_message(outcome.error) == user_message(errors.FrequencyLimitedError("x"))
+    assert texts.error_message(outcome.error) == texts.error_message(errors.FrequencyLimitedError("x"))
     assert wxpay_settings.requests == []
 
 
@@ -638,7 +637,7 @@ def test_upload_never_raises_for_any_bytes_and_name(wxpay_settings, data, name):
     before = len(wxpay_settings.requests)
     outcome = services.upload(data, filename=name)
     assert outcome.state in (UploadState.SENT, UploadState.REUSED, UploadState.FAILED, UploadState.REJECTED)
-    assert outcome.message() and "%(" not in outcome.message()
+    assert texts.outcome_message(outcome) and "%(" not in texts.outcome_message(outcome)
     if outcome.state is UploadState.REJECTED:
         assert outcome.record is None and outcome.code
         assert len(wxpay_settings.requests) == before  # nothing invalid is sent

@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from ..exceptions import user_message
+from .. import texts
 from ..wechatpay import errors
 from ..wechatpay.complaints import ComplaintRequestError
 
@@ -81,7 +81,7 @@ _FALLBACK = _("WeChat Pay answered with an error (%(code)s): %(message)s")
 def staff_message(exc: BaseException, **extra: Any) -> str:
     """A translated sentence for any error a complaint call ends with."""
     if isinstance(exc, ImproperlyConfigured) or not isinstance(exc, errors.WeChatPayError):
-        return user_message(exc)
+        return texts.error_message(exc)
     template = MESSAGES.get(exc.code)
     if template is None:
         if isinstance(exc, ComplaintRequestError):
@@ -89,7 +89,7 @@ def staff_message(exc: BaseException, **extra: Any) -> str:
         elif isinstance(exc, errors.WeChatPayAPIError) and not isinstance(exc, errors.WeChatPaySystemError):
             template = _FALLBACK
         else:  # transport, signature, unreadable answer, rate limit, 5xx: the upload's words
-            return user_message(exc)
+            return texts.error_message(exc)
     params = {"message": exc.message or exc.code, "code": exc.code, **exc.params, **extra}
     return str(template) % params
 

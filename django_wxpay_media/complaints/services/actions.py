@@ -15,9 +15,9 @@ from django.db import DatabaseError
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from ... import conf
+from ... import conf, texts
 from ... import services as upload_services
-from ...exceptions import RecordedError, user_message
+from ...exceptions import RecordedError
 from ...models import FeedbackImage
 from ...outcome import UploadOutcome
 from ...wechatpay import complaints as wc
@@ -51,7 +51,7 @@ def _upload_all(files: Sequence[Any], user: Any) -> tuple[list[FeedbackImage], l
             [item for _, item in new_files], user=user, retry_failed=may_retry, wait=False
         )
     except ImproperlyConfigured as exc:  # settings: the same reason for every image, nothing sent
-        reason = user_message(exc)
+        reason = texts.error_message(exc)
         names = [getattr(i, "filename", None) or getattr(i, "name", None) or gettext("image") for i in files]
         return [item for item in files if isinstance(item, FeedbackImage)], [
             (str(name).rsplit("/", 1)[-1], reason) for name in names
@@ -64,7 +64,7 @@ def _upload_all(files: Sequence[Any], user: Any) -> tuple[list[FeedbackImage], l
         outcome = outcomes[index]
         if not outcome.ok:
             name = getattr(item, "filename", None) or getattr(item, "name", None) or gettext("image")
-            reason = user_message(outcome.error) if outcome.error is not None else outcome.message()
+            reason = texts.error_message(outcome.error) if outcome.error is not None else texts.outcome_message(outcome)
             if not may_retry and isinstance(outcome.error, RecordedError):  # an earlier failure, not retried
                 reason = message_for("IMAGE_NOT_RETRIED")
             failures.append((str(name).rsplit("/", 1)[-1], reason))
