@@ -60,6 +60,8 @@ CHECK_IDS: dict[str, str] = {
     "E030": "COMPLAINT_COMPLETE_HOURS",
     "E031": "COMPLAINT_DUE_SOON_HOURS",
     "E032": "COMPLAINT_ALERT_EMAILS",
+    "E033": "PLATFORM_CERTIFICATES",
+    "E034": "PLATFORM_CERTIFICATES without the key it needs (APIV3_KEY for True, a public key for False)",
     "W001": "API_BASE_URL is a local sandbox while DEBUG is off",
     "W002": "MAX_FILES above WeChat Pay's 4 images per reply",
     "W003": "BACKGROUND_UPLOADS on a task backend that runs tasks in the request or never",
