@@ -132,7 +132,7 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
     @admin.display(description=_("payer phone"))
     def payer_phone(self, obj: Complaint) -> str:
         # Decrypted for this page only; never stored, never logged.
-        return services.payer_phone(obj) or gettext("(not available)")
+        return services.payer_phone(obj) or message_for("NOT_AVAILABLE")
 
     # -- the change page -----------------------------------------------------------------------
 
@@ -239,10 +239,7 @@ class ComplaintAdmin(_ServiceWrittenAdmin):
         else:
             text = outcome.message
             if outcome.request_id:
-                text = gettext("%(message)s (Request-ID %(request_id)s)") % {
-                    "message": text,
-                    "request_id": outcome.request_id,
-                }
+                text = message_for("WITH_REQUEST_ID", message=text, request_id=outcome.request_id)
             messages.error(request, text)
 
     def _form_view(

@@ -13,7 +13,6 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from ... import conf, texts
 from ... import services as upload_services
@@ -52,7 +51,9 @@ def _upload_all(files: Sequence[Any], user: Any) -> tuple[list[FeedbackImage], l
         )
     except ImproperlyConfigured as exc:  # settings: the same reason for every image, nothing sent
         reason = texts.error_message(exc)
-        names = [getattr(i, "filename", None) or getattr(i, "name", None) or gettext("image") for i in files]
+        names = [
+            getattr(i, "filename", None) or getattr(i, "name", None) or message_for("UNNAMED_IMAGE") for i in files
+        ]
         return [item for item in files if isinstance(item, FeedbackImage)], [
             (str(name).rsplit("/", 1)[-1], reason) for name in names
         ]
@@ -63,7 +64,7 @@ def _upload_all(files: Sequence[Any], user: Any) -> tuple[list[FeedbackImage], l
     for index, item in enumerate(files):
         outcome = outcomes[index]
         if not outcome.ok:
-            name = getattr(item, "filename", None) or getattr(item, "name", None) or gettext("image")
+            name = getattr(item, "filename", None) or getattr(item, "name", None) or message_for("UNNAMED_IMAGE")
             reason = texts.error_message(outcome.error) if outcome.error is not None else texts.outcome_message(outcome)
             if not may_retry and isinstance(outcome.error, RecordedError):  # an earlier failure, not retried
                 reason = message_for("IMAGE_NOT_RETRIED")
@@ -116,7 +117,7 @@ def resend_reply(reply: Reply, *, user: Any = None) -> Outcome:
     if claimed != 1:
         reply.refresh_from_db()
         if reply.state == Reply.State.SENT:
-            message = gettext("The reply has been sent already.")
+            message = message_for("REPLY_ALREADY_SENT")
         else:
             message = message_for("REPLY_BEING_SENT")
         return Outcome(True, message, complaint=reply.complaint, reply=reply)
@@ -146,7 +147,7 @@ def _deliver(reply: Reply, images: Sequence[Any], user: Any) -> Outcome:
         _mark(reply, Reply.State.FAILED, code=failure.code, message=failure.message, request_id=failure.request_id)
         return Outcome(False, failure.message, failure.code, failure.request_id, complaint, reply)
     sent_at = timezone.now()
-    sent = gettext("The reply was sent to the consumer.")
+    sent = message_for("REPLY_SENT")
     try:
         _mark(reply, Reply.State.SENT, request_id=request_id or "", sent_at=sent_at)
         moments.note_reply(complaint, sent_at)
@@ -192,7 +193,7 @@ def complete(complaint: Complaint, *, user: Any = None) -> Outcome:
     logger.info("Complaint %s marked complete by %s", complaint.complaint_id, user)
     moments.record_action(complaint, DeskAction.Kind.COMPLETE, _user_or_none(user), request_id)
     moments.note_completion(complaint, timezone.now())
-    message = " ".join([gettext("The complaint was marked complete."), _after_accepted(complaint)]).strip()
+    message = " ".join([message_for("MARKED_COMPLETE"), _after_accepted(complaint)]).strip()
     return Outcome(True, message, request_id=request_id or "", complaint=complaint)
 
 
@@ -246,7 +247,7 @@ def decide_refund(
         complaint, kind, _user_or_none(user), request_id, reason=reason, remark=remark, day=launch_refund_day
     )
     recorded.images.add(*records)
-    message = gettext("The refund was approved.") if action == "APPROVE" else gettext("The refund was rejected.")
+    message = message_for("REFUND_APPROVED" if action == "APPROVE" else "REFUND_REJECTED")
     message = " ".join([message, _after_accepted(complaint)]).strip()
     return Outcome(True, message, request_id=request_id or "", complaint=complaint)
 
