@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from django_wxpay_media.models import FeedbackImage
 from tests.formexample.models import ComplaintReply
+from tests.helpers import idle_in_transaction_sessions
 
 from .images import png
 
@@ -94,16 +95,8 @@ def test_slow_upload_does_not_block_a_second_writer_on_sqlite(admin_client, wxpa
 def test_no_session_is_idle_in_transaction_during_the_upload(admin_client, wxpay_settings):
     future = _start_slow_save(admin_client, wxpay_settings, "pg idle")
 
-    def idle_sessions():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pid, query FROM pg_stat_activity "
-                "WHERE datname = current_database() AND state LIKE 'idle in transaction%%'"
-            )
-            return cursor.fetchall()
-
     try:
-        idle = _in_other_thread(idle_sessions)
+        idle = _in_other_thread(idle_in_transaction_sessions)
         still_held = wxpay_settings.uploads == []
     finally:
         response = future.result(timeout=60)  # let the save finish before the test's teardown

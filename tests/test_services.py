@@ -29,7 +29,7 @@ from django_wxpay_media.exceptions import (
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState, count_states
 from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE, errors
-from tests.helpers import fuzz
+from tests.helpers import fuzz, in_thread
 
 from .images import jpeg, png, stored_files
 from .race_child import upload_in_child
@@ -385,25 +385,10 @@ def _claimed_elsewhere(tag: str, sandbox) -> FeedbackImage:
     return record
 
 
-def _in_thread(func, *args):
-    """Start ``func(*args)`` in another thread (its own DB connection); return the future."""
-
-    def run():
-        try:
-            return func(*args)
-        finally:
-            connections.close_all()
-
-    pool = ThreadPoolExecutor(1)
-    future = pool.submit(run)
-    pool.shutdown(wait=False)
-    return future
-
-
 @pytest.mark.django_db(transaction=True)
 def test_waits_for_another_upload_and_takes_its_result(wxpay_settings):
     record = _claimed_elsewhere("waiting", wxpay_settings)
-    future = _in_thread(services.upload, png("waiting"))
+    future = in_thread(services.upload, png("waiting"))
     threading.Event().wait(0.3)  # let the caller find the claim and start waiting
     assert not future.done()
     FeedbackImage.objects.filter(pk=record.pk).update(
@@ -419,7 +404,7 @@ def test_waits_for_another_upload_and_takes_its_result(wxpay_settings):
 @pytest.mark.django_db(transaction=True)
 def test_waiter_shares_the_failure_it_waited_for(wxpay_settings):
     record = _claimed_elsewhere("shared failure", wxpay_settings)
-    future = _in_thread(services.retry, FeedbackImage.objects.get(pk=record.pk))
+    future = in_thread(services.retry, FeedbackImage.objects.get(pk=record.pk))
     threading.Event().wait(0.3)
     FeedbackImage.objects.filter(pk=record.pk).update(
         status=Status.FAILED, error_code="FREQUENCY_LIMITED", error_message="slow down", request_id="REQ-1"

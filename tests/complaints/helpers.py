@@ -88,3 +88,12 @@ def with_form_token(client, url: str, data: dict[str, Any] | None = None) -> dic
     match = re.search(rf'name="{once.FIELD}" value="([^"]+)"', page)
     assert match, f"no one-time token in the form at {url}"
     return {**(data or {}), once.FIELD: match.group(1)}
+
+
+def stored(desk, **seed):
+    """A complaint the sandbox ``desk`` seeds (no images unless ``images=``), refreshed into the database."""
+    from django_wxpay_media.complaints import services
+
+    complaint = services.refresh(desk.seed_complaint(**{"images": 0, **seed})["complaint_id"]).complaint
+    assert complaint is not None
+    return complaint

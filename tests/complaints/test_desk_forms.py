@@ -8,16 +8,11 @@ from django.utils.datastructures import MultiValueDict
 from django_wxpay_media.complaints import services
 from django_wxpay_media.complaints.forms import RefundDecisionForm, ReplyForm
 from django_wxpay_media.models import FeedbackImage
+from tests.complaints.helpers import stored
 from tests.images import png_bytes
 from tests.test_forms import CountingUpload
 
 pytestmark = pytest.mark.django_db
-
-
-def stored(desk):
-    complaint = services.refresh(desk.seed_complaint(images=0)["complaint_id"]).complaint
-    assert complaint is not None
-    return complaint
 
 
 def test_a_reply_reads_each_image_once(desk):
