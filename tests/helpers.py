@@ -82,18 +82,23 @@ def throwaway_keys() -> dict[str, str]:
     }
 
 
-def in_thread(func: Callable[..., Any], *args: Any) -> Future:
-    """Start ``func(*args)`` in another thread with its own database connection; return the future."""
+def closing_connections(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func`` for another thread: the database connections it opened are closed when it returns."""
     from django.db import connections
 
-    def run():
+    def run(*args: Any) -> Any:
         try:
             return func(*args)
         finally:
             connections.close_all()
 
+    return run
+
+
+def in_thread(func: Callable[..., Any], *args: Any) -> Future:
+    """Start ``func(*args)`` in another thread with its own database connection; return the future."""
     pool = ThreadPoolExecutor(1)
-    future = pool.submit(run)
+    future = pool.submit(closing_connections(func), *args)
     pool.shutdown(wait=False)
     return future
 
