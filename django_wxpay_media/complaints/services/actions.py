@@ -6,6 +6,7 @@ kept as failed and says which image.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from ... import services as upload_services
 from ...exceptions import RecordedError
 from ...models import FeedbackImage
 from ...outcome import UploadOutcome
+from ...services.storing import recorded_user
 from ...wechatpay import complaints as wc
 from .. import moments, rules
 from ..messages import message_for
@@ -101,7 +103,7 @@ def send_reply(complaint: Complaint, content: str, images: Sequence[Any] = (), *
         return _failure(exc)
     if not (verdict := rules.can_reply(complaint)):
         return _refused(verdict, complaint)
-    reply = Reply.objects.create(complaint=complaint, content=content, sent_by=_user_or_none(user))
+    reply = Reply.objects.create(complaint=complaint, content=content, sent_by=recorded_user(user))
     return _deliver(reply, images, user)
 
 
@@ -170,7 +172,13 @@ def _after_accepted(complaint: Complaint) -> str:
 
 
 def _mark(
-    reply: Reply, state: str, *, code: str = "", message: str = "", request_id: str = "", sent_at: Any = None
+    reply: Reply,
+    state: str,
+    *,
+    code: str = "",
+    message: str = "",
+    request_id: str = "",
+    sent_at: datetime.datetime | None = None,
 ) -> None:
     reply.state = state
     reply.error_code = code
@@ -191,7 +199,7 @@ def complete(complaint: Complaint, *, user: Any = None) -> Outcome:
     except _CALL_ERRORS as exc:
         return _failure(exc)
     logger.info("Complaint %s marked complete by %s", complaint.complaint_id, user)
-    moments.record_action(complaint, DeskAction.Kind.COMPLETE, _user_or_none(user), request_id)
+    moments.record_action(complaint, DeskAction.Kind.COMPLETE, recorded_user(user), request_id)
     moments.note_completion(complaint, timezone.now())
     message = " ".join([message_for("MARKED_COMPLETE"), _after_accepted(complaint)]).strip()
     return Outcome(True, message, request_id=request_id or "", complaint=complaint)
@@ -244,13 +252,9 @@ def decide_refund(
     logger.info("Refund of complaint %s: %s by %s", complaint.complaint_id, action, user)
     kind = DeskAction.Kind.APPROVE_REFUND if action == "APPROVE" else DeskAction.Kind.REJECT_REFUND
     recorded = moments.record_action(
-        complaint, kind, _user_or_none(user), request_id, reason=reason, remark=remark, day=launch_refund_day
+        complaint, kind, recorded_user(user), request_id, reason=reason, remark=remark, day=launch_refund_day
     )
     recorded.images.add(*records)
     message = message_for("REFUND_APPROVED" if action == "APPROVE" else "REFUND_REJECTED")
     message = " ".join([message, _after_accepted(complaint)]).strip()
     return Outcome(True, message, request_id=request_id or "", complaint=complaint)
-
-
-def _user_or_none(user: Any) -> Any:
-    return user if user is not None and getattr(user, "is_authenticated", False) else None
