@@ -166,5 +166,10 @@ def test_the_protocol_layer_never_imports_django():
 def test_the_sandbox_never_imports_the_clients_signing_verification_or_transport():
     modules = [name for name in _modules() if name.startswith(f"{ROOT}.sandbox") and not name.endswith("__main__")]
     assert len(modules) > 5
-    forbidden = [f"{ROOT}.wechatpay.signing", f"{ROOT}.wechatpay.verification", f"{ROOT}.wechatpay.client"]
+    forbidden = [
+        f"{ROOT}.wechatpay.signing",
+        f"{ROOT}.wechatpay.verification",
+        f"{ROOT}.wechatpay.client",
+        f"{ROOT}.wechatpay.transport",
+    ]
     assert _fresh_import(modules, forbidden) == []
