@@ -13,7 +13,7 @@ protocol layer, no Django), and two roots built on it, one per layer:
 Both carry the base's stable ``code``, ``params`` and English ``str()`` (for logs and
 ``FeedbackImage.error_message``); no message ever contains key material. The
 staff-facing, translated sentence for any of them comes from
-:func:`user_message` (the sentences live in :mod:`django_wxpay_media.texts`).
+:func:`django_wxpay_media.texts.error_message`: texts read these errors, never the reverse.
 Callers rarely catch these: the services return
 :class:`~django_wxpay_media.outcome.UploadOutcome` values that carry them.
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .texts import MESSAGES, error_message
 from .wechatpay.errors import CodedError, WeChatPayError
 
 if TYPE_CHECKING:
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from .outcome import UploadOutcome
 
 __all__ = [
-    "MESSAGES",  # the per-code sentences, now in texts; the old name stays importable
     "CodedError",
     "FileUnreadableError",
     "MerchantMismatchError",
@@ -44,7 +42,6 @@ __all__ = [
     "UploadInProgressError",
     "WeChatPayError",
     "WxpayMediaError",
-    "user_message",
 ]
 
 
@@ -119,7 +116,7 @@ class MerchantMismatchError(WxpayMediaError):
 class RecordedError(WxpayMediaError):
     """A failure read back from a record, for a caller that waited on another's attempt.
 
-    It carries the record's ``error_code`` as ``code`` (so :func:`user_message`
+    It carries the record's ``error_code`` as ``code`` (so :func:`~django_wxpay_media.texts.error_message`
     explains it like the original), its ``error_message`` and ``request_id``.
     """
 
@@ -178,16 +175,3 @@ class UploadFailed(WxpayMediaError):
         if self.image is None:
             return f"Upload failed: {self.error}"
         return f"Uploading {self.image.filename!r} (FeedbackImage {self.image.pk}) failed: {self.error}"
-
-
-def user_message(exc: BaseException) -> str:
-    """A translated sentence telling staff what went wrong and what to do.
-
-    Takes any error an upload can end with: :class:`UploadFailed` (explains its
-    cause), an :class:`~django_wxpay_media.wechatpay.errors.ImageValidationError`,
-    a WeChat Pay API error (one message per documented code; WeChat's own message
-    is quoted where it says which parameter is wrong), a transport, signature or
-    response error, a configuration error, this layer's own errors. Key material
-    is never part of it. The sentences live in :mod:`django_wxpay_media.texts`.
-    """
-    return error_message(exc)

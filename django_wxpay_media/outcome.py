@@ -3,7 +3,7 @@
 Every service entry point (:func:`~django_wxpay_media.services.upload`,
 :func:`~django_wxpay_media.services.retry`, the batches) returns
 :class:`UploadOutcome` values; screens and the command display them
-(:meth:`UploadOutcome.message`, :func:`count_states`) instead of catching their
+(:func:`django_wxpay_media.texts.outcome_message`, :func:`count_states`) instead of catching their
 own lists of exceptions or guessing from timestamps. :class:`UploadState` lives in
 :mod:`.states` (the sentences in :mod:`.texts` are keyed by it) and is importable here.
 """
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .states import UploadState
-from .texts import outcome_message
 
 if TYPE_CHECKING:
     from .models import FeedbackImage
@@ -81,10 +80,6 @@ class UploadOutcome:
         if isinstance(name, str) and name:
             return posixpath.basename(name.replace("\\", "/")) or name
         return self.record.filename if self.record is not None else ""
-
-    def message(self) -> str:
-        """The translated, staff-facing sentence for this outcome (success ones too)."""
-        return outcome_message(self)
 
 
 def count_states(outcomes: Iterable[UploadOutcome]) -> Counter[UploadState]:

@@ -1,7 +1,7 @@
 """What one upload did, as a stable value: :class:`UploadState`.
 
 Apart from :mod:`.outcome` so that the sentences in :mod:`.texts` can be keyed by
-state while an outcome gives its own sentence (``UploadOutcome.message()``).
+state while an outcome gives its own sentence (``texts.outcome_message(outcome)``).
 """
 
 from __future__ import annotations

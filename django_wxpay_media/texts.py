@@ -292,7 +292,15 @@ def _params(exc: BaseException, code: str) -> dict[str, Any]:
 
 
 def error_message(exc: BaseException) -> str:
-    """The translated sentence for ``exc`` (see :func:`django_wxpay_media.exceptions.user_message`)."""
+    """A translated sentence telling staff what went wrong and what to do.
+
+    Takes any error an upload or a desk action can end with: an
+    :class:`~django_wxpay_media.exceptions.UploadFailed` (explains its cause), an
+    image validation error, a WeChat Pay API error (one sentence per documented
+    code; WeChat's own message quoted where it names the wrong parameter), a
+    transport, signature or response error, a configuration error, the Django
+    layer's own errors. Key material is never part of it.
+    """
     if isinstance(exc, errors.CodedError) and exc.explained_by is not None:
         return error_message(exc.explained_by)
     if isinstance(exc, (ImproperlyConfigured, errors.ConfigurationError)):

@@ -6,6 +6,8 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -78,3 +80,36 @@ def throwaway_keys() -> dict[str, str]:
         "ec_public": public_pem(ec.generate_private_key(ec.SECP256R1()).public_key()),
         "apiv3": secrets.token_hex(16),
     }
+
+
+def closing_connections(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func`` for another thread: the database connections it opened are closed when it returns."""
+    from django.db import connections
+
+    def run(*args: Any) -> Any:
+        try:
+            return func(*args)
+        finally:
+            connections.close_all()
+
+    return run
+
+
+def in_thread(func: Callable[..., Any], *args: Any) -> Future:
+    """Start ``func(*args)`` in another thread with its own database connection; return the future."""
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(closing_connections(func), *args)
+    pool.shutdown(wait=False)
+    return future
+
+
+def idle_in_transaction_sessions() -> list[tuple[Any, ...]]:
+    """PostgreSQL sessions of this database idle in a transaction (run it on another connection)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, query FROM pg_stat_activity "
+            "WHERE datname = current_database() AND state LIKE 'idle in transaction%%'"
+        )
+        return cursor.fetchall()

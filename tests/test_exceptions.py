@@ -1,4 +1,4 @@
-"""exceptions.py: UploadFailed and the translated, staff-facing user_message()."""
+"""exceptions.py: UploadFailed and the translated, staff-facing texts.error_message()."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import translation
 
+from django_wxpay_media import texts
 from django_wxpay_media.exceptions import (
-    MESSAGES,
     FileUnreadableError,
     MerchantMismatchError,
     RecordedError,
@@ -20,9 +20,9 @@ from django_wxpay_media.exceptions import (
     UploadFailed,
     UploadInProgressError,
     WxpayMediaError,
-    user_message,
 )
 from django_wxpay_media.models import FeedbackImage
+from django_wxpay_media.texts import MESSAGES
 from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE, errors, prepare_image
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -65,44 +65,48 @@ CASES = {
 def test_each_code_has_its_own_translated_message(code):
     exc = CASES[code]()
     assert exc.code == code
-    english = user_message(exc)
+    english = texts.error_message(exc)
     assert english and "%(" not in english
-    others = {user_message(CASES[c]()) for c in CASES if c != code}
+    others = {texts.error_message(CASES[c]()) for c in CASES if c != code}
     assert english not in others
     with translation.override("zh-hans"):
-        chinese = user_message(exc)
+        chinese = texts.error_message(exc)
     assert chinese != english
     assert CJK.search(chinese), chinese
 
 
 def test_size_is_human_readable():
-    just_over = user_message(CASES["FILE_TOO_LARGE"]())
+    just_over = texts.error_message(CASES["FILE_TOO_LARGE"]())
     assert f"{MAX_IMAGE_SIZE + 3:,} bytes" in just_over and f"{MAX_IMAGE_SIZE:,} bytes" in just_over
-    twice = user_message(validation_error(b"\xff\xd8\xff" + b"\x00" * 2 * MAX_IMAGE_SIZE))
+    twice = texts.error_message(validation_error(b"\xff\xd8\xff" + b"\x00" * 2 * MAX_IMAGE_SIZE))
     assert "4.0\xa0MB" in twice and "2.0\xa0MB" in twice
 
 
 def test_wechat_message_is_quoted_where_it_helps():
-    assert "参数错误：文件名" in user_message(api_error(errors.ParamError))
-    assert "不符合业务规则" in user_message(api_error(errors.InvalidRequestError, "不符合业务规则"))
+    assert "参数错误：文件名" in texts.error_message(api_error(errors.ParamError))
+    assert "不符合业务规则" in texts.error_message(api_error(errors.InvalidRequestError, "不符合业务规则"))
 
 
 def test_unknown_wechat_code_is_shown():
     exc = api_error(errors.WeChatPayAPIError, "新的错误", code="RESOURCE_NOT_EXISTS", status=404)
-    message = user_message(exc)
+    message = texts.error_message(exc)
     assert "RESOURCE_NOT_EXISTS" in message and "新的错误" in message
 
 
 def test_families_fall_back_sensibly():
-    assert user_message(errors.TransportError("x")) == str(MESSAGES["TRANSPORT_ERROR"])
-    assert user_message(errors.ImageValidationError("x")) == str(MESSAGES["INVALID_IMAGE"])
-    assert user_message(errors.ConfigurationError("x")) == str(MESSAGES["CONFIGURATION"])
-    assert user_message(ImproperlyConfigured("WXPAY_MEDIA['MCHID'] is missing")) == str(MESSAGES["CONFIGURATION"])
-    assert user_message(RuntimeError("boom")) == "The upload to WeChat Pay failed."
+    assert texts.error_message(errors.TransportError("x")) == str(MESSAGES["TRANSPORT_ERROR"])
+    assert texts.error_message(errors.ImageValidationError("x")) == str(MESSAGES["INVALID_IMAGE"])
+    assert texts.error_message(errors.ConfigurationError("x")) == str(MESSAGES["CONFIGURATION"])
+    assert texts.error_message(ImproperlyConfigured("WXPAY_MEDIA['MCHID'] is missing")) == str(
+        MESSAGES["CONFIGURATION"]
+    )
+    assert texts.error_message(RuntimeError("boom")) == "The upload to WeChat Pay failed."
 
 
 def test_configuration_message_does_not_repeat_the_developer_text():
-    message = user_message(ImproperlyConfigured("WXPAY_MEDIA['PRIVATE_KEY_PATH'] = '/secret/path' cannot be read"))
+    message = texts.error_message(
+        ImproperlyConfigured("WXPAY_MEDIA['PRIVATE_KEY_PATH'] = '/secret/path' cannot be read")
+    )
     assert "/secret/path" not in message
 
 
@@ -114,7 +118,7 @@ def test_upload_failed_carries_record_and_cause():
     assert exc.code == "PARAM_ERROR"
     assert exc.request_id == "08F0A1B2C3"
     assert str(exc).startswith("Uploading 'r.png' (FeedbackImage 7) failed: WeChat Pay error PARAM_ERROR")
-    assert user_message(exc) == user_message(cause)
+    assert texts.error_message(exc) == texts.error_message(cause)
     assert UploadFailed(image, errors.WeChatPayTimeout("t")).request_id is None
 
 
@@ -122,17 +126,17 @@ def test_recorded_error_explains_like_the_original():
     image = FeedbackImage(error_code="NO_AUTH", error_message="WeChat Pay error NO_AUTH: 无权限", request_id="R1")
     recorded = RecordedError.from_image(image)
     assert (recorded.code, recorded.request_id, str(recorded)) == ("NO_AUTH", "R1", image.error_message)
-    assert user_message(recorded) == user_message(api_error(errors.NoAuthError, status=403))
+    assert texts.error_message(recorded) == texts.error_message(api_error(errors.NoAuthError, status=403))
     unknown = RecordedError.from_image(FeedbackImage(error_code="SOMETHING_NEW", error_message="m"))
-    assert "SOMETHING_NEW" in user_message(unknown)
+    assert "SOMETHING_NEW" in texts.error_message(unknown)
 
 
 def test_messages_never_show_key_material():
     secret = "-" * 5 + "BEGIN PRIVATE KEY" + "-" * 5 + "MIIEvQ"  # key-shaped text, no key
     for factory in CASES.values():
         exc = factory()
-        assert "BEGIN" not in user_message(exc)
-    assert secret not in user_message(errors.ConfigurationError(secret))
+        assert "BEGIN" not in texts.error_message(exc)
+    assert secret not in texts.error_message(errors.ConfigurationError(secret))
 
 
 @pytest.mark.parametrize(
@@ -160,19 +164,20 @@ def test_upload_failed_without_a_record():
     exc = UploadFailed(None, cause)
     assert exc.image is None and exc.code == "UNSUPPORTED_FORMAT" and exc.outcome is None
     assert str(exc) == "Upload failed: gif"
-    assert user_message(exc) == user_message(cause)
+    assert texts.error_message(exc) == texts.error_message(cause)
 
 
 def test_unreadable_file_quotes_the_reason():
-    assert user_message(CASES["FILE_UNREADABLE"]()) == "cannot read the file: Permission denied"
+    assert texts.error_message(CASES["FILE_UNREADABLE"]()) == "cannot read the file: Permission denied"
     with translation.override("zh-hans"):
-        assert "Permission denied" in user_message(CASES["FILE_UNREADABLE"]())
+        assert "Permission denied" in texts.error_message(CASES["FILE_UNREADABLE"]())
 
 
-def test_messages_live_in_texts():
-    from django_wxpay_media import texts
+def test_sentences_live_in_texts_only():
+    """The errors carry codes; texts reads them (the old exceptions.user_message/MESSAGES are gone)."""
+    from django_wxpay_media import exceptions
 
-    assert MESSAGES is texts.MESSAGES
+    assert not hasattr(exceptions, "user_message") and not hasattr(exceptions, "MESSAGES")
 
 
 # -- one coded base (issue 15) ------------------------------------------------------------------
@@ -198,13 +203,12 @@ def test_a_new_code_is_explained_by_its_family():
         code = "NEW_OWN_ERROR"
         family_code = "STORAGE_ERROR"
 
-    assert user_message(NewTransportFailure("x")) == str(MESSAGES["TRANSPORT_ERROR"])
-    assert user_message(NewOwnError("x")) == str(MESSAGES["STORAGE_ERROR"])
-    assert user_message(UploadFailed(None, NewOwnError("x"))) == str(MESSAGES["STORAGE_ERROR"])
+    assert texts.error_message(NewTransportFailure("x")) == str(MESSAGES["TRANSPORT_ERROR"])
+    assert texts.error_message(NewOwnError("x")) == str(MESSAGES["STORAGE_ERROR"])
+    assert texts.error_message(UploadFailed(None, NewOwnError("x"))) == str(MESSAGES["STORAGE_ERROR"])
 
 
 def test_one_table_gives_the_sentence_and_the_field_error():
-    from django_wxpay_media import texts
     from django_wxpay_media.forms import FeedbackImageField
 
     field = FeedbackImageField()

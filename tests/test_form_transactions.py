@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from django_wxpay_media.models import FeedbackImage
 from tests.formexample.models import ComplaintReply
+from tests.helpers import idle_in_transaction_sessions, in_thread
 
 from .images import png
 
@@ -56,17 +57,6 @@ def _start_slow_save(client, sandbox, tag: str):
     return future
 
 
-def _in_other_thread(func):
-    def run():
-        try:
-            return func()
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(run).result(timeout=60)
-
-
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's database-wide write lock")
 def test_slow_upload_does_not_block_a_second_writer_on_sqlite(admin_client, wxpay_settings):
     future = _start_slow_save(admin_client, wxpay_settings, "sqlite writer")
@@ -78,7 +68,7 @@ def test_slow_upload_does_not_block_a_second_writer_on_sqlite(admin_client, wxpa
         return get_user_model().objects.create_user("second-writer").pk
 
     try:
-        written = _in_other_thread(write)
+        written = in_thread(write).result(timeout=60)
         still_held = wxpay_settings.uploads == []
     finally:
         response = future.result(timeout=60)  # let the save finish before the test's teardown
@@ -94,16 +84,8 @@ def test_slow_upload_does_not_block_a_second_writer_on_sqlite(admin_client, wxpa
 def test_no_session_is_idle_in_transaction_during_the_upload(admin_client, wxpay_settings):
     future = _start_slow_save(admin_client, wxpay_settings, "pg idle")
 
-    def idle_sessions():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pid, query FROM pg_stat_activity "
-                "WHERE datname = current_database() AND state LIKE 'idle in transaction%%'"
-            )
-            return cursor.fetchall()
-
     try:
-        idle = _in_other_thread(idle_sessions)
+        idle = in_thread(idle_in_transaction_sessions).result(timeout=60)
         still_held = wxpay_settings.uploads == []
     finally:
         response = future.result(timeout=60)  # let the save finish before the test's teardown

@@ -13,7 +13,7 @@ from django.utils.datastructures import MultiValueDict
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from django_wxpay_media import services, signals
+from django_wxpay_media import services, signals, texts
 from django_wxpay_media.forms import (
     FeedbackImageField,
     FeedbackImageFormMixin,
@@ -488,7 +488,7 @@ def test_a_failure_after_the_commit_is_an_outcome_not_a_field_error(wxpay_settin
     [[outcome]] = seen
     assert (outcome.state, outcome.code) == (UploadState.FAILED, "PARAM_ERROR")
     assert outcome.filename == "late.png"
-    assert "文件名不合法" in outcome.message()
+    assert "文件名不合法" in texts.outcome_message(outcome)
     assert FeedbackImage.objects.get().status == FeedbackImage.Status.FAILED
 
 

@@ -19,11 +19,6 @@ import django_wxpay_media
 PACKAGE = Path(django_wxpay_media.__file__).parent
 ROOT = PACKAGE.name
 
-#: Cycles another change of issue 15 removes (services becomes a package that hands
-#: work to tasks without tasks importing it back). Listed by module prefix; the test
-#: fails when one is gone, so that the allowance is removed with it.
-KNOWN_CYCLES: list[tuple[str, ...]] = [(f"{ROOT}.services", f"{ROOT}.tasks")]
-
 
 def _modules() -> dict[str, Path]:
     found = {}
@@ -105,31 +100,46 @@ def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
     return found
 
 
-def _known(cycle: set[str]) -> bool:
-    return any(all(m.startswith(known) for m in cycle) for known in KNOWN_CYCLES)
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` loads, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for target in graph[todo.pop()]:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
 
 
-def test_the_graph_reads_function_level_imports():
+def test_the_graph_reads_every_kind_of_import():
     graph = _graph()
-    # services imports tasks only inside a function: the graph must still see it.
-    assert f"{ROOT}.tasks" in graph[f"{ROOT}.services"]
+    # texts asks conf inside a function; apps loads tasks with `from . import tasks`;
+    # a package's __init__ re-exports its modules; tasks runs the services.
+    assert f"{ROOT}.conf" in graph[f"{ROOT}.texts"]
+    assert f"{ROOT}.tasks" in graph[f"{ROOT}.apps"]
+    assert f"{ROOT}.services.api" in graph[f"{ROOT}.services"]
+    assert f"{ROOT}.services" in graph[f"{ROOT}.tasks"]
+    assert f"{ROOT}.complaints.services.actions" in graph[f"{ROOT}.complaints.services"]
     assert f"{ROOT}.wechatpay.errors" in graph[f"{ROOT}.exceptions"]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+    assert _reachable({"a": {"b"}, "b": {"c"}, "c": set()}, "a") == {"b", "c"}
 
 
 def test_no_import_cycle():
-    cycles = _cycles(_graph())
-    unknown = [sorted(cycle) for cycle in cycles if not _known(cycle)]
-    assert unknown == [], f"import cycles: {unknown}"
-    for known in KNOWN_CYCLES:
-        assert any(all(m.startswith(known) for m in c) for c in cycles), f"{known} is gone: remove it from KNOWN_CYCLES"
+    """The whole package, function-level imports included, with no allowance."""
+    assert [sorted(cycle) for cycle in _cycles(_graph())] == []
 
 
-def test_texts_depend_on_errors_not_on_the_modules_that_describe_themselves():
-    """texts reads the coded errors and the states; exceptions and outcome give their sentence through it."""
+def test_texts_depend_on_errors_and_outcomes_never_the_reverse():
+    """texts reads the coded errors, outcomes and states; none of them loads texts, even indirectly."""
     graph = _graph()
-    assert graph[f"{ROOT}.texts"].isdisjoint({f"{ROOT}.exceptions", f"{ROOT}.outcome"})
-    assert f"{ROOT}.wechatpay.errors" in graph[f"{ROOT}.texts"] or f"{ROOT}.wechatpay" in graph[f"{ROOT}.texts"]
+    for module in ("exceptions", "outcome", "states", "wechatpay.errors", "complaints.models"):
+        reached = _reachable(graph, f"{ROOT}.{module}")
+        assert f"{ROOT}.texts" not in reached, f"{module} loads texts"
+        assert f"{ROOT}.complaints.messages" not in reached, f"{module} loads the desk's text table"
+    assert {f"{ROOT}.wechatpay.errors", f"{ROOT}.wechatpay"} & graph[f"{ROOT}.texts"]
+    assert f"{ROOT}.states" in graph[f"{ROOT}.texts"]
 
 
 def _fresh_import(modules: list[str], forbidden: list[str]) -> list[str]:
@@ -158,5 +168,10 @@ def test_the_protocol_layer_never_imports_django():
 def test_the_sandbox_never_imports_the_clients_signing_verification_or_transport():
     modules = [name for name in _modules() if name.startswith(f"{ROOT}.sandbox") and not name.endswith("__main__")]
     assert len(modules) > 5
-    forbidden = [f"{ROOT}.wechatpay.signing", f"{ROOT}.wechatpay.verification", f"{ROOT}.wechatpay.client"]
+    forbidden = [
+        f"{ROOT}.wechatpay.signing",
+        f"{ROOT}.wechatpay.verification",
+        f"{ROOT}.wechatpay.client",
+        f"{ROOT}.wechatpay.transport",
+    ]
     assert _fresh_import(modules, forbidden) == []

@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone, translation
 
-from django_wxpay_media import services
+from django_wxpay_media import services, texts
 from django_wxpay_media.exceptions import UploadInProgressError
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadOutcome, UploadState, count_states
@@ -62,10 +62,10 @@ def test_every_state_has_a_sentence_and_a_count():
 @pytest.mark.parametrize("state", list(UploadState), ids=str)
 def test_each_outcome_has_its_own_translated_sentence(state):
     outcome = OUTCOMES[state]()
-    english = outcome.message()
+    english = texts.outcome_message(outcome)
     assert "%(" not in english
     with translation.override("zh-hans"):
-        chinese = outcome.message()
+        chinese = texts.outcome_message(outcome)
     assert chinese != english and CJK.search(chinese), chinese
     assert "%(" not in chinese
 
@@ -85,13 +85,13 @@ def test_ok_sent_code_and_media_id():
 
 
 def test_reused_sentence_names_date_and_the_name_it_went_under():
-    text = OUTCOMES[UploadState.REUSED]().message()
+    text = texts.outcome_message(OUTCOMES[UploadState.REUSED]())
     assert "new-name.png" in text and "“receipt.png”" in text and "MEDIA-1" in text
     assert "nothing was sent" in text
 
 
 def test_failed_sentence_explains_the_cause():
-    text = OUTCOMES[UploadState.FAILED]().message()
+    text = texts.outcome_message(OUTCOMES[UploadState.FAILED]())
     assert "Too many uploads" in text and "kept" in text
 
 
@@ -118,7 +118,7 @@ def test_the_service_says_sent_then_reused_without_guessing_from_time(wxpay_sett
     assert (first.state, second.state) == (UploadState.SENT, UploadState.REUSED)
     assert first.record.pk == second.record.pk
     assert len(wxpay_settings.uploads) == 1
-    assert second.message().startswith("“b.png” was already uploaded")
+    assert texts.outcome_message(second).startswith("“b.png” was already uploaded")
     # The wrapper keeps the public contract: the record.
     assert services.upload_image(png("sent then reused")).pk == first.record.pk
 

@@ -19,18 +19,17 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from django_wxpay_media import conf, services, signals
+from django_wxpay_media import conf, services, signals, texts
 from django_wxpay_media.exceptions import (
     FileUnreadableError,
     MerchantMismatchError,
     StoredFileChangedError,
     UploadFailed,
-    user_message,
 )
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState, count_states
 from django_wxpay_media.wechatpay import MAX_IMAGE_SIZE, errors
-from tests.helpers import fuzz
+from tests.helpers import fuzz, in_thread
 
 from .images import jpeg, png, stored_files
 from .race_child import upload_in_child
@@ -173,7 +172,7 @@ def test_unreadable_path_is_rejected(wxpay_settings, tmp_path):
     assert isinstance(outcome.error.__cause__, FileNotFoundError)
     assert outcome.code == "FILE_UNREADABLE"
     assert outcome.filename == str(tmp_path / "missing.png")
-    assert "cannot read the file" in outcome.message()
+    assert "cannot read the file" in texts.outcome_message(outcome)
     assert wxpay_settings.requests == []
 
 
@@ -294,7 +293,7 @@ def test_connection_failure_is_recorded(wxpay_settings):
     assert record.status == Status.FAILED
     assert record.error_code == excinfo.value.error.code
     assert record.request_id == ""
-    assert user_message(excinfo.value) == user_message(excinfo.value.error)
+    assert texts.error_message(excinfo.value) == texts.error_message(excinfo.value.error)
 
 
 @pytest.mark.django_db
@@ -386,25 +385,10 @@ def _claimed_elsewhere(tag: str, sandbox) -> FeedbackImage:
     return record
 
 
-def _in_thread(func, *args):
-    """Start ``func(*args)`` in another thread (its own DB connection); return the future."""
-
-    def run():
-        try:
-            return func(*args)
-        finally:
-            connections.close_all()
-
-    pool = ThreadPoolExecutor(1)
-    future = pool.submit(run)
-    pool.shutdown(wait=False)
-    return future
-
-
 @pytest.mark.django_db(transaction=True)
 def test_waits_for_another_upload_and_takes_its_result(wxpay_settings):
     record = _claimed_elsewhere("waiting", wxpay_settings)
-    future = _in_thread(services.upload, png("waiting"))
+    future = in_thread(services.upload, png("waiting"))
     threading.Event().wait(0.3)  # let the caller find the claim and start waiting
     assert not future.done()
     FeedbackImage.objects.filter(pk=record.pk).update(
@@ -420,14 +404,14 @@ def test_waits_for_another_upload_and_takes_its_result(wxpay_settings):
 @pytest.mark.django_db(transaction=True)
 def test_waiter_shares_the_failure_it_waited_for(wxpay_settings):
     record = _claimed_elsewhere("shared failure", wxpay_settings)
-    future = _in_thread(services.retry, FeedbackImage.objects.get(pk=record.pk))
+    future = in_thread(services.retry, FeedbackImage.objects.get(pk=record.pk))
     threading.Event().wait(0.3)
     FeedbackImage.objects.filter(pk=record.pk).update(
         status=Status.FAILED, error_code="FREQUENCY_LIMITED", error_message="slow down", request_id="REQ-1"
     )
     outcome = future.result(timeout=30)
     assert (outcome.state, outcome.code, outcome.request_id) == (UploadState.FAILED, "FREQUENCY_LIMITED", "REQ-1")
-    assert user_message(outcome.error) == user_message(errors.FrequencyLimitedError("x"))
+    assert texts.error_message(outcome.error) == texts.error_message(errors.FrequencyLimitedError("x"))
     assert wxpay_settings.requests == []
 
 
@@ -638,7 +622,7 @@ def test_upload_never_raises_for_any_bytes_and_name(wxpay_settings, data, name):
     before = len(wxpay_settings.requests)
     outcome = services.upload(data, filename=name)
     assert outcome.state in (UploadState.SENT, UploadState.REUSED, UploadState.FAILED, UploadState.REJECTED)
-    assert outcome.message() and "%(" not in outcome.message()
+    assert texts.outcome_message(outcome) and "%(" not in texts.outcome_message(outcome)
     if outcome.state is UploadState.REJECTED:
         assert outcome.record is None and outcome.code
         assert len(wxpay_settings.requests) == before  # nothing invalid is sent

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from django_wxpay_media import conf, services
+from django_wxpay_media import conf, services, texts
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.outcome import UploadState
 
@@ -110,7 +110,7 @@ def test_a_failed_final_update_is_recorded_not_left_uploading(wxpay_settings, in
     assert outcome.code == "RECORD_ERROR"
     assert (saved.status, saved.error_code) == (Status.FAILED, "RECORD_ERROR")
     assert wxpay_settings.uploads[0].media_id in saved.error_message  # the answer is logged on the record
-    assert "could not save" in outcome.message()
+    assert "could not save" in texts.outcome_message(outcome)
     # A retry finishes it.
     assert services.retry(saved).state is UploadState.SENT
     assert FeedbackImage.objects.get().status == Status.UPLOADED

@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from ..exceptions import RecordedError, user_message
+from .. import texts
+from ..exceptions import RecordedError
 from ..models import FeedbackImage
 
 __all__ = ["STATUS_ICONS", "FeedbackImageColumns", "file_url"]
@@ -87,7 +88,7 @@ class FeedbackImageColumns(admin.ModelAdmin):
         icon = STATUS_ICONS.get(obj.status, "admin/img/icon-unknown.svg")
         title = ""
         if obj.status == Status.FAILED:  # the reason, in the staff member's language, on hover
-            title = user_message(RecordedError.from_image(obj))
+            title = texts.error_message(RecordedError.from_image(obj))
         return format_html(
             '<span class="wxpay-status wxpay-status-{}" title="{}"><img src="{}" alt=""> {}</span>',
             obj.status,

@@ -36,7 +36,7 @@ from django.utils.translation import gettext
 
 from .. import conf, services, texts
 from ..admin_forms import FeedbackImageAddForm
-from ..exceptions import RecordedError, user_message
+from ..exceptions import RecordedError
 from ..models import FeedbackImage
 from ..outcome import UploadOutcome, UploadState
 from ..serving import stored_image_response
@@ -192,7 +192,7 @@ class FeedbackImageViews(admin.ModelAdmin):
             return None
         obj = outcome.record
         if obj is None:  # rejected: nothing stored, so the form says why
-            form.add_error("upload", outcome.message())
+            form.add_error("upload", texts.outcome_message(outcome))
             return None
         if outcome.state in (UploadState.SENT, UploadState.FAILED, UploadState.QUEUED) and not isinstance(
             outcome.error, RecordedError
@@ -250,7 +250,7 @@ class FeedbackImageViews(admin.ModelAdmin):
         extra_context["can_upload"] = obj is not None and obj.is_retryable and self.has_upload_permission(request)
         if obj is not None and obj.status == Status.FAILED:
             # The stored code, explained in the staff member's language.
-            extra_context["upload_error_text"] = user_message(RecordedError.from_image(obj))
+            extra_context["upload_error_text"] = texts.error_message(RecordedError.from_image(obj))
         extra_context["upload_url"] = reverse(
             f"admin:{self.opts.app_label}_{self.opts.model_name}_upload",
             args=(object_id,),
@@ -313,7 +313,7 @@ class FeedbackImageViews(admin.ModelAdmin):
 
         A failure kept on its record also says how to finish it from this admin.
         """
-        text = outcome.message()
+        text = texts.outcome_message(outcome)
         if outcome.state is UploadState.FAILED:
             if self.has_upload_permission(request):
                 hint = str(texts.ADMIN_RETRY_HINT)

@@ -25,6 +25,13 @@ def _check_length(code: str, value: str, limit: int) -> None:
         raise forms.ValidationError(message_for(code, length=length, limit=limit), code=code.lower())
 
 
+def _prepared_images(form: forms.Form) -> list[Any]:
+    """The form's images as the field checked them: the desk's upload reads and validates none again."""
+    field = form.fields["images"]
+    files = form.cleaned_data.get("images") or []
+    return field.prepared(files) if isinstance(field, FeedbackImagesField) else files
+
+
 class CountedTextarea(forms.Textarea):
     """A textarea with a live character count (counted like WeChat Pay: characters)."""
 
@@ -81,6 +88,9 @@ class ReplyForm(forms.Form):
             del self.fields["earlier_images"]  # nothing to offer: no empty row
         else:
             field.queryset = earlier
+
+    def clean_images(self) -> list[Any]:
+        return _prepared_images(self)
 
     def clean_content(self) -> str:
         content: str = self.cleaned_data["content"]
@@ -139,6 +149,9 @@ class RefundDecisionForm(forms.Form):
     remark = forms.CharField(
         label=_("Remark"), required=False, widget=CountedTextarea(wc.MAX_REMARK, {"rows": 2}), help_text=_("Optional.")
     )
+
+    def clean_images(self) -> list[Any]:
+        return _prepared_images(self)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

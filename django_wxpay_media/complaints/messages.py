@@ -1,8 +1,13 @@
-"""Staff-facing sentences for what can go wrong on the complaint desk, in one place.
+"""The desk's text table: every sentence the complaint desk tells staff, in one place.
 
-Complaint calls have their own codes (limits checked before sending, WeChat's
-answers to complaint APIs); transport, signature and configuration failures are
-the upload's and keep the upload's sentences (:func:`..exceptions.user_message`).
+What went well, what went wrong, and what to do: the services, the admin and the
+views take their sentences from :data:`MESSAGES` (by code, :func:`message_for`) or,
+for an error, :func:`staff_message`. Labels (field names, titles, column headers)
+stay with their screens. Complaint calls have their own codes (limits checked before
+sending, WeChat's answers to complaint APIs); transport, signature and configuration
+failures are the upload's and keep the upload's sentences
+(:func:`django_wxpay_media.texts.error_message`). Like :mod:`django_wxpay_media.texts`,
+this table reads errors and never is read by them.
 """
 
 from __future__ import annotations
@@ -13,11 +18,22 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from ..exceptions import user_message
+from .. import texts
 from ..wechatpay import errors
 from ..wechatpay.complaints import ComplaintRequestError
 
 MESSAGES: dict[str, Promise] = {
+    # What went well.
+    "REFRESHED": _("The complaint was refreshed from WeChat Pay."),
+    "REPLY_SENT": _("The reply was sent to the consumer."),
+    "REPLY_ALREADY_SENT": _("The reply has been sent already."),
+    "MARKED_COMPLETE": _("The complaint was marked complete."),
+    "REFUND_APPROVED": _("The refund was approved."),
+    "REFUND_REJECTED": _("The refund was rejected."),
+    # Parts of other sentences.
+    "UNNAMED_IMAGE": _("image"),
+    "NOT_AVAILABLE": _("(not available)"),
+    "WITH_REQUEST_ID": _("%(message)s (Request-ID %(request_id)s)"),
     # Checked before anything is sent.
     "EMPTY_CONTENT": _("Write the reply's text: it has no visible characters."),
     "UNSUPPORTED_CHARACTER": _(
@@ -82,7 +98,7 @@ _FALLBACK = _("WeChat Pay answered with an error (%(code)s): %(message)s")
 def staff_message(exc: BaseException, **extra: Any) -> str:
     """A translated sentence for any error a complaint call ends with."""
     if isinstance(exc, ImproperlyConfigured) or not isinstance(exc, errors.WeChatPayError):
-        return user_message(exc)
+        return texts.error_message(exc)
     template = MESSAGES.get(exc.code)
     if template is None:
         if isinstance(exc, ComplaintRequestError):
@@ -90,7 +106,7 @@ def staff_message(exc: BaseException, **extra: Any) -> str:
         elif isinstance(exc, errors.WeChatPayAPIError) and not isinstance(exc, errors.WeChatPaySystemError):
             template = _FALLBACK
         else:  # transport, signature, unreadable answer, rate limit, 5xx: the upload's words
-            return user_message(exc)
+            return texts.error_message(exc)
     params = {"message": exc.message or exc.code, "code": exc.code, **exc.params, **extra}
     return str(template) % params
 

@@ -13,6 +13,7 @@ the fetch.
 from __future__ import annotations
 
 import datetime
+import enum
 import logging
 import uuid
 from collections.abc import Mapping
@@ -36,22 +37,47 @@ logger = logging.getLogger("django_wxpay_media.complaints")
 CLAIM_MARGIN = datetime.timedelta(seconds=30)
 
 
+class NotificationStatus(str, enum.Enum):  # noqa: UP042 - like UploadState: str(status) is its value
+    """What :func:`handle_notification` did with one delivery (stable values, for logs)."""
+
+    #: The complaint is stored; the notification handled.
+    ACCEPTED = "accepted"
+    #: About a sub-merchant the account does not handle: nothing stored, handled.
+    IGNORED = "ignored"
+    #: Handled before: nothing done.
+    DUPLICATE = "duplicate"
+    #: Another delivery of the same id is being handled: nothing done, come back later.
+    BUSY = "busy"
+    #: Forged, stale, unreadable, or values that cannot be stored: nothing written.
+    REJECTED = "rejected"
+    #: Recorded, but the complaint could not be stored; a redelivery tries again.
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class NotificationOutcome:
-    """What :func:`handle_notification` did.
+    """What :func:`handle_notification` did: the desk's result shape (``ok``, ``code``, ``record``).
 
-    ``status``: ``accepted`` (the complaint is stored; the notification handled),
-    ``ignored`` (about a sub-merchant the account does not handle: nothing stored, handled),
-    ``duplicate`` (handled before: nothing done), ``busy`` (another delivery of the
-    same id is being handled: nothing done, come back later), ``rejected`` (forged,
-    stale, unreadable, or values that cannot be stored: nothing written),
-    ``failed`` (recorded, but the complaint could not be stored; a redelivery tries
-    again).
+    ``code`` says why it was rejected or failed (a verification reason, a
+    notification error code, ``CONFIGURATION``, ``DATABASE_ERROR``…), else ``""``.
     """
 
-    status: str
-    reason: str = ""
+    status: NotificationStatus
+    code: str = ""
     notification: Notification | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when WeChat Pay may stop sending it: accepted now, handled before, or ignored."""
+        return self.status in (NotificationStatus.ACCEPTED, NotificationStatus.DUPLICATE, NotificationStatus.IGNORED)
+
+    @property
+    def record(self) -> Notification | None:
+        """The notification's row (``None`` when nothing was recorded)."""
+        return self.notification
 
 
 def handle_notification(headers: Mapping[str, str], body: bytes, account: str | None = None) -> NotificationOutcome:
@@ -78,22 +104,22 @@ def handle_notification(headers: Mapping[str, str], body: bytes, account: str | 
         check_lengths(Notification, values)  # SQLite would store an over-long id whole
     except errors.SignatureVerificationError as exc:
         logger.warning("Complaint notification refused: %s", exc)
-        return NotificationOutcome("rejected", exc.reason)
+        return NotificationOutcome(NotificationStatus.REJECTED, exc.reason)
     except (wc.NotificationError, errors.InvalidResponseError) as exc:
         logger.warning("Complaint notification refused: %s", exc)
-        return NotificationOutcome("rejected", exc.code)
+        return NotificationOutcome(NotificationStatus.REJECTED, exc.code)
     except (ImproperlyConfigured, errors.WeChatPayError) as exc:  # settings, or certificates unreachable
         logger.error("Complaint notification could not be checked: %s", exc)
-        return NotificationOutcome("rejected", "CONFIGURATION")
+        return NotificationOutcome(NotificationStatus.REJECTED, "CONFIGURATION")
     claim = uuid.uuid4()
     until = timezone.now() + datetime.timedelta(seconds=client.max_call_seconds) + CLAIM_MARGIN
     try:
         record, taken = _claim(values, claim, until)
     except DatabaseError as exc:  # e.g. SQLite's "database is locked": nothing recorded, WeChat sends it again
         logger.error("Complaint notification %s could not be recorded: %s", notification.id, exc)
-        return NotificationOutcome("failed", "DATABASE_ERROR")
+        return NotificationOutcome(NotificationStatus.FAILED, "DATABASE_ERROR")
     if not taken:
-        status = "duplicate" if record.state == Notification.State.HANDLED else "busy"
+        status = NotificationStatus.DUPLICATE if record.state == Notification.State.HANDLED else NotificationStatus.BUSY
         return NotificationOutcome(status, notification=record)
     return _handle(record, claim, name)
 
@@ -140,14 +166,15 @@ def _handle(record: Notification, claim: uuid.UUID, account: str) -> Notificatio
             _settle(
                 record, claim, Notification.State.HANDLED, code=outcome.code, message=outcome.message if ignored else ""
             )
-            return NotificationOutcome("ignored" if ignored else "accepted", notification=record)
+            status = NotificationStatus.IGNORED if ignored else NotificationStatus.ACCEPTED
+            return NotificationOutcome(status, notification=record)
         logger.warning("Complaint %s of notification %s not stored: %s", record.complaint_id, record, outcome.message)
         code, message = outcome.code or "ERROR", outcome.message
     try:
         _settle(record, claim, Notification.State.FAILED, code=code, message=message)
     except DatabaseError:  # still "received": the claim runs out and a redelivery tries again
         logger.exception("Notification %s could not be marked failed", record)
-    return NotificationOutcome("failed", code, record)
+    return NotificationOutcome(NotificationStatus.FAILED, code, record)
 
 
 def _settle(record: Notification, claim: uuid.UUID, state: str, *, code: str = "", message: str = "") -> None:

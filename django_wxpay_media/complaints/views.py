@@ -55,10 +55,10 @@ def notification(request: HttpRequest, account: str | None = None) -> HttpRespon
     if len(body) > MAX_BODY:
         return _fail(413, "body too large")
     outcome = notifications.handle_notification(request.headers, body, account)
-    if outcome.status in ("accepted", "duplicate", "ignored"):
+    if outcome.ok:  # accepted now, handled before, or about a sub-merchant not handled here
         return HttpResponse(status=204)
-    if outcome.status == "busy":  # another delivery of this id is being handled: come back later
+    if outcome.status is notifications.NotificationStatus.BUSY:  # another delivery is handling it: come back later
         return _fail(503, "being handled; send it again later")
-    if outcome.status == "failed":
+    if outcome.status is notifications.NotificationStatus.FAILED:
         return _fail(500, "the complaint could not be stored yet; send it again")
     return _fail(401, "notification rejected")

@@ -66,6 +66,9 @@ class AccountSettings:
     public_key: rsa.RSAPublicKey | None
     public_key_id: str | None
     apiv3_key: Secret | None
+    #: Whether platform certificates are downloaded: ``PLATFORM_CERTIFICATES``, by default
+    #: only without a WeChat Pay public key (the APIv3 key then only decrypts notifications).
+    platform_certificates: bool
     base_url: str
     timeout: float
     max_retries: int
@@ -108,6 +111,7 @@ class AccountSettings:
                 public_key=self.public_key,
                 public_key_id=self.public_key_id,
                 apiv3_key=self.apiv3_key,
+                certificates=self.platform_certificates,
                 base_url=self.base_url,
                 timeout=self.timeout,
                 max_retries=self.max_retries,
@@ -140,6 +144,11 @@ def account_settings(
         public_key=keys.public_key,
         public_key_id=str(options["WECHATPAY_PUBLIC_KEY_ID"]) if keys.public_key is not None else None,
         apiv3_key=keys.apiv3_key,
+        platform_certificates=(
+            keys.public_key is None
+            if options.get("PLATFORM_CERTIFICATES") is None
+            else options["PLATFORM_CERTIFICATES"]
+        ),
         base_url=str(options["API_BASE_URL"]),
         timeout=float(options["TIMEOUT"]),
         max_retries=int(options["MAX_RETRIES"]),

@@ -180,4 +180,28 @@ def _verification_problems(
                     f"Copy {setting}['APIV3_KEY'] again from the merchant platform (API安全 → APIv3密钥).",
                 )
             )
+    found.extend(_certificate_problems(options, has_key, setting))
     return public_key, apiv3, found
+
+
+def _certificate_problems(options: dict[str, Any], has_public_key: bool, setting: str = SETTING_NAME) -> list[Problem]:
+    """E034: ``PLATFORM_CERTIFICATES`` asked for without the key it needs."""
+    wanted = options.get("PLATFORM_CERTIFICATES")
+    if wanted is True and not _given(options, "APIV3_KEY"):
+        return [
+            _wrong(
+                "E034",
+                f"{setting}['PLATFORM_CERTIFICATES'] is True but there is no APIV3_KEY to decrypt the certificates.",
+                f"Add {setting}['APIV3_KEY'], or remove {setting}['PLATFORM_CERTIFICATES'].",
+            )
+        ]
+    if wanted is False and not has_public_key:
+        return [
+            _wrong(
+                "E034",
+                f"{setting}['PLATFORM_CERTIFICATES'] is False but there is no WeChat Pay public key to verify answers with.",
+                f"Add {setting}['WECHATPAY_PUBLIC_KEY_PATH'] with {setting}['WECHATPAY_PUBLIC_KEY_ID'], "
+                f"or remove {setting}['PLATFORM_CERTIFICATES'].",
+            )
+        ]
+    return []

@@ -60,6 +60,8 @@ CHECK_IDS: dict[str, str] = {
     "E030": "COMPLAINT_COMPLETE_HOURS",
     "E031": "COMPLAINT_DUE_SOON_HOURS",
     "E032": "COMPLAINT_ALERT_EMAILS",
+    "E033": "PLATFORM_CERTIFICATES",
+    "E034": "PLATFORM_CERTIFICATES without the key it needs (APIV3_KEY for True, a public key for False)",
     "E040": "SERVICE_PROVIDER",
     "E041": "SUB_MERCHANTS",
     "E042": "ACCOUNTS not a dict of account names to dicts",

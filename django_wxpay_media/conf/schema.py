@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "WECHATPAY_PUBLIC_KEY_PATH": None,
     "WECHATPAY_PUBLIC_KEY_ID": None,
     "APIV3_KEY": None,
+    # None: download platform certificates only without a WeChat Pay public key (the
+    # APIv3 key then only decrypts notifications). True: download them anyway (a site in
+    # WeChat Pay's key migration, whose answers may be signed either way); False: never.
+    "PLATFORM_CERTIFICATES": None,
     "API_BASE_URL": DEFAULT_API_BASE_URL,
     "TIMEOUT": 10,
     "MAX_RETRIES": 3,
@@ -138,6 +142,7 @@ OPTION_RULES: dict[str, tuple[str, Callable[[Any], bool], str, str]] = {
     "COMPLAINT_REPLY_HOURS": ("E029", lambda v: _is_number(v) and v > 0, "a positive number of hours", "24"),
     "COMPLAINT_COMPLETE_HOURS": ("E030", lambda v: _is_number(v) and v > 0, "a positive number of hours", "72"),
     "COMPLAINT_DUE_SOON_HOURS": ("E031", lambda v: _is_number(v) and v >= 0, "a number of hours, 0 or more", "6"),
+    "PLATFORM_CERTIFICATES": ("E033", lambda v: isinstance(v, bool), "True or False (or None: automatic)", "True"),
     "COMPLAINT_ALERT_EMAILS": (
         "E032",
         lambda v: isinstance(v, (list, tuple)) and all(isinstance(a, str) and "@" in a for a in v),

@@ -14,28 +14,48 @@ INVALID_REQUEST, an unknown complaint 404 RESOURCE_NOT_EXISTS.
 
 from __future__ import annotations
 
-import base64
 import copy
 import datetime as dt
-import secrets
-import string
 import threading
-import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from .answers import Answer, AnswerSigner, json_bytes, rfc3339
 from .api import ApiRequest, Route
-from .images import consumer_image
+from .complaint_making import _MakingComplaints
+from .complaint_requests import (
+    _CST,
+    _LOOPBACK_HOSTS,
+    ACTION_TYPES,
+    COMPLAINTS_PATH,
+    IMAGES_PATH,
+    MAX_HISTORY_LIMIT,
+    MAX_IMAGES,
+    MAX_JUMP_URL,
+    MAX_JUMP_URL_TEXT,
+    MAX_LIST_LIMIT,
+    MAX_NOTIFY_URL,
+    MAX_RANGE_DAYS,
+    MAX_REASON,
+    MAX_RESPONSE_CONTENT,
+    NOTIFICATIONS_PATH,
+    STATES,
+    _check_image_accept,
+    _Complaint,
+    _date_param,
+    _empty,
+    _HistoryEntry,
+    _int_param,
+    _json_object,
+    _page,
+    _query,
+    _string,
+    invalid_request,
+    not_exists,
+)
 from .keys import SandboxKeys
-from .protocol import ApiError, Authorization, param_error, strict_json
+from .protocol import ApiError, Authorization, param_error
 
 __all__ = [
     "ACTION_TYPES",
@@ -46,150 +66,8 @@ __all__ = [
     "ComplaintDesk",
 ]
 
-COMPLAINTS_PATH = "/v3/merchant-service/complaints-v2"
-IMAGES_PATH = "/v3/merchant-service/images"
-NOTIFICATIONS_PATH = "/v3/merchant-service/complaint-notifications"
-STATES = ("PENDING", "PROCESSING", "PROCESSED")
-PROBLEM_TYPES = ("REFUND", "SERVICE_NOT_WORK", "OTHERS")
-ACTION_TYPES = (
-    "CREATE_COMPLAINT",
-    "CONTINUE_COMPLAINT",
-    "USER_RESPONSE",
-    "RESPONSE_BY_PLATFORM",
-    "SELLER_REFUND",
-    "MERCHANT_RESPONSE",
-    "MERCHANT_CONFIRM_COMPLETE",
-    "USER_APPLY_PLATFORM_SERVICE",
-    "USER_CANCEL_PLATFORM_SERVICE",
-    "PLATFORM_SERVICE_FINISHED",
-    "MERCHANT_APPROVE_REFUND",
-    "MERCHANT_REJECT_REFUND",
-    "REFUND_SUCCESS",
-)
-MAX_LIST_LIMIT = 50
-MAX_HISTORY_LIMIT = 300
-MAX_RANGE_DAYS = 30
-MAX_RESPONSE_CONTENT = 500
-MAX_IMAGES = 4
-MAX_JUMP_URL = 512
-MAX_JUMP_URL_TEXT = 10
-MAX_REASON = 200
-MAX_NOTIFY_URL = 255
-_CST = dt.timezone(dt.timedelta(hours=8))
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
-
-def invalid_request(message: str) -> ApiError:
-    """400 INVALID_REQUEST: the call is well-formed but the complaint's state forbids it."""
-    return ApiError(400, "INVALID_REQUEST", message)
-
-
-def not_exists(message: str) -> ApiError:
-    """404 RESOURCE_NOT_EXISTS."""
-    return ApiError(404, "RESOURCE_NOT_EXISTS", message)
-
-
-def _json_object(request: ApiRequest, allowed: Sequence[str]) -> dict[str, Any]:
-    """The request's JSON object body; unknown fields are refused (they are typos)."""
-    content_type = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-    if content_type != "application/json":
-        raise param_error("Content-Type must be application/json")
-    try:
-        text = request.body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise param_error("the body is not UTF-8") from None
-    body = strict_json(text, "the body")
-    if not isinstance(body, dict):
-        raise param_error("the body must be a JSON object")
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise param_error(f"unknown field(s): {', '.join(unknown)} (accepted: {', '.join(allowed)})")
-    return body
-
-
-def _string(body: Mapping[str, Any], name: str, *, required: bool = False, max_length: int | None = None) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise param_error(f"{name} is required")
-        return None
-    if not isinstance(value, str):
-        raise param_error(f"{name} must be a string")
-    if required and not value.strip():
-        raise param_error(f"{name} must not be blank")
-    if max_length is not None and len(value) > max_length:
-        raise param_error(f"{name} is {len(value)} characters long; at most {max_length} are accepted")
-    return value
-
-
-def _query(request: ApiRequest, allowed: Sequence[str]) -> dict[str, str]:
-    pairs = request.query_pairs
-    names = [name for name, _ in pairs]
-    unknown = sorted(set(names) - set(allowed))
-    if unknown:
-        raise param_error(f"unknown query parameter(s): {', '.join(unknown)}")
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise param_error(f"query parameter(s) given more than once: {', '.join(repeated)}")
-    return dict(pairs)
-
-
-def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
-    text = query.get(name)
-    if text is None:
-        return default
-    if not text.isdigit() or not text.isascii():
-        raise param_error(f"{name} must be a non-negative integer, not {text!r}")
-    value = int(text)
-    if value < low or (high is not None and value > high):
-        upper = f" to {high}" if high is not None else " or more"
-        raise param_error(f"{name} must be {low}{upper}, not {value}")
-    return value
-
-
-def _date_param(query: Mapping[str, str], name: str) -> dt.date:
-    text = query.get(name)
-    if not text:
-        raise param_error(f"{name} is required (yyyy-MM-dd)")
-    try:
-        if len(text) != 10:
-            raise ValueError
-        return dt.datetime.strptime(text, "%Y-%m-%d").date()  # noqa: DTZ007 - only the date is kept
-    except ValueError:
-        raise param_error(f"{name} must be a date as yyyy-MM-dd, not {text!r}") from None
-
-
-def _page(items: list[dict[str, Any]], limit: int, offset: int) -> bytes:
-    return json_bytes(
-        {"data": items[offset : offset + limit], "limit": limit, "offset": offset, "total_count": len(items)}
-    )
-
-
-@dataclass
-class _HistoryEntry:
-    log_id: str
-    operator: str
-    operate_time: str
-    operate_type: str
-    operate_details: str
-    media_type: str = "USER_COMPLAINT_IMAGE"
-    media_ids: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Complaint:
-    detail: dict[str, Any]
-    image_ids: list[str]
-    history: list[_HistoryEntry] = field(default_factory=list)
-    replies: list[dict[str, Any]] = field(default_factory=list)
-    refund_updates: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def state(self) -> str:
-        return str(self.detail["complaint_state"])
-
-
-class ComplaintDesk:
+class ComplaintDesk(_MakingComplaints):
     """The complaints one merchant (or partner) has, and the APIs around them.
 
     ``issued_media_ids`` tells which media_ids the upload API issued (only those may
@@ -251,120 +129,6 @@ class ComplaintDesk:
             return json_bytes({"mchid": self.mchid, "url": self._notification_url or "https://example.com/notify"})
 
     # Seeding and inspection (the facade's API) --------------------------------------
-
-    def seed(
-        self,
-        *,
-        complaint_id: str | None,
-        state: str,
-        problem_type: str,
-        problem_description: str,
-        complaint_detail: str,
-        complainted_mchid: str | None,
-        payer_phone: str,
-        amount: int,
-        out_trade_no: str | None,
-        transaction_id: str | None,
-        images: int | Sequence[bytes],
-        complaint_time: dt.datetime | str | None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Create one complaint; returns its detail JSON (``extra`` fields set over the defaults)."""
-        if state not in STATES:
-            raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
-        if problem_type not in PROBLEM_TYPES:
-            raise ValueError(f"problem_type must be one of {', '.join(PROBLEM_TYPES)}, not {problem_type!r}")
-        if isinstance(complaint_time, dt.datetime):
-            when = rfc3339(complaint_time)
-        elif complaint_time is None:
-            when = rfc3339(dt.datetime.now(dt.UTC))
-        else:
-            when = rfc3339(dt.datetime.fromisoformat(complaint_time))
-        complaint_id = complaint_id or "2002" + "".join(secrets.choice(string.digits) for _ in range(23))
-        image_data = self._seed_images(images)
-        detail: dict[str, Any] = {
-            "complaint_id": complaint_id,
-            "complaint_time": when,
-            "complaint_detail": complaint_detail,
-            "complaint_state": state,
-            "complainted_mchid": str(complainted_mchid or self.mchid),
-            "payer_phone": self.encrypt_for_merchant(payer_phone),
-            "payer_openid": "o" + base64.urlsafe_b64encode(secrets.token_bytes(20)).decode("ascii")[:27],
-            "problem_description": problem_description,
-            "problem_type": problem_type,
-            "complaint_order_info": [
-                {
-                    "transaction_id": transaction_id
-                    or "4200" + "".join(secrets.choice(string.digits) for _ in range(24)),
-                    "out_trade_no": out_trade_no or "SANDBOX" + secrets.token_hex(8).upper(),
-                    "amount": amount,
-                }
-            ],
-            "complaint_full_refunded": False,
-            "incoming_user_response": False,
-            "user_complaint_times": 1,
-            "user_tag_list": [],
-            "need_immediate_service": False,
-            "in_platform_service": False,
-            "is_agent_mode": False,
-        }
-        if problem_type == "REFUND":
-            detail["apply_refund_amount"] = amount
-        detail.update(copy.deepcopy(dict(extra or {})))
-        complaint = _Complaint(detail=detail, image_ids=[])
-        with self._lock:
-            if complaint_id in self._complaints:
-                raise ValueError(f"complaint {complaint_id!r} exists already")
-            for data, content_type in image_data:
-                media_id = self._new_image_id()
-                self._images[media_id] = (data, content_type)
-                complaint.image_ids.append(media_id)
-            complaint.history.append(
-                _HistoryEntry(
-                    log_id=self._log_id(),
-                    operator="投诉人",
-                    operate_time=when,
-                    operate_type="USER_CREATE_COMPLAINT",
-                    operate_details=complaint_detail,
-                    media_ids=list(complaint.image_ids),
-                )
-            )
-            self._complaints[complaint_id] = complaint
-            return self._render(complaint)
-
-    def _seed_images(self, images: int | Sequence[bytes]) -> list[tuple[bytes, str]]:
-        if isinstance(images, int):
-            if not 0 <= images <= 9:
-                raise ValueError("images must be 0 to 9 (or a list of PNG/JPEG bytes)")
-            return [consumer_image(i)[:2] for i in range(images)]
-        result = []
-        for data in images:
-            if data.startswith(b"\x89PNG\r\n\x1a\n"):
-                result.append((bytes(data), "image/png"))
-            elif data.startswith(b"\xff\xd8\xff"):
-                result.append((bytes(data), "image/jpeg"))
-            else:
-                raise ValueError("consumer images must be PNG or JPEG bytes")
-        return result
-
-    def _new_image_id(self) -> str:
-        # WeChat's ids are base64 text: "==" and sometimes "+" or "/" must be percent-encoded in URLs.
-        while True:
-            media_id = base64.b64encode(secrets.token_bytes(28)).decode("ascii")
-            if media_id not in self._images:
-                return media_id
-
-    @staticmethod
-    def _log_id() -> str:
-        return "".join(secrets.choice(string.digits) for _ in range(20))
-
-    def encrypt_for_merchant(self, text: str) -> str:
-        """RSA-OAEP (SHA-1, as WeChat Pay's sensitive fields) with the merchant's public key, base64."""
-        ciphertext = self.keys.merchant_public_key.encrypt(
-            text.encode("utf-8"),
-            padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None),  # noqa: S303 - WeChat Pay's OAEP hash
-        )
-        return base64.b64encode(ciphertext).decode("ascii")
 
     @property
     def complaints(self) -> dict[str, dict[str, Any]]:
@@ -654,66 +418,3 @@ class ComplaintDesk:
         return self.signer.signed(b"", request.headers, status=204)
 
     # Notifications ------------------------------------------------------------------
-
-    def notification(
-        self,
-        complaint_id: str,
-        action_type: str = "CREATE_COMPLAINT",
-        *,
-        event_type: str | None = None,
-        notification_id: str | None = None,
-        timestamp: int | None = None,
-    ) -> tuple[dict[str, str], bytes]:
-        """Signed headers and the JSON body of one complaint notification.
-
-        The resource ``{complaint_id, action_type}`` is encrypted with AEAD_AES_256_GCM
-        under the APIv3 key; the headers sign ``timestamp`` (default: now).
-        """
-        if action_type not in ACTION_TYPES:
-            raise ValueError(f"action_type must be one of {', '.join(ACTION_TYPES)}, not {action_type!r}")
-        if event_type is None:
-            event_type = "COMPLAINT.CREATE" if action_type == "CREATE_COMPLAINT" else "COMPLAINT.STATE_CHANGE"
-        nonce = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(12))
-        associated_data = "complaint"
-        plaintext = json_bytes({"complaint_id": complaint_id, "action_type": action_type})
-        ciphertext = AESGCM(self.keys.apiv3_key.encode("ascii")).encrypt(
-            nonce.encode("ascii"), plaintext, associated_data.encode("ascii")
-        )
-        body = json_bytes(
-            {
-                "id": notification_id or str(uuid.uuid4()),
-                "create_time": rfc3339(dt.datetime.now(dt.UTC)),
-                "event_type": event_type,
-                "resource_type": "encrypt-resource",
-                "summary": "投诉单新建通知" if event_type == "COMPLAINT.CREATE" else "投诉单状态变更通知",
-                "resource": {
-                    "algorithm": "AEAD_AES_256_GCM",
-                    "original_type": "complaint",
-                    "associated_data": associated_data,
-                    "nonce": nonce,
-                    "ciphertext": base64.b64encode(ciphertext).decode("ascii"),
-                },
-            }
-        )
-        serial, key = self.signer.key_for({})
-        headers = dict(
-            self.signer.signature_headers(
-                body, serial, key, timestamp=int(time.time()) if timestamp is None else timestamp
-            )
-        )
-        headers["Content-Type"] = "application/json"
-        return headers, body
-
-
-def _empty(request: ApiRequest) -> bytes:
-    return b""
-
-
-def _check_image_accept(headers: Mapping[str, str]) -> None:
-    """The download asks for ``Accept: */*`` (or an image type)."""
-    accept = headers.get("Accept")
-    if accept is None or not accept.strip():
-        raise param_error("Accept header is required (Accept: */*)")
-    types = {item.split(";", 1)[0].strip().lower() for item in accept.split(",")}
-    if not any(t in ("*/*", "image/*") or t.startswith("image/") for t in types):
-        raise param_error(f"Accept header must admit images, not {accept!r}")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from typing import Any
+from typing import Any, TypeVar
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, router, transaction
@@ -62,8 +64,15 @@ def _store(
     return image, prepared, token
 
 
-def _user_or_none(user: Any) -> Any:
-    if user is None or not getattr(user, "is_authenticated", False) or getattr(user, "pk", None) is None:
+_User = TypeVar("_User", bound=AbstractBaseUser)
+
+
+def recorded_user(user: _User | AnonymousUser | None) -> _User | None:
+    """The user to record as having done something: a saved, authenticated user, else ``None``.
+
+    Code acting for no one passes ``None``; an anonymous user is no one either.
+    """
+    if user is None or isinstance(user, AnonymousUser) or not user.is_authenticated or user.pk is None:
         return None
     return user
 
@@ -87,7 +96,7 @@ def _find_or_create(
         content_type=prepared.content_type,
         account=account,
         mchid=mchid,
-        uploaded_by=_user_or_none(user),
+        uploaded_by=recorded_user(user),
     )
     if claim:
         image.status = Status.UPLOADING

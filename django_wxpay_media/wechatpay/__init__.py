@@ -8,7 +8,6 @@ from .client import (
     BACKUP_BASE_URL,
     DEFAULT_BASE_URL,
     UPLOAD_PATH,
-    USER_AGENT,
     ApiAnswer,
     Download,
     UploadResult,
@@ -18,6 +17,7 @@ from .client import (
 )
 from .keys import check_apiv3_key, load_private_key, load_public_key
 from .signing import Signer, meta_json
+from .transport import USER_AGENT
 from .validation import (
     MAX_IMAGE_SIZE,
     PreparedImage,

@@ -101,3 +101,12 @@ def desk_staff(username: str, *codenames: str) -> Any:
         Permission.objects.filter(content_type__app_label="wxpay_complaints", codename__in=codenames)
     )
     return sees_every_merchant(user)
+
+
+def stored(desk, **seed):
+    """A complaint the sandbox ``desk`` seeds (no images unless ``images=``), refreshed into the database."""
+    from django_wxpay_media.complaints import services
+
+    complaint = services.refresh(desk.seed_complaint(**{"images": 0, **seed})["complaint_id"]).complaint
+    assert complaint is not None
+    return complaint

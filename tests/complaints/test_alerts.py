@@ -16,17 +16,12 @@ from django.utils import timezone
 
 from django_wxpay_media.complaints import alerts, services, signals
 from django_wxpay_media.complaints.models import Alert, Complaint
+from tests.complaints.helpers import post
 from tests.grants import sees_every_merchant
 
 pytestmark = pytest.mark.django_db
 
-NOTIFY = "/wxpay/complaints/notify/"
 H = datetime.timedelta(hours=1)
-
-
-def post(client, headers, body):
-    extra = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in dict(headers).items()}
-    return client.generic("POST", NOTIFY, body, content_type="application/json", **extra)
 
 
 def staff(name, *, can_reply=True, active=True, email=None):

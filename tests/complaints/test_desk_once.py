@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from django_wxpay_media.complaints import once, services
 from django_wxpay_media.complaints.models import Complaint, FormToken, Reply
+from tests.complaints.helpers import stored
 from tests.grants import sees_every_merchant
 
 from .helpers import with_form_token
@@ -58,12 +59,6 @@ def race(user, url: str, data: dict) -> list:
 
     with ThreadPoolExecutor(len(clients)) as pool:
         return list(pool.map(submit, clients))
-
-
-def stored(desk, **seed) -> Complaint:
-    complaint = services.refresh(desk.seed_complaint(images=0, **seed)["complaint_id"]).complaint
-    assert complaint is not None
-    return complaint
 
 
 def action_url(name: str, complaint: Complaint | int, *more: int) -> str:

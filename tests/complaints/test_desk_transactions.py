@@ -12,7 +12,7 @@ the complaint afterwards fails.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -23,6 +23,7 @@ from django_wxpay_media.complaints import services
 from django_wxpay_media.complaints.models import Complaint, Reply
 from django_wxpay_media.wechatpay import complaints as wc
 from tests.grants import sees_every_merchant
+from tests.helpers import idle_in_transaction_sessions, in_thread
 
 from .helpers import with_form_token
 
@@ -49,19 +50,6 @@ def agent_client(client, db):
 
 def reply_path(cid: str) -> str:
     return f"/v3/merchant-service/complaints-v2/{cid}/response"
-
-
-def in_thread(func) -> Future:
-    def run():
-        try:
-            return func()
-        finally:
-            connections.close_all()
-
-    pool = ThreadPoolExecutor(1)
-    future = pool.submit(run)
-    pool.shutdown(wait=False)
-    return future
 
 
 def post_held_reply(client, desk, complaint: Complaint) -> Future:
@@ -110,16 +98,8 @@ def test_no_session_is_idle_in_transaction_while_a_reply_is_held(agent_client, d
     assert complaint is not None
     future = post_held_reply(agent_client, desk, complaint)
 
-    def idle_sessions():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pid, query FROM pg_stat_activity "
-                "WHERE datname = current_database() AND state LIKE 'idle in transaction%%'"
-            )
-            return cursor.fetchall()
-
     try:
-        idle = in_thread(idle_sessions).result(timeout=60)
+        idle = in_thread(idle_in_transaction_sessions).result(timeout=60)
         still_held = desk.complaint_replies(complaint.complaint_id) == []
     finally:
         response = future.result(timeout=60)

@@ -9,22 +9,9 @@ from hypothesis import strategies as st
 
 from django_wxpay_media.complaints import flags, services
 from django_wxpay_media.complaints.models import Complaint
+from tests.complaints.helpers import post, stored
 
 pytestmark = pytest.mark.django_db
-
-NOTIFY = "/wxpay/complaints/notify/"
-
-
-def stored(desk, **seed):
-    cid = desk.seed_complaint(images=0, **seed)["complaint_id"]
-    complaint = services.refresh(cid).complaint
-    assert complaint is not None
-    return complaint
-
-
-def post(client, headers, body):
-    extra = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in dict(headers).items()}
-    return client.generic("POST", NOTIFY, body, content_type="application/json", **extra)
 
 
 def test_a_plain_complaint_raises_no_flag(desk):

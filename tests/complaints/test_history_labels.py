@@ -8,15 +8,9 @@ from django.utils import translation
 from django_wxpay_media.complaints import history_labels, services
 from django_wxpay_media.complaints.history_labels import OPERATE_TYPES, operate_type_label, timeline
 from django_wxpay_media.complaints.models import Complaint, HistoryEntry
+from tests.complaints.helpers import post
 
 pytestmark = pytest.mark.django_db
-
-NOTIFY = "/wxpay/complaints/notify/"
-
-
-def post(client, headers, body):
-    extra = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in dict(headers).items()}
-    return client.generic("POST", NOTIFY, body, content_type="application/json", **extra)
 
 
 def test_every_documented_operate_type_has_a_translated_label_with_its_code():

@@ -20,6 +20,7 @@ from django.test import Client
 from django.urls import reverse
 
 from django_wxpay_media.complaints.models import Complaint, Notification
+from tests.helpers import closing_connections, idle_in_transaction_sessions, in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,18 +39,6 @@ def detail_path(complaint_id: str) -> str:
 
 def detail_fetches(sandbox, complaint_id):
     return [r for r in sandbox.requests if r.method == "GET" and r.path == detail_path(complaint_id)]
-
-
-def in_thread(func):
-    """``func()`` in a thread of its own (its own database connection), closed afterwards."""
-
-    def run():
-        try:
-            return func()
-        finally:
-            connections.close_all()
-
-    return run
 
 
 def test_a_database_error_leaves_it_failed_and_a_redelivery_stores_the_complaint(desk, caplog):
@@ -100,7 +89,7 @@ def test_twenty_simultaneous_copies_give_one_row_and_one_fetch(desk):
         return post(Client(), headers, body).status_code
 
     with ThreadPoolExecutor(20) as pool:
-        statuses = [f.result(timeout=120) for f in [pool.submit(in_thread(deliver)) for _ in range(20)]]
+        statuses = [f.result(timeout=120) for f in [pool.submit(closing_connections(deliver)) for _ in range(20)]]
     assert Notification.objects.count() == 1
     assert len(detail_fetches(desk, cid)) == 1
     assert statuses.count(204) >= 1
@@ -114,7 +103,7 @@ def _start_held_notification(desk, cid):
     desk.add_fault("delay", path=detail_path(cid), seconds=HOLD_SECONDS)
     headers, body = desk.notification(cid)
     pool = ThreadPoolExecutor(1)
-    future = pool.submit(in_thread(lambda: post(Client(), headers, body)))
+    future = pool.submit(closing_connections(lambda: post(Client(), headers, body)))
     pool.shutdown(wait=False)
     arrived = threading.Event()
     for _ in range(600):  # the fault is taken when the detail request arrives
@@ -147,8 +136,7 @@ def test_no_transaction_while_wechat_answers_the_notifications_fetch_on_sqlite(d
         return User.objects.create_user("second-writer").pk
 
     try:
-        with ThreadPoolExecutor(1) as pool:
-            written = pool.submit(in_thread(write)).result(timeout=60)
+        written = in_thread(write).result(timeout=60)
         still_held = not Complaint.objects.exists()
     finally:
         response = future.result(timeout=60)
@@ -162,17 +150,8 @@ def test_no_session_idle_in_transaction_while_wechat_answers_the_notifications_f
     cid = desk.seed_complaint()["complaint_id"]
     future = _start_held_notification(desk, cid)
 
-    def idle_sessions():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pid FROM pg_stat_activity "
-                "WHERE datname = current_database() AND state LIKE 'idle in transaction%%'"
-            )
-            return cursor.fetchall()
-
     try:
-        with ThreadPoolExecutor(1) as pool:
-            idle = pool.submit(in_thread(idle_sessions)).result(timeout=60)
+        idle = in_thread(idle_in_transaction_sessions).result(timeout=60)
         still_held = not Complaint.objects.exists()
     finally:
         response = future.result(timeout=60)

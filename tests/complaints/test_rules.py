@@ -11,18 +11,12 @@ from django_wxpay_media.complaints import rules, services
 from django_wxpay_media.complaints.models import Complaint, Reply
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.wechatpay import complaints as wc
+from tests.complaints.helpers import stored
 from tests.images import png_bytes
 
 pytestmark = pytest.mark.django_db
 
 UPLOAD = "/v3/merchant-service/images/upload"
-
-
-def stored(desk, **seed):
-    cid = desk.seed_complaint(images=0, **seed)["complaint_id"]
-    complaint = services.refresh(cid).complaint
-    assert complaint is not None
-    return complaint
 
 
 def calls(desk, suffix):

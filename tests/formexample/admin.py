@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
+from django_wxpay_media import texts
 from django_wxpay_media.admin import file_url, message_level
 from django_wxpay_media.outcome import UploadOutcome
 
@@ -54,7 +55,7 @@ class ComplaintReplyAdmin(admin.ModelAdmin):
         # each went: the messages are added then, before the redirect is sent.
         def report(outcomes: list[UploadOutcome]) -> None:
             for outcome in outcomes:
-                self.message_user(request, outcome.message(), message_level(outcome))
+                self.message_user(request, texts.outcome_message(outcome), message_level(outcome))
 
         form.on_uploads_done(report)
 

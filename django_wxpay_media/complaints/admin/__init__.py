@@ -20,12 +20,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ...admin.accounts import AccountColumn
 from ...scoping import visible_mchids
 from .. import services
+from ..messages import message_for
 from ..models import Complaint, Notification, Reply
 from .base import APP, ServiceWrittenAdmin, fen
 from .changelist import DeskList
@@ -74,7 +74,7 @@ class ComplaintAdmin(AccountColumn, DeskList, DeskPage, DeskScreens):
     @admin.display(description=_("payer phone"))
     def payer_phone(self, obj: Complaint) -> str:
         # Decrypted for this page only; never stored, never logged.
-        return services.payer_phone(obj) or gettext("(not available)")
+        return services.payer_phone(obj) or message_for("NOT_AVAILABLE")
 
 
 @admin.register(Reply)

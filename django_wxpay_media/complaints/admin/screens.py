@@ -109,10 +109,7 @@ class DeskScreens(DeskBase):
         else:
             text = outcome.message
             if outcome.request_id:
-                text = gettext("%(message)s (Request-ID %(request_id)s)") % {
-                    "message": text,
-                    "request_id": outcome.request_id,
-                }
+                text = message_for("WITH_REQUEST_ID", message=text, request_id=outcome.request_id)
             messages.error(request, text)
 
     def _form_view(

@@ -6,6 +6,7 @@ kept as failed and says which image.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -13,13 +14,13 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 from django.utils import timezone
-from django.utils.translation import gettext
 
-from ... import conf
+from ... import conf, texts
 from ... import services as upload_services
-from ...exceptions import RecordedError, user_message
+from ...exceptions import RecordedError
 from ...models import FeedbackImage
 from ...outcome import UploadOutcome
+from ...services.storing import recorded_user
 from ...wechatpay import complaints as wc
 from .. import moments, rules
 from ..messages import message_for
@@ -55,8 +56,10 @@ def _upload_all(files: Sequence[Any], user: Any, account: str) -> tuple[list[Fee
             [item for _, item in new_files], user=user, retry_failed=may_retry, wait=False, account=account
         )
     except ImproperlyConfigured as exc:  # settings: the same reason for every image, nothing sent
-        reason = user_message(exc)
-        names = [getattr(i, "filename", None) or getattr(i, "name", None) or gettext("image") for i in files]
+        reason = texts.error_message(exc)
+        names = [
+            getattr(i, "filename", None) or getattr(i, "name", None) or message_for("UNNAMED_IMAGE") for i in files
+        ]
         return [item for item in files if isinstance(item, FeedbackImage)], [
             (str(name).rsplit("/", 1)[-1], reason) for name in names
         ]
@@ -67,8 +70,8 @@ def _upload_all(files: Sequence[Any], user: Any, account: str) -> tuple[list[Fee
     for index, item in enumerate(files):
         outcome = outcomes[index]
         if not outcome.ok:
-            name = getattr(item, "filename", None) or getattr(item, "name", None) or gettext("image")
-            reason = user_message(outcome.error) if outcome.error is not None else outcome.message()
+            name = getattr(item, "filename", None) or getattr(item, "name", None) or message_for("UNNAMED_IMAGE")
+            reason = texts.error_message(outcome.error) if outcome.error is not None else texts.outcome_message(outcome)
             if not may_retry and isinstance(outcome.error, RecordedError):  # an earlier failure, not retried
                 reason = message_for("IMAGE_NOT_RETRIED")
             failures.append((str(name).rsplit("/", 1)[-1], reason))
@@ -104,7 +107,7 @@ def send_reply(complaint: Complaint, content: str, images: Sequence[Any] = (), *
         return _failure(exc)
     if not (verdict := rules.can_reply(complaint)):
         return _refused(verdict, complaint)
-    reply = Reply.objects.create(complaint=complaint, content=content, sent_by=_user_or_none(user))
+    reply = Reply.objects.create(complaint=complaint, content=content, sent_by=recorded_user(user))
     return _deliver(reply, images, user)
 
 
@@ -120,7 +123,7 @@ def resend_reply(reply: Reply, *, user: Any = None) -> Outcome:
     if claimed != 1:
         reply.refresh_from_db()
         if reply.state == Reply.State.SENT:
-            message = gettext("The reply has been sent already.")
+            message = message_for("REPLY_ALREADY_SENT")
         else:
             message = message_for("REPLY_BEING_SENT")
         return Outcome(True, message, complaint=reply.complaint, reply=reply)
@@ -150,7 +153,7 @@ def _deliver(reply: Reply, images: Sequence[Any], user: Any) -> Outcome:
         _mark(reply, Reply.State.FAILED, code=failure.code, message=failure.message, request_id=failure.request_id)
         return Outcome(False, failure.message, failure.code, failure.request_id, complaint, reply)
     sent_at = timezone.now()
-    sent = gettext("The reply was sent to the consumer.")
+    sent = message_for("REPLY_SENT")
     try:
         _mark(reply, Reply.State.SENT, request_id=request_id or "", sent_at=sent_at)
         moments.note_reply(complaint, sent_at)
@@ -173,7 +176,13 @@ def _after_accepted(complaint: Complaint) -> str:
 
 
 def _mark(
-    reply: Reply, state: str, *, code: str = "", message: str = "", request_id: str = "", sent_at: Any = None
+    reply: Reply,
+    state: str,
+    *,
+    code: str = "",
+    message: str = "",
+    request_id: str = "",
+    sent_at: datetime.datetime | None = None,
 ) -> None:
     reply.state = state
     reply.error_code = code
@@ -194,9 +203,9 @@ def complete(complaint: Complaint, *, user: Any = None) -> Outcome:
     except _CALL_ERRORS as exc:
         return _failure(exc)
     logger.info("Complaint %s marked complete by %s", complaint.complaint_id, user)
-    moments.record_action(complaint, DeskAction.Kind.COMPLETE, _user_or_none(user), request_id)
+    moments.record_action(complaint, DeskAction.Kind.COMPLETE, recorded_user(user), request_id)
     moments.note_completion(complaint, timezone.now())
-    message = " ".join([gettext("The complaint was marked complete."), _after_accepted(complaint)]).strip()
+    message = " ".join([message_for("MARKED_COMPLETE"), _after_accepted(complaint)]).strip()
     return Outcome(True, message, request_id=request_id or "", complaint=complaint)
 
 
@@ -247,13 +256,9 @@ def decide_refund(
     logger.info("Refund of complaint %s: %s by %s", complaint.complaint_id, action, user)
     kind = DeskAction.Kind.APPROVE_REFUND if action == "APPROVE" else DeskAction.Kind.REJECT_REFUND
     recorded = moments.record_action(
-        complaint, kind, _user_or_none(user), request_id, reason=reason, remark=remark, day=launch_refund_day
+        complaint, kind, recorded_user(user), request_id, reason=reason, remark=remark, day=launch_refund_day
     )
     recorded.images.add(*records)
-    message = gettext("The refund was approved.") if action == "APPROVE" else gettext("The refund was rejected.")
+    message = message_for("REFUND_APPROVED" if action == "APPROVE" else "REFUND_REJECTED")
     message = " ".join([message, _after_accepted(complaint)]).strip()
     return Outcome(True, message, request_id=request_id or "", complaint=complaint)
-
-
-def _user_or_none(user: Any) -> Any:
-    return user if user is not None and getattr(user, "is_authenticated", False) else None

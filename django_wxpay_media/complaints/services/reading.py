@@ -8,7 +8,6 @@ import mimetypes
 from django.core.files.base import ContentFile
 from django.db import DatabaseError
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from ... import conf
 from ...wechatpay import complaints as wc
@@ -51,7 +50,7 @@ def refresh(complaint_id: str, *, history: bool = True, account: str | None = No
     except _CALL_ERRORS as exc:
         logger.warning("Complaint %s could not be refreshed: %s", complaint_id, exc)
         return _failure(exc)
-    return Outcome(True, gettext("The complaint was refreshed from WeChat Pay."), complaint=complaint)
+    return Outcome(True, message_for("REFRESHED"), complaint=complaint)
 
 
 def sync(days: int = 30, *, complainted_mchid: str | None = None, account: str | None = None) -> SyncResult:

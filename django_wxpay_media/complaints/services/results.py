@@ -19,7 +19,13 @@ _CALL_ERRORS = (errors.WeChatPayError, ImproperlyConfigured)
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one desk action did; ``message`` is for staff, translated."""
+    """What one desk action did, in the shape of an upload's result.
+
+    Like :class:`~django_wxpay_media.outcome.UploadOutcome`: ``ok``, ``code`` (a
+    stable code: WeChat Pay's or the desk's, ``""`` on success), ``request_id``
+    (WeChat Pay's, or ``""``) and ``record`` (the row acted on); ``message`` is the
+    staff sentence, translated, from the desk's table (:mod:`..messages`).
+    """
 
     ok: bool
     message: str
@@ -27,6 +33,11 @@ class Outcome:
     request_id: str = ""
     complaint: Complaint | None = None
     reply: Reply | None = None
+
+    @property
+    def record(self) -> Reply | Complaint | None:
+        """The row acted on: the reply when there is one, else the complaint."""
+        return self.reply if self.reply is not None else self.complaint
 
 
 @dataclass

@@ -30,7 +30,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_wxpay_media import services, texts
-from django_wxpay_media.exceptions import user_message
 from django_wxpay_media.outcome import UploadOutcome, UploadState
 
 #: Escapes of the characters that would break a ``PATH<TAB>MEDIA_ID`` line.
@@ -149,7 +148,7 @@ class Command(BaseCommand):
         return failures
 
     def _print_failure(self, name: str, outcome: UploadOutcome) -> None:
-        reason = user_message(outcome.error) if outcome.error is not None else outcome.message()
+        reason = texts.error_message(outcome.error) if outcome.error is not None else texts.outcome_message(outcome)
         details = [str(texts.COMMAND_CODE) % {"code": outcome.code or outcome.state.value.upper()}]
         if outcome.request_id:
             details.append(str(texts.COMMAND_REQUEST_ID) % {"request_id": outcome.request_id})

@@ -1,42 +1,4 @@
-"""Form fields that validate an image, store it, and upload it once it is safe to.
-
-``FeedbackImageField`` takes one file, ``FeedbackImagesField`` several (at most
-``WXPAY_MEDIA["MAX_FILES"]``, 4 by default: the most a complaint reply carries).
-Each file is checked the way WeChat Pay checks it (JPEG, PNG or BMP by content, 1
-byte to 2 MB) before anything is stored or sent. While the form cleans, a valid
-file is *stored* (a :class:`~django_wxpay_media.models.FeedbackImage` record,
-status pending, file saved) and the field's cleaned value is that record (or a
-list of them). The upload itself is decided by
-:func:`django_wxpay_media.services.upload_stored`:
-
-* with no transaction open (a plain view), it runs right away, several files
-  ``CONCURRENCY`` at a time; a failure becomes a field error, as a bad file does,
-  and the image is kept (submitting it again retries it);
-* inside a transaction (the admin, ``ATOMIC_REQUESTS``), it runs once the
-  transaction has committed, so that no transaction or lock is held while WeChat
-  Pay answers. The form is valid with *pending* records; the view tells staff the
-  result through :meth:`FeedbackImageFormMixin.on_uploads_done` (or the
-  :data:`~django_wxpay_media.signals.uploads_finished` signal).
-
-Example, a reply form for a model of your own::
-
-    from django import forms
-    from django_wxpay_media.forms import FeedbackImageFormMixin, FeedbackImagesField
-
-
-    class ReplyForm(FeedbackImageFormMixin, forms.Form):
-        content = forms.CharField(widget=forms.Textarea)
-        images = FeedbackImagesField(required=False)
-
-
-    form = ReplyForm(request.POST, request.FILES, user=request.user)
-    if form.is_valid():
-        form.on_uploads_done(lambda outcomes: [messages.info(request, o.message()) for o in outcomes])
-
-Storing happens in ``clean()``, so it happens even when another field of the
-same form is invalid; nothing is lost by that: submitting the same bytes again
-reuses the record.
-"""
+"""The image fields: each file validated like WeChat Pay, stored while the form cleans, uploaded when safe."""
 
 from __future__ import annotations
 
@@ -48,46 +10,21 @@ from django import forms
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.template.defaultfilters import filesizeformat
 
-from . import texts
-from .exceptions import user_message
-from .outcome import UploadOutcome, UploadState
-from .wechatpay import MAX_IMAGE_SIZE, PreparedImage
-from .wechatpay import errors as wxerrors
+from .. import texts
+from ..outcome import UploadOutcome, UploadState
+from ..wechatpay import MAX_IMAGE_SIZE, PreparedImage
+from ..wechatpay import errors as wxerrors
+from .widgets import FeedbackImageInput, MultipleFeedbackImageInput
 
 if TYPE_CHECKING:  # pragma: no cover
     from django.contrib.auth.models import AbstractBaseUser
 
-    from .models import FeedbackImage
-
-__all__ = [
-    "ACCEPT",
-    "FeedbackImageField",
-    "FeedbackImageFormMixin",
-    "FeedbackImageInput",
-    "FeedbackImagesField",
-    "MultipleFeedbackImageInput",
-]
+    from ..models import FeedbackImage
 
 logger = logging.getLogger("django_wxpay_media")
 
-#: What the file inputs offer in the browser's file picker (the server checks the bytes anyway).
-ACCEPT = "image/jpeg,image/png,image/bmp,.jpg,.jpeg,.png,.bmp"
-
-# Error codes of ImageValidationError -> keys of the fields' error_messages.
+#: What a field calls with the outcomes of its uploads once they have finished.
 UploadsCallback = Callable[[list[UploadOutcome]], None]
-
-
-class FeedbackImageInput(forms.FileInput):
-    """A file input whose picker offers JPEG, PNG and BMP files."""
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__({"accept": ACCEPT, **(attrs or {})})
-
-
-class MultipleFeedbackImageInput(FeedbackImageInput):
-    """The same input with ``multiple``: its value is a list of uploaded files."""
-
-    allow_multiple_selected = True
 
 
 class FeedbackImageField(forms.FileField):
@@ -115,7 +52,7 @@ class FeedbackImageField(forms.FileField):
     max_size, both human-readable), ``unsupported_format`` (filename),
     ``invalid_image`` (filename, reason: any other validation failure),
     ``upload_failed`` (filename, reason: the translated cause from
-    :func:`django_wxpay_media.exceptions.user_message`, error_code: WeChat Pay's
+    :func:`django_wxpay_media.texts.error_message`, error_code: WeChat Pay's
     code; only when the upload ran right away), ``upload_error`` (filename,
     reason, error_code: a failure that left no record), ``not_configured``,
     ``storage_error`` (filename). Override any message with ``error_messages=``.
@@ -173,7 +110,7 @@ class FeedbackImageField(forms.FileField):
         nothing is stored or sent. The image is kept for storing, which then does
         not read or validate the file again.
         """
-        from . import services  # not at import time: services imports the models
+        from .. import services  # not at import time: services imports the models
 
         filename = file.name
         if file.size > MAX_IMAGE_SIZE:  # before reading a possibly huge upload into memory
@@ -211,7 +148,7 @@ class FeedbackImageField(forms.FileField):
         return ValidationError(
             self.error_messages["upload_error"],
             code="upload_error",
-            params={"filename": filename, "reason": user_message(exc), "error_code": getattr(exc, "code", "")},
+            params={"filename": filename, "reason": texts.error_message(exc), "error_code": getattr(exc, "code", "")},
         )
 
     def outcome_error(self, outcome: UploadOutcome, filename: str) -> ValidationError:
@@ -223,7 +160,7 @@ class FeedbackImageField(forms.FileField):
             return ValidationError(
                 self.error_messages["storage_error"], code="storage_error", params={"filename": filename}
             )
-        reason = user_message(error) if error is not None else outcome.message()
+        reason = texts.error_message(error) if error is not None else texts.outcome_message(outcome)
         params = {"filename": filename, "reason": reason, "error_code": outcome.code}
         if outcome.record is not None:  # kept: submitting it again retries
             return ValidationError(self.error_messages["upload_failed"], code="upload_failed", params=params)
@@ -239,7 +176,7 @@ class FeedbackImageField(forms.FileField):
         return ValidationError(
             self.error_messages["invalid_image"],
             code="invalid_image",
-            params={"filename": filename, "reason": user_message(exc)},
+            params={"filename": filename, "reason": texts.error_message(exc)},
         )
 
     def _too_large(self, filename: str, size: int) -> ValidationError:
@@ -257,7 +194,7 @@ class FeedbackImageField(forms.FileField):
         Raises :class:`~django.core.exceptions.ValidationError` for files that could
         not be stored and, when the uploads ran right away, for failed uploads.
         """
-        from . import services  # not at import time: services imports the models
+        from .. import services  # not at import time: services imports the models
 
         stored: list[UploadOutcome] = []
         errors: list[ValidationError] = []
@@ -293,6 +230,14 @@ class FeedbackImageField(forms.FileField):
     def _prepared_for(self, file: Any) -> Any:
         """What :meth:`check_file` made of ``file``; the file itself if it was not checked here."""
         return next((prepared for checked, prepared in self._prepared if checked is file), file)
+
+    def prepared(self, files: list[Any]) -> list[Any]:
+        """With ``upload=False``: what to pass on to the upload service for the cleaned ``files``.
+
+        Each file this field checked becomes the prepared image :meth:`check_file`
+        made of it, so that the service neither reads nor validates it again.
+        """
+        return [self._prepared_for(file) for file in files]
 
     def _finished(self, outcomes: list[UploadOutcome]) -> None:
         self.outcomes = outcomes
@@ -359,7 +304,7 @@ class FeedbackImagesField(FeedbackImageField):
         """The limit in force: the ``max_files`` argument, else ``WXPAY_MEDIA["MAX_FILES"]``."""
         if self._max_files is not None:
             return self._max_files
-        from . import conf
+        from .. import conf
 
         return int(conf.get_setting("MAX_FILES"))
 
@@ -409,68 +354,3 @@ class FeedbackImagesField(FeedbackImageField):
         if isinstance(data, (list, tuple)):
             return any(item not in self.empty_values for item in data)
         return data not in self.empty_values
-
-
-class FeedbackImageFormMixin:
-    """Pass ``user=`` to a form (recorded as ``uploaded_by``) and learn how its uploads went.
-
-    Mix in before :class:`~django.forms.Form` or :class:`~django.forms.ModelForm`::
-
-        class ReplyForm(FeedbackImageFormMixin, forms.ModelForm): ...
-
-
-        form = ReplyForm(request.POST, request.FILES, user=request.user)
-        if form.is_valid():
-            form.save()
-            form.on_uploads_done(lambda outcomes: ...)  # after the commit, or now
-
-    Where the form is built for you (the admin), set the class attribute
-    ``upload_user`` on a per-request subclass instead (see
-    the README's complaint-reply example, ``tests/formexample/admin.py``).
-    """
-
-    #: Default uploader when ``user=`` is not given.
-    upload_user: AbstractBaseUser | None = None
-
-    fields: dict[str, forms.Field]
-
-    def __init__(self, *args: Any, user: AbstractBaseUser | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        uploader = user if user is not None else self.upload_user
-        if uploader is not None and not getattr(uploader, "is_authenticated", True):
-            uploader = None  # AnonymousUser cannot be stored in a foreign key
-        for field in self._image_fields():  # the form's own copies: safe per request
-            field.user = uploader
-
-    def _image_fields(self) -> list[FeedbackImageField]:
-        return [field for field in self.fields.values() if isinstance(field, FeedbackImageField)]
-
-    def upload_outcomes(self) -> list[UploadOutcome]:
-        """What happened to every file of the form's image fields so far (``QUEUED`` until uploaded)."""
-        return [outcome for field in self._image_fields() for outcome in field.outcomes]
-
-    @property
-    def uploads_done(self) -> bool:
-        """True once every upload the form started has finished."""
-        return all(field.uploads_done for field in self._image_fields())
-
-    def on_uploads_done(self, callback: UploadsCallback) -> None:
-        """Call ``callback(outcomes)`` once every upload the form started has finished.
-
-        Right away when they have (no transaction, or nothing to upload); else
-        after the surrounding transaction commits - still within the request, so
-        ``django.contrib.messages`` added there reach the next page. Not called
-        if the transaction is rolled back.
-        """
-        fields = self._image_fields()
-        waiting = [field for field in fields if not field.uploads_done]
-
-        def one_done(_: list[UploadOutcome]) -> None:
-            if all(field.uploads_done for field in fields):
-                callback(self.upload_outcomes())
-
-        if not waiting:
-            callback(self.upload_outcomes())
-            return
-        for field in waiting:
-            field.when_done(one_done)
