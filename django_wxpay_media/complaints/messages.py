@@ -30,6 +30,8 @@ MESSAGES: dict[str, Promise] = {
     "MARKED_COMPLETE": _("The complaint was marked complete."),
     "REFUND_APPROVED": _("The refund was approved."),
     "REFUND_REJECTED": _("The refund was rejected."),
+    "ASSIGNED_TO_YOU": _("The complaint is assigned to you."),
+    "UNASSIGNED": _("The complaint is no longer assigned."),
     # Parts of other sentences.
     "UNNAMED_IMAGE": _("image"),
     "NOT_AVAILABLE": _("(not available)"),

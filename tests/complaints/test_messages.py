@@ -35,11 +35,14 @@ def test_the_services_build_no_sentence_of_their_own():
 def test_the_admin_reports_only_sentences_from_the_table():
     """What the admin tells staff after an action (messages.*, message_user) is never a literal sentence."""
     found = []
-    for call in _calls(DESK / "admin.py"):
-        if _name(call) in {"success", "error", "warning", "info", "message_user"}:
-            found += [
-                f"admin.py:{call.lineno}" for arg in call.args if isinstance(arg, ast.Call) and _name(arg) in GETTEXT
-            ]
+    for path in sorted((DESK / "admin").glob("*.py")):
+        for call in _calls(path):
+            if _name(call) in {"success", "error", "warning", "info", "message_user"}:
+                found += [
+                    f"admin/{path.name}:{call.lineno}"
+                    for arg in call.args
+                    if isinstance(arg, ast.Call) and _name(arg) in GETTEXT
+                ]
     assert found == []
 
 

@@ -292,9 +292,9 @@ class DeskScreens(DeskBase):
             # One UPDATE of one column: a refresh from WeChat Pay never races it.
             Complaint.objects.filter(pk=complaint.pk).update(assignee=assignee)
             if assignee is None:
-                messages.success(request, gettext("The complaint is no longer assigned."))
+                messages.success(request, message_for("UNASSIGNED"))
             else:
-                messages.success(request, gettext("The complaint is assigned to you."))
+                messages.success(request, message_for("ASSIGNED_TO_YOU"))
         return HttpResponseRedirect(self._change_url(complaint))
 
     def image_view(self, request: HttpRequest, pk: int) -> HttpResponseBase:
