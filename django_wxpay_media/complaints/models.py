@@ -165,6 +165,14 @@ class Complaint(models.Model):
         default=False,
         help_text=_("Every order of the complaint is fully refunded (complaint_full_refunded)."),
     )
+    list_digest = models.CharField(
+        _("list entry digest"),
+        max_length=64,
+        blank=True,
+        default="",
+        editable=False,
+        help_text=_("A digest of the complaint as WeChat Pay last listed it; a sync skips it while unchanged."),
+    )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
