@@ -1,0 +1,97 @@
+"""Reading from WeChat Pay: one complaint, every recent complaint, an image, the payer's phone."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+
+from django.core.files.base import ContentFile
+from django.db import DatabaseError
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from ... import conf
+from ...wechatpay import complaints as wc
+from ..messages import message_for
+from ..models import Complaint, ComplaintImage
+from .results import _CALL_ERRORS, Outcome, SyncResult, _failure
+from .storing import store, store_history
+
+logger = logging.getLogger("django_wxpay_media.complaints")
+
+
+def refresh(complaint_id: str, *, history: bool = True) -> Outcome:
+    """Fetch one complaint's detail (and its history) and store them.
+
+    The history is always read for a complaint seen for the first time. A detail that
+    cannot be stored as sent (a value longer than its column) is a failure like a
+    WeChat error; a database error is not caught here.
+    """
+    history = history or not Complaint.objects.filter(complaint_id=complaint_id).exists()
+    try:
+        client = conf.get_client()
+        detail = wc.get_complaint(client, complaint_id)
+        entries = list(wc.iter_history(client, complaint_id)) if history else []
+        complaint = store(detail)
+        store_history(complaint, entries)
+    except _CALL_ERRORS as exc:
+        logger.warning("Complaint %s could not be refreshed: %s", complaint_id, exc)
+        return _failure(exc)
+    return Outcome(True, gettext("The complaint was refreshed from WeChat Pay."), complaint=complaint)
+
+
+def sync(days: int = 30, *, complainted_mchid: str | None = None) -> SyncResult:
+    """Store every complaint of the last ``days`` days, with its history.
+
+    Reads the list window after window (30 days each) and page after page; a
+    complaint that cannot be stored, or whose history cannot be read, is reported
+    in ``failed`` and the others are still stored.
+    """
+    result = SyncResult()
+    try:
+        client = conf.get_client()
+        for detail in wc.iter_recent_complaints(client, days, complainted_mchid=complainted_mchid):
+            try:
+                complaint = store(detail)
+                store_history(complaint, list(wc.iter_history(client, detail.complaint_id)))
+            except (*_CALL_ERRORS, DatabaseError) as exc:
+                logger.warning("Complaint %s could not be synced: %s", detail.complaint_id, exc)
+                result.failed.append((detail.complaint_id, _failure(exc)))
+            else:
+                result.synced.append(complaint)
+    except _CALL_ERRORS as exc:
+        result.error = _failure(exc)
+    return result
+
+
+def download_image(image: ComplaintImage) -> Outcome:
+    """Download a consumer image into the configured storage, unless it is there already."""
+    if image.file:
+        return Outcome(True, "", complaint=image.complaint)
+    try:
+        download = wc.download_image(conf.get_client(), image.media_url)
+    except _CALL_ERRORS as exc:
+        ComplaintImage.objects.filter(pk=image.pk).update(error_code=getattr(exc, "code", "CONFIGURATION"))
+        failure = _failure(exc)
+        return Outcome(False, message_for("IMAGE_DOWNLOAD_FAILED", reason=failure.message), code=failure.code)
+    extension = mimetypes.guess_extension(download.content_type.split(";")[0].strip()) or ".img"
+    image.file.save(f"{image.position + 1}{extension}", ContentFile(download.data), save=False)
+    image.content_type = download.content_type
+    image.downloaded_at = timezone.now()
+    image.error_code = ""
+    image.save(update_fields=["file", "content_type", "downloaded_at", "error_code"])
+    return Outcome(True, "", request_id=download.request_id or "", complaint=image.complaint)
+
+
+def payer_phone(complaint: Complaint) -> str | None:
+    """The consumer's phone number, decrypted now and never stored; ``None`` if it cannot be.
+
+    Show it only to staff with the ``view_payer_phone`` permission.
+    """
+    if not complaint.payer_phone_encrypted:
+        return None
+    try:
+        key = conf.get_client().signer.private_key
+        return wc.decrypt_payer_phone(key, complaint.payer_phone_encrypted)
+    except _CALL_ERRORS:
+        return None
