@@ -42,9 +42,7 @@ def to_fetch(
 
 def history_to_store(client: WeChatPayClient, complaint_id: str, stored: Complaint | None) -> list[wc.HistoryEntry]:
     """The history entries of a complaint not stored yet (all of them for a new complaint)."""
-    known = (
-        set(HistoryEntry.objects.filter(complaint=stored).values_list("log_id", flat=True)) if stored else set()
-    )
+    known = set(HistoryEntry.objects.filter(complaint=stored).values_list("log_id", flat=True)) if stored else set()
     if not known:
         return list(wc.iter_history(client, complaint_id))
     entries = list(wc.iter_history(client, complaint_id, start=len(known) - 1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.db import IntegrityError, models
+from django.db import IntegrityError, connections, models, router
 from django.utils import timezone
 
 from ...wechatpay import complaints as wc
@@ -49,6 +49,7 @@ def store(detail: wc.Complaint) -> Complaint:
         "payer_phone_encrypted": detail.payer_phone,  # as sent: encrypted
         "image_count": sum(len(media.media_urls) for media in detail.media),
         "raw": detail.raw,
+        "list_digest": detail.digest,  # a sync skips the complaint while WeChat lists it unchanged
         "synced_at": timezone.now(),
         **flags.stored_fields(detail.raw),
     }
@@ -60,11 +61,19 @@ def store(detail: wc.Complaint) -> Complaint:
     except IntegrityError:  # a concurrent notification created it first
         complaint, _ = Complaint.objects.update_or_create(complaint_id=detail.complaint_id, defaults=values)
     listed = [(url, media.media_type) for media in detail.media for url in media.media_urls]
-    for position, (url, media_type) in enumerate(listed[:MAX_CONSUMER_IMAGES]):  # bounded: see the constant
-        ComplaintImage.objects.get_or_create(
-            complaint=complaint,
-            url_hash=ComplaintImage.hash_url(url),
-            defaults={"media_url": url, "media_type": media_type, "position": position},
+    if listed:  # one INSERT; images stored before are kept as they are
+        ComplaintImage.objects.bulk_create(
+            [
+                ComplaintImage(
+                    complaint=complaint,
+                    url_hash=ComplaintImage.hash_url(url),
+                    media_url=url,
+                    media_type=media_type,
+                    position=position,
+                )
+                for position, (url, media_type) in enumerate(listed[:MAX_CONSUMER_IMAGES])  # bounded: see the constant
+            ],
+            ignore_conflicts=True,
         )
     alerts.offer_events(complaint)  # new complaint, consumer wrote again: each alert once
     return complaint
@@ -76,17 +85,34 @@ def store_history(complaint: Complaint, entries: Sequence[wc.HistoryEntry]) -> N
         check_lengths(
             HistoryEntry, {"log_id": entry.log_id, "operator": entry.operator, "operate_type": entry.operate_type}
         )
-    for entry in entries:
-        HistoryEntry.objects.update_or_create(
+    if not entries:
+        return
+    rows = {  # by log_id: an answer that repeats an entry must not make the INSERT conflict with itself
+        entry.log_id: HistoryEntry(
             complaint=complaint,
             log_id=entry.log_id,
-            defaults={
-                "operator": entry.operator,
-                "operate_time": parse_time(entry.operate_time),
-                "operate_type": entry.operate_type,
-                "operate_details": entry.operate_details,
-                "image_urls": list(entry.image_list),
-                "raw": entry.raw,
-            },
+            operator=entry.operator,
+            operate_time=parse_time(entry.operate_time),
+            operate_type=entry.operate_type,
+            operate_details=entry.operate_details,
+            image_urls=list(entry.image_list),
+            raw=entry.raw,
         )
+        for entry in entries
+    }
+    HistoryEntry.objects.bulk_create(list(rows.values()), **_upsert_options())  # one INSERT
     moments.note_history(complaint)
+
+
+def _upsert_options() -> dict[str, Any]:
+    """``bulk_create`` options that update an entry stored already, where the database can."""
+    features = connections[router.db_for_write(HistoryEntry)].features
+    if not features.supports_update_conflicts:
+        return {"ignore_conflicts": True}
+    options: dict[str, Any] = {"update_conflicts": True, "update_fields": _HISTORY_FIELDS}
+    if features.supports_update_conflicts_with_target:  # MariaDB/MySQL take no target
+        options["unique_fields"] = ["complaint", "log_id"]
+    return options
+
+
+_HISTORY_FIELDS = ["operator", "operate_time", "operate_type", "operate_details", "image_urls", "raw"]

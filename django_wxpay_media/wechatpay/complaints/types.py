@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
