@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import threading
 
 from django.core.files.base import ContentFile
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -17,7 +18,7 @@ from .. import syncing
 from ..messages import message_for
 from ..models import Complaint, ComplaintImage
 from .results import _CALL_ERRORS, Outcome, SyncResult, _failure
-from .storing import store, store_history
+from .storing import store_with_history
 
 logger = logging.getLogger("django_wxpay_media.complaints")
 
@@ -37,9 +38,7 @@ def refresh(complaint_id: str, *, history: bool = True) -> Outcome:
         detail = wc.get_complaint(client, complaint_id)
         read = history or stored is None or stored.list_digest != detail.digest
         entries = syncing.history_to_store(client, complaint_id, stored) if read else []
-        with transaction.atomic():  # the digest says "stored" only with the history it stands for
-            complaint = store(detail)
-            store_history(complaint, entries)
+        complaint = store_with_history(detail, stored, entries)
     except _CALL_ERRORS as exc:
         logger.warning("Complaint %s could not be refreshed: %s", complaint_id, exc)
         return _failure(exc)
@@ -57,14 +56,16 @@ def sync(days: int = 30, *, complainted_mchid: str | None = None) -> SyncResult:
     ``failed`` and the others are still stored.
     """
     result = SyncResult()
+    # The calls run at once, the writes one at a time: each write is short, and SQLite
+    # refuses a second writer's transaction at once ("database is locked") rather than waiting.
+    writing = threading.Lock()
 
     def one(item: tuple[wc.Complaint, Complaint | None]) -> None:
         detail, stored = item
         try:
             entries = syncing.history_to_store(client, detail.complaint_id, stored)
-            with transaction.atomic():  # no network inside: the digest is stored with its history
-                complaint = store(detail)
-                store_history(complaint, entries)
+            with writing:
+                complaint = store_with_history(detail, stored, entries)
         except (*_CALL_ERRORS, DatabaseError) as exc:
             logger.warning("Complaint %s could not be synced: %s", detail.complaint_id, exc)
             result.failed.append((detail.complaint_id, _failure(exc)))

@@ -32,8 +32,12 @@ def check_lengths(model: type[models.Model], values: Mapping[str, Any]) -> None:
             )
 
 
-def store(detail: wc.Complaint) -> Complaint:
-    """Create or update the row of one complaint from WeChat's detail (no network)."""
+def store(detail: wc.Complaint, *, digest: bool = True) -> Complaint:
+    """Create or update the row of one complaint from WeChat's detail (no network).
+
+    With ``digest`` (the default) the detail's digest is stored too, and a sync skips
+    the complaint while WeChat lists it unchanged: store its history first.
+    """
     order = detail.orders[0] if detail.orders else None
     values = {
         "state": detail.complaint_state,
@@ -49,10 +53,11 @@ def store(detail: wc.Complaint) -> Complaint:
         "payer_phone_encrypted": detail.payer_phone,  # as sent: encrypted
         "image_count": sum(len(media.media_urls) for media in detail.media),
         "raw": detail.raw,
-        "list_digest": detail.digest,  # a sync skips the complaint while WeChat lists it unchanged
         "synced_at": timezone.now(),
         **flags.stored_fields(detail.raw),
     }
+    if digest:
+        values["list_digest"] = detail.digest
     check_lengths(Complaint, {"complaint_id": detail.complaint_id, **values})
     for media in detail.media:
         check_lengths(ComplaintImage, {"media_type": media.media_type})
@@ -116,3 +121,22 @@ def _upsert_options() -> dict[str, Any]:
 
 
 _HISTORY_FIELDS = ["operator", "operate_time", "operate_type", "operate_details", "image_urls", "raw"]
+
+
+def store_with_history(detail: wc.Complaint, stored: Complaint | None, entries: Sequence[wc.HistoryEntry]) -> Complaint:
+    """Store a complaint and its new history entries, the digest last (no network, no transaction).
+
+    No transaction: workers of a sync write at once, and SQLite refuses a second
+    writer's transaction (``database is locked``) where it waits for a statement.
+    The digest, which makes the next sync skip the complaint, is written only once
+    its history is: a complaint known already gets its history first; a new one
+    gets its digest in one more ``UPDATE``.
+    """
+    if stored is not None:
+        store_history(stored, entries)
+        return store(detail)
+    complaint = store(detail, digest=False)
+    store_history(complaint, entries)
+    Complaint.objects.filter(pk=complaint.pk).update(list_digest=detail.digest)
+    complaint.list_digest = detail.digest
+    return complaint
