@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.db import IntegrityError, connections, models, router
+from django.db import IntegrityError, connections, models, router, transaction
 from django.utils import timezone
 
 from ...wechatpay import complaints as wc
@@ -32,12 +32,8 @@ def check_lengths(model: type[models.Model], values: Mapping[str, Any]) -> None:
             )
 
 
-def store(detail: wc.Complaint, *, digest: bool = True) -> Complaint:
-    """Create or update the row of one complaint from WeChat's detail (no network).
-
-    With ``digest`` (the default) the detail's digest is stored too, and a sync skips
-    the complaint while WeChat lists it unchanged: store its history first.
-    """
+def _values(detail: wc.Complaint, *, digest: bool) -> dict[str, Any]:
+    """The columns of a complaint's row from WeChat's detail, lengths checked."""
     order = detail.orders[0] if detail.orders else None
     values = {
         "state": detail.complaint_state,
@@ -61,10 +57,26 @@ def store(detail: wc.Complaint, *, digest: bool = True) -> Complaint:
     check_lengths(Complaint, {"complaint_id": detail.complaint_id, **values})
     for media in detail.media:
         check_lengths(ComplaintImage, {"media_type": media.media_type})
+    return values
+
+
+def store(detail: wc.Complaint, *, digest: bool = True) -> Complaint:
+    """Create or update the row of one complaint from WeChat's detail (no network).
+
+    With ``digest`` (the default) the detail's digest is stored too, and a sync skips
+    the complaint while WeChat lists it unchanged: store its history first.
+    """
+    values = _values(detail, digest=digest)
     try:
         complaint, _ = Complaint.objects.update_or_create(complaint_id=detail.complaint_id, defaults=values)
     except IntegrityError:  # a concurrent notification created it first
         complaint, _ = Complaint.objects.update_or_create(complaint_id=detail.complaint_id, defaults=values)
+    _store_images(complaint, detail)
+    alerts.offer_events(complaint)  # new complaint, consumer wrote again: each alert once
+    return complaint
+
+
+def _store_images(complaint: Complaint, detail: wc.Complaint) -> None:
     listed = [(url, media.media_type) for media in detail.media for url in media.media_urls]
     if listed:  # one INSERT; images stored before are kept as they are
         ComplaintImage.objects.bulk_create(
@@ -80,18 +92,24 @@ def store(detail: wc.Complaint, *, digest: bool = True) -> Complaint:
             ],
             ignore_conflicts=True,
         )
-    alerts.offer_events(complaint)  # new complaint, consumer wrote again: each alert once
-    return complaint
 
 
 def store_history(complaint: Complaint, entries: Sequence[wc.HistoryEntry]) -> None:
     """Add the history entries not stored yet (no network)."""
+    _check_history(entries)
+    if entries:
+        _insert_history(complaint, entries)
+        moments.note_history(complaint)
+
+
+def _check_history(entries: Sequence[wc.HistoryEntry]) -> None:
     for entry in entries:
         check_lengths(
             HistoryEntry, {"log_id": entry.log_id, "operator": entry.operator, "operate_type": entry.operate_type}
         )
-    if not entries:
-        return
+
+
+def _insert_history(complaint: Complaint, entries: Sequence[wc.HistoryEntry]) -> None:
     rows = {  # by log_id: an answer that repeats an entry must not make the INSERT conflict with itself
         entry.log_id: HistoryEntry(
             complaint=complaint,
@@ -106,7 +124,6 @@ def store_history(complaint: Complaint, entries: Sequence[wc.HistoryEntry]) -> N
         for entry in entries
     }
     HistoryEntry.objects.bulk_create(list(rows.values()), **_upsert_options())  # one INSERT
-    moments.note_history(complaint)
 
 
 def _upsert_options() -> dict[str, Any]:
@@ -124,19 +141,31 @@ _HISTORY_FIELDS = ["operator", "operate_time", "operate_type", "operate_details"
 
 
 def store_with_history(detail: wc.Complaint, stored: Complaint | None, entries: Sequence[wc.HistoryEntry]) -> Complaint:
-    """Store a complaint and its new history entries, the digest last (no network, no transaction).
+    """Store a complaint and its new history entries; the digest only with its history (no network).
 
-    No transaction: workers of a sync write at once, and SQLite refuses a second
-    writer's transaction (``database is locked``) where it waits for a statement.
-    The digest, which makes the next sync skip the complaint, is written only once
-    its history is: a complaint known already gets its history first; a new one
-    gets its digest in one more ``UPDATE``.
+    A complaint known already gets its history first, then its row and digest. A
+    new one is three INSERTs in one transaction (row with its moments and digest,
+    images, history), plus its arrival alert. Callers writing from several threads
+    at once serialise these calls: SQLite refuses a second writer's transaction at
+    once (``database is locked``) rather than waiting.
     """
     if stored is not None:
         store_history(stored, entries)
         return store(detail)
-    complaint = store(detail, digest=False)
-    store_history(complaint, entries)
-    Complaint.objects.filter(pk=complaint.pk).update(list_digest=detail.digest)
-    complaint.list_digest = detail.digest
+    values = {**_values(detail, digest=True), **moments.from_history(entries)}
+    _check_history(entries)
+    try:
+        with transaction.atomic():  # all or nothing; no savepoint: nothing to keep if the row exists
+            complaint = Complaint.objects.create(complaint_id=detail.complaint_id, **values)
+            _store_images(complaint, detail)
+            if entries:
+                _insert_history(complaint, entries)
+    except IntegrityError:
+        stored = Complaint.objects.filter(complaint_id=detail.complaint_id).first()
+        if stored is None:  # a value the database refuses (a CHECK constraint), not a race
+            raise
+        # A notification stored it meanwhile: the general path.
+        store_history(stored, entries)
+        return store(detail)
+    alerts.offer_events(complaint)  # a new complaint: its arrival, each alert once
     return complaint
