@@ -36,6 +36,12 @@ def _serve(conn: Connection) -> None:
                 elif command == "consumer_writes":
                     sandbox.consumer_writes(kwargs["complaint_id"])
                     conn.send(None)
+                elif command == "forget_complaints":
+                    sandbox.forget_complaints()
+                    conn.send(None)
+                elif command == "clear_faults":
+                    sandbox.clear_faults()
+                    conn.send(None)
                 elif command == "paths":  # the path of every request since the last reset
                     conn.send([request.path for request in sandbox.requests])
                 else:
@@ -81,6 +87,14 @@ class SandboxProcess:
     def consumer_writes(self, complaint_id: str) -> None:
         """:meth:`Sandbox.consumer_writes` in the child."""
         self._call("consumer_writes", complaint_id=complaint_id)
+
+    def reset_complaints(self) -> None:
+        """Forget every complaint in the child."""
+        self._call("forget_complaints")
+
+    def clear_faults(self) -> None:
+        """Drop the queued faults in the child."""
+        self._call("clear_faults")
 
     def request_paths(self) -> list[str]:
         """The path (with query) of every request since the last reset, in order."""
