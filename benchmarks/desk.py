@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with SandboxProcess() as sandbox:
             django_env.configure(workdir, sandbox.settings, args.db)
-            from benchmarks.run import Row, print_table  # noqa: PLC0415 - run imports this module
+            from benchmarks.run import Row, print_table
 
             def row(value: str, ratio: float | None, target: float | None, text: str = "") -> Row:
                 met = None if ratio is None or target is None else ratio <= target

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
@@ -34,6 +34,8 @@ logger = logging.getLogger("django_wxpay_media.complaints")
 
 #: Added to the client's longest call: how long a claim keeps other copies away.
 CLAIM_MARGIN = datetime.timedelta(seconds=30)
+#: Added again for a notification queued for a task worker: how long it may wait for one.
+QUEUE_MARGIN = datetime.timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class NotificationOutcome:
     """What :func:`handle_notification` did.
 
     ``status``: ``accepted`` (the complaint is stored; the notification handled),
+    ``queued`` (recorded, its complaint to be stored by a task worker),
     ``duplicate`` (handled before: nothing done), ``busy`` (another delivery of the
     same id is being handled: nothing done, come back later), ``rejected`` (forged,
     stale, unreadable, or values that cannot be stored: nothing written),
@@ -53,8 +56,17 @@ class NotificationOutcome:
     notification: Notification | None = None
 
 
-def handle_notification(headers: Mapping[str, str], body: bytes) -> NotificationOutcome:
-    """Verify, decrypt and record a complaint notification, then fetch and store its complaint."""
+def handle_notification(
+    headers: Mapping[str, str], body: bytes, *, defer: Callable[[int, str], None] | None = None
+) -> NotificationOutcome:
+    """Verify, decrypt and record a complaint notification, then fetch and store its complaint.
+
+    With ``defer`` (background tasks configured), the fetch is handed on instead:
+    ``defer(notification pk, claim)`` enqueues it and the answer is ``queued`` at
+    once; the worker's :func:`handle_queued` stores the complaint and only then
+    marks the notification handled. Until then the claim keeps redeliveries from
+    enqueueing it again. If enqueueing fails, the fetch is done here.
+    """
     try:
         client = conf.get_client()
         apiv3_key = client.keys.apiv3_key  # a Secret: no frame here holds the key itself
@@ -87,7 +99,30 @@ def handle_notification(headers: Mapping[str, str], body: bytes) -> Notification
     if not taken:
         status = "duplicate" if record.state == Notification.State.HANDLED else "busy"
         return NotificationOutcome(status, notification=record)
+    if defer is not None:
+        try:
+            # The worker may start later than a call would end: the claim waits for it.
+            Notification.objects.filter(pk=record.pk, claim=claim).update(claimed_until=until + QUEUE_MARGIN)
+            defer(record.pk, str(claim))
+        except Exception:  # a task backend down: do it now rather than lose it
+            logger.exception("Notification %s could not be queued; handled in the request", record)
+        else:
+            return NotificationOutcome("queued", notification=record)
     return _handle(record, claim)
+
+
+def handle_queued(notification_pk: int, claim: str) -> NotificationOutcome:
+    """Fetch and store the complaint of a queued notification (on a task worker); then settle it.
+
+    Only the claim the notification was queued with is honoured: a copy queued
+    twice, or a notification handled meanwhile, does nothing (``duplicate`` or ``busy``).
+    """
+    record = Notification.objects.filter(pk=notification_pk).first()
+    if record is None or record.state == Notification.State.HANDLED:
+        return NotificationOutcome("duplicate", notification=record)
+    if str(record.claim) != claim:
+        return NotificationOutcome("busy", notification=record)
+    return _handle(record, uuid.UUID(claim))
 
 
 def _claim(values: Mapping[str, str], claim: uuid.UUID, until: datetime.datetime) -> tuple[Notification, bool]:

@@ -7,16 +7,35 @@ and register that HTTPS URL with ``manage.py wxpay_complaints notify-url URL``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from .. import conf
 from . import notifications
 
 #: WeChat's notifications are about 1 KB; anything far larger is not one.
 MAX_BODY = 64 * 1024
+
+
+def _deferrer() -> Callable[[int, str], None] | None:
+    """Enqueue a notification's refresh on the task backend, if ``BACKGROUND_NOTIFICATIONS`` names one."""
+    try:
+        backend = conf.background_notifications_backend()
+    except ImproperlyConfigured:  # reported by the checks; the notification is still handled, here
+        return None
+    if backend is None:
+        return None
+    from .tasks import refresh_notified_complaint  # only where a task framework is installed
+
+    def defer(notification_pk: int, claim: str) -> None:
+        refresh_notified_complaint.using(backend=backend).enqueue(notification_pk, claim)
+
+    return defer
 
 
 def _fail(status: int, message: str) -> HttpResponse:
@@ -39,8 +58,8 @@ def notification(request: HttpRequest) -> HttpResponse:
     body = request.read(MAX_BODY + 1)  # capped even when Content-Length lies
     if len(body) > MAX_BODY:
         return _fail(413, "body too large")
-    outcome = notifications.handle_notification(request.headers, body)
-    if outcome.status in ("accepted", "duplicate"):
+    outcome = notifications.handle_notification(request.headers, body, defer=_deferrer())
+    if outcome.status in ("accepted", "queued", "duplicate"):
         return HttpResponse(status=204)
     if outcome.status == "busy":  # another delivery of this id is being handled: come back later
         return _fail(503, "being handled; send it again later")

@@ -45,6 +45,7 @@ from .problems import (
 )
 from .reading import (
     JudgedSetting,
+    background_notifications_backend,
     background_uploads_backend,
     configuration_problems,
     forget,
@@ -94,6 +95,7 @@ __all__ = [
     "JudgedSetting",
     "Problem",
     "account_settings",
+    "background_notifications_backend",
     "background_uploads_backend",
     "build_client",
     "configuration_problems",

@@ -60,6 +60,7 @@ CHECK_IDS: dict[str, str] = {
     "E030": "COMPLAINT_COMPLETE_HOURS",
     "E031": "COMPLAINT_DUE_SOON_HOURS",
     "E032": "COMPLAINT_ALERT_EMAILS",
+    "E033": "BACKGROUND_NOTIFICATIONS",
     "W001": "API_BASE_URL is a local sandbox while DEBUG is off",
     "W002": "MAX_FILES above WeChat Pay's 4 images per reply",
     "W003": "BACKGROUND_UPLOADS on a task backend that runs tasks in the request or never",

@@ -70,7 +70,7 @@ def sync(days: int = 30, *, complainted_mchid: str | None = None) -> SyncResult:
             logger.warning("Complaint %s could not be synced: %s", detail.complaint_id, exc)
             result.failed.append((detail.complaint_id, _failure(exc)))
         else:
-            result.synced.append(complaint)
+            result.synced.append(syncing.lighten(complaint))
 
     try:
         client = conf.get_client()
