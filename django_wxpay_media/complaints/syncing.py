@@ -31,21 +31,21 @@ def to_fetch(
     """
     source = iter(listed)
     while page := list(itertools.islice(source, PAGE)):
-        # WeChat's JSON stays in the database (loaded again if read): a long sync holds one page of it.
-        rows = Complaint.objects.defer("raw")
+        # Only what deciding needs: a long sync holds one page of WeChat's answers, not every row.
+        rows = Complaint.objects.only("id", "complaint_id", "state", "list_digest")
         stored = rows.in_bulk([detail.complaint_id for detail in page], field_name="complaint_id")
         for detail in page:
             row = stored.get(detail.complaint_id)
             if row is not None and row.list_digest and row.list_digest == detail.digest:
-                unchanged.append(row)
+                unchanged.append(lighten(row))
             else:
                 yield detail, row
 
 
 def lighten(complaint: Complaint) -> Complaint:
-    """``complaint`` without WeChat's JSON in memory (read again from the database if used)."""
-    complaint.__dict__.pop("raw", None)  # a deferred field: Django loads it on access
-    return complaint
+    """``complaint`` as a row with its id and state only (the others deferred: read again if used)."""
+    fields = ["id", "complaint_id", "state"]
+    return Complaint.from_db(complaint._state.db, fields, [getattr(complaint, name) for name in fields])
 
 
 def history_to_store(client: WeChatPayClient, complaint_id: str, stored: Complaint | None) -> list[wc.HistoryEntry]:
