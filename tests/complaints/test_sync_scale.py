@@ -156,7 +156,8 @@ def complaint_writes(queries) -> list[str]:
     for query in queries:
         sql = query["sql"]
         verb = sql.split(None, 1)[0].upper()
-        if verb in {"INSERT", "UPDATE", "DELETE"} and any(f'"{table}"' in sql.split("(", 1)[0] for table in tables):
+        head = sql.split("(", 1)[0].replace("`", '"')  # MariaDB quotes names with backticks
+        if verb in {"INSERT", "UPDATE", "DELETE"} and any(f'"{table}"' in head for table in tables):
             writes.append(sql)
     return writes
 
