@@ -42,7 +42,7 @@ ROWS = [
     ("desk: complaint writes per new one", "writes_new"),
     ("desk: queries per unchanged one", "queries_unchanged"),
     ("desk: peak memory, sync of N", "sync_memory"),
-    ("desk: changelist, 100,000 rows", "list"),
+    ("desk: changelist, generated rows", "list"),
     ("desk: change page, 300 history", "change_page"),
 ]
 
@@ -166,7 +166,7 @@ def memory_row(sandbox: SandboxProcess, row: Callable[..., Any], count: int) -> 
     return row(f"{peak / 2**20:.1f} MiB", ratio, None, "1 page held"), (
         f"memory: sync of {count} new complaints ({synced} synced) under tracemalloc, peak above the start; "
         f"ratio to one parsed list page ({one_page / 2**10:.0f} KiB); the result keeps every stored row "
-        f"(SyncResult.synced), which grows with N"
+        f"(SyncResult.synced, id and state only), which grows with N"
     )
 
 
