@@ -93,6 +93,7 @@ def configure(workdir: Path, wxpay: dict[str, Any], database: str = "sqlite") ->
             "django.contrib.sessions",
             "django.contrib.messages",
             "django_wxpay_media",
+            "django_wxpay_media.complaints",
         ],
         MIDDLEWARE=[
             "django.contrib.sessions.middleware.SessionMiddleware",
@@ -109,6 +110,7 @@ def configure(workdir: Path, wxpay: dict[str, Any], database: str = "sqlite") ->
         MEDIA_URL="/media/",
         STORAGES=project.STORAGES,
         PASSWORD_HASHERS=project.PASSWORD_HASHERS,
+        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
         WXPAY_MEDIA=wxpay,
     )
     django.setup()

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # ``python benchmarks/run.py`` works too
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import django_env  # noqa: E402
+from benchmarks import desk, django_env  # noqa: E402
 from benchmarks.django_env import DATABASES  # noqa: E402
 from benchmarks.images import FULL_SIZE, MIB, write_pngs  # noqa: E402
 from benchmarks.sandbox_process import SandboxProcess  # noqa: E402
@@ -69,6 +69,7 @@ ROWS = [
     ("batch: upload_pending()", "batch_pending"),
     ("batch: wxpay_upload", "batch_command"),
     ("peak memory: wxpay_upload", "memory"),
+    *desk.ROWS,
 ]
 
 
@@ -511,6 +512,7 @@ def _run(
         f"peak RSS grew by {memory['rss_growth'] / MIB:.1f} MiB; each batch thread "
         f"(CONCURRENCY + 1) holds chunks of its image (256 KiB reads), not the image"
     )
+    _desk(sandbox, results, notes, quick=quick, database=database)
 
     rows = []
     for label, key in ROWS:
@@ -530,6 +532,33 @@ def _run(
     notes.append(f"whole run: {time.perf_counter() - began:.0f} s")
     print_table(title, rows, notes)
     return 0
+
+
+def _desk(sandbox: SandboxProcess, results: dict[str, Row], notes: list[str], *, quick: bool, database: str) -> None:
+    """The complaint desk's rows (see :mod:`benchmarks.desk`)."""
+
+    def row(value: str, ratio: float | None, target: float | None, text: str = "") -> Row:
+        met = None if ratio is None or target is None else ratio <= target
+        return Row("", value, f"{ratio:.2f}x" if ratio is not None else "", text or f"<= {target:.2f}x", met)
+
+    sizes = [200] if quick else [200, 2000]
+    figures, more = desk.sync_rows(sandbox, row, sizes, LATENCY, CONCURRENCY)
+    results.update(figures)
+    notes.extend(more)
+    for count in (200, 2000):
+        for key in (f"sync_{count}", f"resync_{count}"):
+            results.setdefault(key, Row("", "n/a", "", "full run only"))
+    results["sync_memory"], note = desk.memory_row(sandbox, row, 200 if quick else 2000)
+    notes.append(note)
+    if database == "postgres":
+        figures, more = desk.list_rows(row, 10_000 if quick else 100_000)
+        results.update(figures)
+        notes.extend(more)
+    else:
+        for key in ("list", "change_page"):
+            results[key] = Row("", "n/a", "", "--db postgres")
+    sandbox.reset_complaints()
+    sandbox.reset()
 
 
 if __name__ == "__main__":

@@ -30,6 +30,20 @@ def _serve(conn: Connection) -> None:
                     conn.send(None)
                 elif command == "uploads":
                     conn.send(len(sandbox.uploads))
+                elif command == "seed":  # complaints without images, as many as asked: their ids
+                    ids = [sandbox.seed_complaint(images=0)["complaint_id"] for _ in range(kwargs["count"])]
+                    conn.send(ids)
+                elif command == "consumer_writes":
+                    sandbox.consumer_writes(kwargs["complaint_id"])
+                    conn.send(None)
+                elif command == "forget_complaints":
+                    sandbox.forget_complaints()
+                    conn.send(None)
+                elif command == "clear_faults":
+                    sandbox.clear_faults()
+                    conn.send(None)
+                elif command == "paths":  # the path of every request since the last reset
+                    conn.send([request.path for request in sandbox.requests])
                 else:
                     conn.send(ValueError(f"unknown command {command!r}"))
             except Exception as exc:  # noqa: BLE001 - sent back to the parent, raised there
@@ -65,6 +79,26 @@ class SandboxProcess:
     def upload_count(self) -> int:
         """How many uploads the sandbox accepted since the last reset."""
         return int(self._call("uploads"))
+
+    def seed_complaints(self, count: int) -> list[str]:
+        """Seed ``count`` complaints (no images) in the child; their ids."""
+        return list(self._call("seed", count=count))
+
+    def consumer_writes(self, complaint_id: str) -> None:
+        """:meth:`Sandbox.consumer_writes` in the child."""
+        self._call("consumer_writes", complaint_id=complaint_id)
+
+    def reset_complaints(self) -> None:
+        """Forget every complaint in the child."""
+        self._call("forget_complaints")
+
+    def clear_faults(self) -> None:
+        """Drop the queued faults in the child."""
+        self._call("clear_faults")
+
+    def request_paths(self) -> list[str]:
+        """The path (with query) of every request since the last reset, in order."""
+        return list(self._call("paths"))
 
     def stop(self) -> None:
         if self._process.is_alive():

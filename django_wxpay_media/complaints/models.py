@@ -170,6 +170,14 @@ class Complaint(models.Model):
         default=False,
         help_text=_("Every order of the complaint is fully refunded (complaint_full_refunded)."),
     )
+    list_digest = models.CharField(
+        _("list entry digest"),
+        max_length=64,
+        blank=True,
+        default="",
+        editable=False,
+        help_text=_("A digest of the complaint as WeChat Pay last listed it; a sync skips it while unchanged."),
+    )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -187,7 +195,11 @@ class Complaint(models.Model):
         verbose_name_plural = _("complaints")
         ordering = ["-complaint_time", "-pk"]
         # The clocks filter and count by state and complaint_time (see .deadlines).
-        indexes = [models.Index(fields=["state", "complaint_time"], name="wxpay_complaints_clock")]
+        indexes = [
+            models.Index(fields=["state", "complaint_time"], name="wxpay_complaints_clock"),
+            # The changelist's default order: its first page without sorting the whole table.
+            models.Index(fields=["-complaint_time", "-id"], name="wxpay_complaints_newest"),
+        ]
         permissions = [
             ("reply_complaint", _("Can reply to complaints")),
             ("complete_complaint", _("Can mark complaints complete")),

@@ -16,7 +16,7 @@ import datetime
 import enum
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
@@ -35,6 +35,8 @@ logger = logging.getLogger("django_wxpay_media.complaints")
 
 #: Added to the client's longest call: how long a claim keeps other copies away.
 CLAIM_MARGIN = datetime.timedelta(seconds=30)
+#: Added again for a notification queued for a task worker: how long it may wait for one.
+QUEUE_MARGIN = datetime.timedelta(minutes=15)
 
 
 class NotificationStatus(str, enum.Enum):  # noqa: UP042 - like UploadState: str(status) is its value
@@ -42,6 +44,8 @@ class NotificationStatus(str, enum.Enum):  # noqa: UP042 - like UploadState: str
 
     #: The complaint is stored; the notification handled.
     ACCEPTED = "accepted"
+    #: Recorded; its complaint is to be stored by a task worker (``BACKGROUND_NOTIFICATIONS``).
+    QUEUED = "queued"
     #: About a sub-merchant the account does not handle: nothing stored, handled.
     IGNORED = "ignored"
     #: Handled before: nothing done.
@@ -71,8 +75,13 @@ class NotificationOutcome:
 
     @property
     def ok(self) -> bool:
-        """True when WeChat Pay may stop sending it: accepted now, handled before, or ignored."""
-        return self.status in (NotificationStatus.ACCEPTED, NotificationStatus.DUPLICATE, NotificationStatus.IGNORED)
+        """True when WeChat Pay may stop sending it: accepted or queued now, handled before, or ignored."""
+        return self.status in (
+            NotificationStatus.ACCEPTED,
+            NotificationStatus.QUEUED,
+            NotificationStatus.DUPLICATE,
+            NotificationStatus.IGNORED,
+        )
 
     @property
     def record(self) -> Notification | None:
@@ -80,12 +89,22 @@ class NotificationOutcome:
         return self.notification
 
 
-def handle_notification(headers: Mapping[str, str], body: bytes, account: str | None = None) -> NotificationOutcome:
+def handle_notification(
+    headers: Mapping[str, str],
+    body: bytes,
+    account: str | None = None,
+    *,
+    defer: Callable[[int, str, str], None] | None = None,
+) -> NotificationOutcome:
     """Verify, decrypt and record a complaint notification sent to merchant account ``account``
     (default: the default one), then fetch and store its complaint through that account.
 
     Only that account's keys verify and decrypt it: one signed for another account is
-    ``rejected``.
+    ``rejected``. With ``defer`` (background tasks configured), the fetch is handed
+    on instead: ``defer(notification pk, claim, account)`` enqueues it and the answer
+    is ``queued`` at once; the worker's :func:`handle_queued` stores the complaint
+    and only then marks the notification handled. Until then the claim keeps
+    redeliveries from enqueueing it again. If enqueueing fails, the fetch is done here.
     """
     name = account or conf.DEFAULT_ACCOUNT
     try:
@@ -121,7 +140,31 @@ def handle_notification(headers: Mapping[str, str], body: bytes, account: str | 
     if not taken:
         status = NotificationStatus.DUPLICATE if record.state == Notification.State.HANDLED else NotificationStatus.BUSY
         return NotificationOutcome(status, notification=record)
+    if defer is not None:
+        try:
+            # The worker may start later than a call would end: the claim waits for it.
+            Notification.objects.filter(pk=record.pk, claim=claim).update(claimed_until=until + QUEUE_MARGIN)
+            defer(record.pk, str(claim), name)
+        except Exception:  # a task backend down: do it now rather than lose it
+            logger.exception("Notification %s could not be queued; handled in the request", record)
+        else:
+            return NotificationOutcome(NotificationStatus.QUEUED, notification=record)
     return _handle(record, claim, name)
+
+
+def handle_queued(notification_pk: int, claim: str, account: str | None = None) -> NotificationOutcome:
+    """Fetch and store, through merchant account ``account``, the complaint of a queued
+    notification (on a task worker); then settle it.
+
+    Only the claim the notification was queued with is honoured: a copy queued
+    twice, or a notification handled meanwhile, does nothing (``duplicate`` or ``busy``).
+    """
+    record = Notification.objects.filter(pk=notification_pk).first()
+    if record is None or record.state == Notification.State.HANDLED:
+        return NotificationOutcome(NotificationStatus.DUPLICATE, notification=record)
+    if str(record.claim) != claim:
+        return NotificationOutcome(NotificationStatus.BUSY, notification=record)
+    return _handle(record, uuid.UUID(claim), account or conf.DEFAULT_ACCOUNT)
 
 
 def _claim(values: Mapping[str, str], claim: uuid.UUID, until: datetime.datetime) -> tuple[Notification, bool]:

@@ -2,7 +2,8 @@
 
 :data:`send_complaint_reminders` does what ``manage.py wxpay_complaints remind``
 does; Django's tasks framework has no scheduler, so enqueue it periodically (cron,
-Celery beat, RQ's scheduler). Safe to run twice or at once: each alert is claimed
+Celery beat, RQ's scheduler). :data:`refresh_notified_complaint` stores the
+complaint of a notification answered at once (``WXPAY_MEDIA['BACKGROUND_NOTIFICATIONS']``). Safe to run twice or at once: each alert is claimed
 once (see :mod:`.alerts`). Importable only where ``django.tasks`` (Django 6) or the
 ``django-tasks`` backport is installed.
 """
@@ -17,7 +18,7 @@ if find_spec("django.tasks") is not None:  # Django 6+
 else:  # Django 5.2: the backport; an ImportError here means neither is installed
     from django_tasks import task  # type: ignore[no-redef,unused-ignore]
 
-__all__ = ["send_complaint_reminders"]
+__all__ = ["refresh_notified_complaint", "send_complaint_reminders"]
 
 
 @task()
@@ -26,3 +27,15 @@ def send_complaint_reminders() -> dict[str, int]:
     from . import alerts  # not at import time: alerts imports the models
 
     return dict(Counter(str(alert.kind) for alert in alerts.remind()))
+
+
+@task()
+def refresh_notified_complaint(notification_pk: int, claim: str, account: str | None = None) -> str:
+    """Store the complaint of a notification answered at once (``BACKGROUND_NOTIFICATIONS``); its status.
+
+    The notification is marked handled only once its complaint is stored; a copy
+    of this task run twice does the work once (the notification's claim).
+    """
+    from . import notifications  # not at import time: notifications imports the models
+
+    return str(notifications.handle_queued(notification_pk, claim, account).status)

@@ -7,6 +7,7 @@ and register that HTTPS URL with ``manage.py wxpay_complaints notify-url URL``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
@@ -19,6 +20,22 @@ from . import notifications
 
 #: WeChat's notifications are about 1 KB; anything far larger is not one.
 MAX_BODY = 64 * 1024
+
+
+def _deferrer() -> Callable[[int, str, str], None] | None:
+    """Enqueue a notification's refresh on the task backend, if ``BACKGROUND_NOTIFICATIONS`` names one."""
+    try:
+        backend = conf.background_notifications_backend()
+    except ImproperlyConfigured:  # reported by the checks; the notification is still handled, here
+        return None
+    if backend is None:
+        return None
+    from .tasks import refresh_notified_complaint  # only where a task framework is installed
+
+    def defer(notification_pk: int, claim: str, account: str) -> None:
+        refresh_notified_complaint.using(backend=backend).enqueue(notification_pk, claim, account)
+
+    return defer
 
 
 def _fail(status: int, message: str) -> HttpResponse:
@@ -54,8 +71,8 @@ def notification(request: HttpRequest, account: str | None = None) -> HttpRespon
     body = request.read(MAX_BODY + 1)  # capped even when Content-Length lies
     if len(body) > MAX_BODY:
         return _fail(413, "body too large")
-    outcome = notifications.handle_notification(request.headers, body, account)
-    if outcome.ok:  # accepted now, handled before, or about a sub-merchant not handled here
+    outcome = notifications.handle_notification(request.headers, body, account, defer=_deferrer())
+    if outcome.ok:  # accepted or queued now, handled before, or about a sub-merchant not handled here
         return HttpResponse(status=204)
     if outcome.status is notifications.NotificationStatus.BUSY:  # another delivery is handling it: come back later
         return _fail(503, "being handled; send it again later")

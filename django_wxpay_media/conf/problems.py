@@ -66,6 +66,7 @@ CHECK_IDS: dict[str, str] = {
     "E041": "SUB_MERCHANTS",
     "E042": "ACCOUNTS not a dict of account names to dicts",
     "E043": "two accounts with the same MCHID",
+    "E035": "BACKGROUND_NOTIFICATIONS",
     "W001": "API_BASE_URL is a local sandbox while DEBUG is off",
     "W002": "MAX_FILES above WeChat Pay's 4 images per reply",
     "W003": "BACKGROUND_UPLOADS on a task backend that runs tasks in the request or never",

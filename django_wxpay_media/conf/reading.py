@@ -270,6 +270,17 @@ def get_mchid() -> str:
     return str(get_setting("MCHID"))
 
 
+def background_notifications_backend() -> str | None:
+    """The ``TASKS`` alias complaint notifications' refreshes go to, or ``None`` to refresh in the request.
+
+    From ``WXPAY_MEDIA['BACKGROUND_NOTIFICATIONS']``, as :func:`background_uploads_backend`.
+    """
+    value = get_setting("BACKGROUND_NOTIFICATIONS")
+    if value is False:
+        return None
+    return "default" if value is True else str(value)
+
+
 def background_uploads_backend() -> str | None:
     """The ``TASKS`` alias uploads are enqueued on, or ``None`` to upload in the request.
 

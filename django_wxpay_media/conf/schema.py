@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     # False: upload in the request (after its transaction commits). True or a TASKS
     # alias: enqueue the upload on that task backend (see django_wxpay_media.tasks).
     "BACKGROUND_UPLOADS": False,
+    "BACKGROUND_NOTIFICATIONS": False,
     # The complaint desk's clocks (hours after complaint_time) and alert recipients.
     "COMPLAINT_REPLY_HOURS": 24,
     "COMPLAINT_COMPLETE_HOURS": 72,
@@ -135,6 +136,12 @@ OPTION_RULES: dict[str, tuple[str, Callable[[Any], bool], str, str]] = {
     "STORAGE": ("E025", lambda v: isinstance(v, str) and bool(v), "the name of an entry in STORAGES", "'default'"),
     "BACKGROUND_UPLOADS": (
         "E027",
+        lambda v: isinstance(v, bool) or (isinstance(v, str) and bool(v)),
+        "True, False or the alias of an entry in TASKS",
+        "True",
+    ),
+    "BACKGROUND_NOTIFICATIONS": (
+        "E035",
         lambda v: isinstance(v, bool) or (isinstance(v, str) and bool(v)),
         "True, False or the alias of an entry in TASKS",
         "True",

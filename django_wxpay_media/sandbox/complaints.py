@@ -323,6 +323,12 @@ class ComplaintDesk(_MakingComplaints):
             media_ids=media_ids,
         )
 
+    def forget(self) -> None:
+        """Forget every complaint (and its images)."""
+        with self._lock:
+            self._complaints.clear()
+            self._images.clear()
+
     def consumer_writes(self, complaint_id: str, text: str) -> None:
         """The consumer writes again: a USER_RESPONSE step, and the detail says they wait."""
         with self._lock:

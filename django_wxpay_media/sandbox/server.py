@@ -344,6 +344,10 @@ class Sandbox:
             extra=extra,
         )
 
+    def forget_complaints(self) -> None:
+        """Forget every complaint seeded or received (a fresh desk; requests and faults stay)."""
+        self._desk.forget()
+
     def consumer_writes(self, complaint_id: str, text: str = "请尽快处理，谢谢。") -> None:
         """The consumer writes again on ``complaint_id``: a USER_RESPONSE history step, and
         ``incoming_user_response`` true until the merchant replies. Notify with

@@ -88,6 +88,17 @@ def _pages(queryset: QuerySet[FeedbackImage]) -> Iterator[FeedbackImage]:
         after = records[-1]
 
 
+def run_all(func: Callable[[_T], _R], items: Iterable[_T], account: str | None = None) -> list[_R]:
+    """``[func(item) for item in items]``, ``CONCURRENCY`` requests on ``account``'s shared client at a time.
+
+    The batch runner of the uploads and of the complaint sync: worker threads with a
+    database connection each (closed when the worker ends), sharing the client's
+    429 pause; ``items`` may be a lazy generator (read in the calling thread, a few
+    items ahead of the workers).
+    """
+    return _run_all(func, items, account)
+
+
 def _run_all(func: Callable[[_T], _R], items: Iterable[_T], account: str | None = None) -> list[_R]:
     """``[func(item) for item in items]``, ``CONCURRENCY`` requests at a time when that is safe.
 
@@ -131,7 +142,7 @@ class _Batch(Generic[_T, _R]):
         self.lock = threading.Lock()
 
     def run(self, items: Iterator[_T]) -> list[_R]:
-        threads = [threading.Thread(target=self._work, name=f"wxpay-upload-{n}") for n in range(self.workers)]
+        threads = [threading.Thread(target=self._work, name=f"wxpay-batch-{n}") for n in range(self.workers)]
         for thread in threads:
             thread.start()
         count = 0

@@ -4,34 +4,41 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 from django.core.files.base import ContentFile
-from django.db import DatabaseError
+from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
 from ... import conf
+from ...services import batches
 from ...wechatpay import complaints as wc
+from .. import syncing
 from ..messages import message_for
 from ..models import Complaint, ComplaintImage
 from .results import _CALL_ERRORS, Outcome, SyncResult, _failure
-from .storing import store, store_history
+from .storing import store_with_history
 
 logger = logging.getLogger("django_wxpay_media.complaints")
 
 
 def refresh(complaint_id: str, *, history: bool = True, account: str | None = None) -> Outcome:
-    """Fetch one complaint's detail (and its history) through merchant account ``account``
-    and store them.
+    """Fetch one complaint's detail (and the history entries not stored yet) through merchant
+    account ``account`` and store them.
 
     ``account`` defaults to the account the stored complaint came through (the
-    default account for a complaint not stored yet). The history is always read for
-    a complaint seen for the first time. A detail that cannot be stored as sent (a
-    value longer than its column) is a failure like a WeChat error; a database
-    error is not caught here.
+    default account for a complaint not stored yet). The history is read whole for a
+    complaint seen for the first time; for a known one only from the last stored
+    entry on (see :mod:`..syncing`), and, unless ``history`` is true, only when the
+    detail differs from the one stored. A detail that cannot be stored as sent (a
+    value longer than its column) is a failure like a WeChat error; a database error
+    is not caught here.
     """
-    stored = Complaint.objects.filter(complaint_id=complaint_id).values_list("account", flat=True).first()
-    history = history or stored is None
-    name = account or stored or conf.DEFAULT_ACCOUNT
+    stored = Complaint.objects.filter(complaint_id=complaint_id).first()
+    name = account or (stored.account if stored else conf.DEFAULT_ACCOUNT)
     try:
         client = conf.get_client(name)
         detail = wc.get_complaint(client, complaint_id)
@@ -44,9 +51,9 @@ def refresh(complaint_id: str, *, history: bool = True, account: str | None = No
                 name,
             )
             return Outcome(True, message_for("NOT_HANDLED"), code="NOT_HANDLED")
-        entries = list(wc.iter_history(client, complaint_id)) if history else []
-        complaint = store(detail, name)
-        store_history(complaint, entries)
+        read = history or stored is None or stored.list_digest != detail.digest
+        entries = syncing.history_to_store(client, complaint_id, stored) if read else []
+        complaint = store_with_history(detail, stored, entries, name)
     except _CALL_ERRORS as exc:
         logger.warning("Complaint %s could not be refreshed: %s", complaint_id, exc)
         return _failure(exc)
@@ -54,15 +61,19 @@ def refresh(complaint_id: str, *, history: bool = True, account: str | None = No
 
 
 def sync(days: int = 30, *, complainted_mchid: str | None = None, account: str | None = None) -> SyncResult:
-    """Store every complaint of the last ``days`` days, with its history, of merchant account
-    ``account`` (``None``: of every account, one after the other).
+    """Store every complaint of the last ``days`` days that changed since it was stored, with its
+    history, of merchant account ``account`` (``None``: of every account, one after the other).
 
-    Reads the list window after window (30 days each) and page after page; a
-    complaint that cannot be stored, or whose history cannot be read, is reported
-    in ``failed`` and the others are still stored. A service provider account lists
-    every sub-merchant's complaints; those of sub-merchants it does not handle
-    (``SUB_MERCHANTS``) are reported in ``ignored``, not stored. An account whose
-    list cannot be read sets ``error`` (the first) and the others are still read.
+    Reads the list window after window (30 days each) and page after page, lazily;
+    a complaint listed as it was stored is left alone (no call, no write). The
+    history of the others is read ``CONCURRENCY`` complaints at a time on the
+    account's shared client (the upload batches' runner: one 429 pauses every
+    worker). A complaint that cannot be stored, or whose history cannot be read, is
+    reported in ``failed`` and the others are still stored. A service provider
+    account lists every sub-merchant's complaints; those of sub-merchants it does
+    not handle (``SUB_MERCHANTS``) are reported in ``ignored``, not stored. An
+    account whose list cannot be read sets ``error`` (the first) and the others are
+    still read.
     """
     result = SyncResult()
     names = [account] if account else list(conf.account_names())
@@ -72,27 +83,42 @@ def sync(days: int = 30, *, complainted_mchid: str | None = None, account: str |
 
 
 def _sync_account(name: str, days: int, complainted_mchid: str | None, result: SyncResult) -> None:
+    # The calls run at once. On SQLite the writes go one at a time: it refuses a second
+    # writer's transaction at once ("database is locked") rather than waiting; other
+    # databases take them side by side.
+    one_writer = connections[router.db_for_write(Complaint)].vendor == "sqlite"
+    writing: AbstractContextManager[Any] = threading.Lock() if one_writer else nullcontext()
+
+    def one(item: tuple[wc.Complaint, Complaint | None]) -> None:
+        detail, stored = item
+        try:
+            entries = syncing.history_to_store(client, detail.complaint_id, stored)
+            with writing:
+                complaint = store_with_history(detail, stored, entries, name)
+        except (*_CALL_ERRORS, DatabaseError) as exc:
+            logger.warning("Complaint %s could not be synced: %s", detail.complaint_id, exc)
+            result.failed.append((detail.complaint_id, _failure(exc)))
+        else:
+            result.synced.append(syncing.lighten(complaint))
+
+    def handled(listed: Iterable[wc.Complaint]) -> Iterator[wc.Complaint]:
+        for detail in listed:
+            if settings.handles(detail.complainted_mchid):
+                yield detail
+                continue
+            logger.info(
+                "Complaint %s of merchant %s ignored: account %r does not handle that merchant (SUB_MERCHANTS).",
+                detail.complaint_id,
+                detail.complainted_mchid,
+                name,
+            )
+            result.ignored.append((detail.complaint_id, detail.complainted_mchid))
+
     try:
         client = conf.get_client(name)
         settings = conf.get_account(name)
-        for detail in wc.iter_recent_complaints(client, days, complainted_mchid=complainted_mchid):
-            if not settings.handles(detail.complainted_mchid):
-                logger.info(
-                    "Complaint %s of merchant %s ignored: account %r does not handle that merchant (SUB_MERCHANTS).",
-                    detail.complaint_id,
-                    detail.complainted_mchid,
-                    name,
-                )
-                result.ignored.append((detail.complaint_id, detail.complainted_mchid))
-                continue
-            try:
-                complaint = store(detail, name)
-                store_history(complaint, list(wc.iter_history(client, detail.complaint_id)))
-            except (*_CALL_ERRORS, DatabaseError) as exc:
-                logger.warning("Complaint %s could not be synced: %s", detail.complaint_id, exc)
-                result.failed.append((detail.complaint_id, _failure(exc)))
-            else:
-                result.synced.append(complaint)
+        listed = wc.iter_recent_complaints(client, days, complainted_mchid=complainted_mchid)
+        batches.run_all(one, syncing.to_fetch(handled(listed), result.synced), name)
     except _CALL_ERRORS as exc:
         logger.warning("Complaints of account %r could not be listed: %s", name, exc)
         result.error = result.error or _failure(exc)

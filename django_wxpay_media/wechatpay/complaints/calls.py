@@ -64,14 +64,15 @@ def _page(answer: Any, parse: Callable[..., T], limit: int, offset: int) -> Page
     )
 
 
-def _every(fetch: Callable[[int], Page[T]], max_pages: int) -> Iterator[T]:
-    """The items of page after page (``fetch(offset)``), at most ``max_pages`` pages.
+def _every(fetch: Callable[[int], Page[T]], max_pages: int, start: int = 0) -> Iterator[T]:
+    """The items of page after page (``fetch(offset)``, from ``start``), at most ``max_pages`` pages.
 
     The one paging loop of the list and the history: the next offset is the one
     asked plus the items received, and a list that goes on past ``max_pages`` is an
-    :class:`~..errors.InvalidResponseError`, not an endless loop.
+    :class:`~..errors.InvalidResponseError`, not an endless loop. Pages are fetched
+    lazily: a caller holds one page of answers at a time.
     """
-    offset: int | None = 0
+    offset: int | None = start
     for _ in range(max_pages):
         page = fetch(offset or 0)
         yield from page.items
@@ -191,10 +192,15 @@ def list_history(
 
 
 def iter_history(
-    client: WeChatPayClient, complaint_id: str, *, page_size: int = MAX_HISTORY_LIMIT, max_pages: int = MAX_PAGES
+    client: WeChatPayClient,
+    complaint_id: str,
+    *,
+    page_size: int = MAX_HISTORY_LIMIT,
+    max_pages: int = MAX_PAGES,
+    start: int = 0,
 ) -> Iterator[HistoryEntry]:
-    """The whole negotiation history of one complaint, oldest page first (at most ``max_pages``)."""
-    return _every(lambda offset: list_history(client, complaint_id, limit=page_size, offset=offset), max_pages)
+    """The negotiation history of one complaint from entry ``start`` on, oldest page first (at most ``max_pages``)."""
+    return _every(lambda offset: list_history(client, complaint_id, limit=page_size, offset=offset), max_pages, start)
 
 
 # -- actions ----------------------------------------------------------------------------

@@ -6,6 +6,8 @@ new field must never break parsing (WxJava issues 2841, 2947).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -115,6 +117,12 @@ class Complaint:
             media=_media_list(data.get("complaint_media_list")),
             raw=data,
         )
+
+    @property
+    def digest(self) -> str:
+        """A digest of the JSON as WeChat Pay sent it: equal digests, nothing changed."""
+        text = json.dumps(self.raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def image_urls(self) -> list[str]:
