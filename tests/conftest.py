@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.utils import translation
 
+from tests import helpers
+
 
 @pytest.fixture(autouse=True)
 def english():
@@ -31,3 +33,17 @@ def media_root(settings, tmp_path):
     root.mkdir()
     settings.MEDIA_ROOT = str(root)
     return root
+
+
+@pytest.fixture
+def upload_shops(settings, wxpay_sandbox_factory):
+    """Two direct merchants for uploads: the default account and ``shop2`` (mchid ``tests.helpers.SHOP2``), each its own sandbox."""
+    first = wxpay_sandbox_factory()
+    second = wxpay_sandbox_factory(mchid=helpers.SHOP2)
+    settings.WXPAY_MEDIA = {
+        **first.settings(),
+        "MAX_RETRIES": 1,
+        "RETRY_BACKOFF": 0.01,
+        "ACCOUNTS": {"shop2": second.settings()},
+    }
+    return first, second

@@ -113,3 +113,7 @@ def idle_in_transaction_sessions() -> list[tuple[Any, ...]]:
             "WHERE datname = current_database() AND state LIKE 'idle in transaction%%'"
         )
         return cursor.fetchall()
+
+
+#: The second direct merchant of the ``upload_shops`` fixture (account ``shop2``).
+SHOP2 = "1900000002"

@@ -17,32 +17,20 @@ from django_wxpay_media.forms import FeedbackImageField
 from django_wxpay_media.models import FeedbackImage
 
 from .admin_helpers import ADD
+from .helpers import SHOP2
 from .images import png_bytes
 
 pytestmark = pytest.mark.django_db
-
-SHOP2 = "1900000002"
-
-
-@pytest.fixture
-def shops(settings, wxpay_sandbox_factory):
-    first = wxpay_sandbox_factory()
-    second = wxpay_sandbox_factory(mchid=SHOP2)
-    settings.WXPAY_MEDIA = {
-        **first.settings(),
-        "MAX_RETRIES": 1,
-        "RETRY_BACKOFF": 0.01,
-        "ACCOUNTS": {"shop2": second.settings()},
-    }
-    return first, second
 
 
 def test_the_admin_asks_which_account_only_when_there_are_several(admin_client, wxpay_settings, settings):
     assert 'name="account"' not in admin_client.get(reverse(ADD)).content.decode()
 
 
-def test_the_admin_add_form_uploads_for_the_account_chosen(admin_client, shops, django_capture_on_commit_callbacks):
-    first, second = shops
+def test_the_admin_add_form_uploads_for_the_account_chosen(
+    admin_client, upload_shops, django_capture_on_commit_callbacks
+):
+    first, second = upload_shops
     page = admin_client.get(reverse(ADD)).content.decode()
     assert 'name="account"' in page and f"shop2 ({SHOP2})" in page
     with django_capture_on_commit_callbacks(execute=True):  # the test's transaction stands for the request's
@@ -55,8 +43,8 @@ def test_the_admin_add_form_uploads_for_the_account_chosen(admin_client, shops, 
     assert len(second.uploads) == 1 and first.uploads == []
 
 
-def test_the_form_field_uploads_for_its_account(shops, django_capture_on_commit_callbacks):
-    first, second = shops
+def test_the_form_field_uploads_for_its_account(upload_shops, django_capture_on_commit_callbacks):
+    first, second = upload_shops
 
     class Form(forms.Form):
         image = FeedbackImageField(account="shop2")
@@ -70,8 +58,8 @@ def test_the_form_field_uploads_for_its_account(shops, django_capture_on_commit_
     assert len(second.uploads) == 1 and first.uploads == []
 
 
-def test_the_command_uploads_for_the_account_named(shops, tmp_path):
-    first, second = shops
+def test_the_command_uploads_for_the_account_named(upload_shops, tmp_path):
+    first, second = upload_shops
     path = tmp_path / "c.png"
     path.write_bytes(png_bytes(23))
     out = io.StringIO()
@@ -82,8 +70,8 @@ def test_the_command_uploads_for_the_account_named(shops, tmp_path):
         call_command("wxpay_upload", str(path), "--account", "shop9", stdout=io.StringIO())
 
 
-def test_the_batch_finishes_only_the_accounts_records(shops):
-    first, second = shops
+def test_the_batch_finishes_only_the_accounts_records(upload_shops):
+    first, second = upload_shops
     mine = services.store(io.BytesIO(png_bytes(24)), filename="d.png").record
     theirs = services.store(io.BytesIO(png_bytes(25)), filename="e.png", account="shop2").record
     assert mine is not None and theirs is not None
@@ -97,7 +85,7 @@ def test_the_batch_finishes_only_the_accounts_records(shops):
     assert services.retry(failed).ok and len(second.uploads) == 2
 
 
-def test_the_lists_show_and_filter_the_account_only_when_there_are_several(admin_client, shops, settings):
+def test_the_lists_show_and_filter_the_account_only_when_there_are_several(admin_client, upload_shops, settings):
     from .admin_helpers import CHANGELIST
 
     services.store(io.BytesIO(png_bytes(27)), filename="mine.png")
@@ -115,10 +103,10 @@ def test_the_lists_show_and_filter_the_account_only_when_there_are_several(admin
     assert admin_client.get(reverse(CHANGELIST), {"account": "shop2"}).status_code == 400  # not a filter offered
 
 
-def test_the_upload_action_checks_the_settings_of_each_selected_records_account(admin_client, shops, settings):
+def test_the_upload_action_checks_the_settings_of_each_selected_records_account(admin_client, upload_shops, settings):
     from .admin_helpers import CHANGELIST, messages_of
 
-    first, second = shops
+    first, second = upload_shops
     mine = services.store(io.BytesIO(png_bytes(29)), filename="mine.png").record
     theirs = services.store(io.BytesIO(png_bytes(30)), filename="theirs.png", account="shop2").record
     broken = {k: v for k, v in second.settings().items() if k != "PRIVATE_KEY"}  # shop2 cannot sign now

@@ -13,24 +13,10 @@ from django_wxpay_media.sandbox.keys import DEFAULT_MCHID
 
 from .admin_helpers import ADD
 from .grants import grant
+from .helpers import SHOP2
 from .images import png_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
-
-SHOP2 = "1900000002"
-
-
-@pytest.fixture
-def shops(settings, wxpay_sandbox_factory):
-    first = wxpay_sandbox_factory()
-    second = wxpay_sandbox_factory(mchid=SHOP2)
-    settings.WXPAY_MEDIA = {
-        **first.settings(),
-        "MAX_RETRIES": 1,
-        "RETRY_BACKOFF": 0.01,
-        "ACCOUNTS": {"shop2": second.settings()},
-    }
-    return first, second
 
 
 def uploader(*mchids: str) -> Client:
@@ -44,8 +30,8 @@ def uploader(*mchids: str) -> Client:
     return client
 
 
-def test_the_add_form_offers_only_the_accounts_of_granted_merchants(shops, django_capture_on_commit_callbacks):
-    first, second = shops
+def test_the_add_form_offers_only_the_accounts_of_granted_merchants(upload_shops, django_capture_on_commit_callbacks):
+    first, second = upload_shops
     client = uploader(SHOP2)
     page = client.get(reverse(ADD)).content.decode()
     assert f"shop2 ({SHOP2})" in page and f"({DEFAULT_MCHID})" not in page

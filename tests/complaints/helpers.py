@@ -110,3 +110,13 @@ def stored(desk, **seed):
     complaint = services.refresh(desk.seed_complaint(**{"images": 0, **seed})["complaint_id"]).complaint
     assert complaint is not None
     return complaint
+
+
+def aged(desk, hours: float, state: str = "PENDING", **seed):
+    """A complaint filed ``hours`` ago in the sandbox ``desk``, fetched through the service."""
+    import datetime
+
+    from django.utils import timezone
+
+    when = timezone.now() - datetime.timedelta(hours=hours)
+    return stored(desk, state=state, complaint_time=when, **seed)

@@ -15,10 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from django_wxpay_media.complaints import services
 from django_wxpay_media.complaints.models import Complaint, Notification
 
-from .helpers import desk_staff
+from .helpers import aged, desk_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -27,15 +26,6 @@ LIST = "admin:wxpay_complaints_complaint_changelist"
 
 def staff(username="lead", *codenames):
     return desk_staff(username, "view_complaint", *codenames)
-
-
-def aged(desk, hours: float, state: str = "PENDING", **seed) -> Complaint:
-    """A complaint filed ``hours`` ago in the sandbox, fetched through the service."""
-    when = timezone.now() - datetime.timedelta(hours=hours)
-    cid = desk.seed_complaint(images=0, state=state, complaint_time=when, **seed)["complaint_id"]
-    complaint = services.refresh(cid).complaint
-    assert complaint is not None
-    return complaint
 
 
 def rows(page: str) -> list[str]:

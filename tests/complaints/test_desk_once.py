@@ -13,7 +13,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.db import connections
 from django.test import Client
 from django.urls import reverse
@@ -22,21 +21,12 @@ from django.utils import timezone
 from django_wxpay_media.complaints import once, services
 from django_wxpay_media.complaints.models import Complaint, FormToken, Reply
 from tests.complaints.helpers import stored
-from tests.grants import sees_every_merchant
 
 from .helpers import with_form_token
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_root")]
 
 ALREADY = "submitted already, so nothing was sent again"
-
-
-@pytest.fixture
-def agent(db):
-    user = User.objects.create_user("agent", password="pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="wxpay_complaints"))
-    sees_every_merchant(user)
-    return user
 
 
 def logged_in(user) -> Client:

@@ -22,7 +22,7 @@ from django_wxpay_media.complaints.models import Complaint, Reply, SavedReply
 from django_wxpay_media.services import upload_image
 from tests.images import png_bytes
 
-from .helpers import desk_staff, with_form_token
+from .helpers import aged, desk_staff, with_form_token
 
 pytestmark = pytest.mark.django_db
 
@@ -31,14 +31,6 @@ EVERYTHING = ["reply_complaint", "complete_complaint", "decide_refund_complaint"
 
 def staff(username="lead", *codenames):
     return desk_staff(username, "view_complaint", *codenames)
-
-
-def aged(desk, hours: float, state: str = "PENDING", **seed) -> Complaint:
-    when = timezone.now() - datetime.timedelta(hours=hours)
-    cid = desk.seed_complaint(images=0, state=state, complaint_time=when, **seed)["complaint_id"]
-    complaint = services.refresh(cid).complaint
-    assert complaint is not None
-    return complaint
 
 
 def url(name: str, complaint: Complaint) -> str:

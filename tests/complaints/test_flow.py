@@ -26,7 +26,6 @@ from django_wxpay_media.complaints.models import (
 )
 from django_wxpay_media.models import FeedbackImage
 from django_wxpay_media.wechatpay import complaints as wc
-from tests.grants import sees_every_merchant
 from tests.images import png_bytes
 
 from .helpers import NOTIFY_URL, post, with_form_token
@@ -38,14 +37,6 @@ NOTIFY = NOTIFY_URL
 
 def connection_vendor() -> str:
     return connection.vendor
-
-
-@pytest.fixture
-def agent(db):
-    user = User.objects.create_user("agent", password="pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="wxpay_complaints"))
-    sees_every_merchant(user)
-    return user
 
 
 @pytest.fixture
