@@ -194,3 +194,51 @@ class Notification:
     action_type: str
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     resource: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+# -- the instant-service reply's message blocks (回复需要即时服务的投诉单) -----------------
+# Field names from WeChat's page 4017151596 as the wechatpay-php docs and gopay carry them [M].
+
+#: ``image_style_type`` values.
+IMAGE_STYLES = ("IMAGE_STYLE_TYPE_NARROW", "IMAGE_STYLE_TYPE_WIDE")
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    """A ``TEXT`` block: ``{"type": "TEXT", "text": {"text": …}}``."""
+
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The block as WeChat Pay takes it."""
+        return {"type": "TEXT", "text": {"text": self.text}}
+
+
+@dataclass(frozen=True)
+class ImageBlock:
+    """An ``IMAGE`` block holding a ``media_id`` from the feedback image upload."""
+
+    media_id: str
+    style: str = "IMAGE_STYLE_TYPE_NARROW"
+
+    def to_json(self) -> dict[str, Any]:
+        """The block as WeChat Pay takes it."""
+        return {"type": "IMAGE", "image": {"media_id": self.media_id, "image_style_type": self.style}}
+
+
+@dataclass(frozen=True)
+class LinkBlock:
+    """A ``LINK`` block that opens an HTTPS page (``ACTION_TYPE_JUMP_URL``)."""
+
+    text: str
+    url: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The block as WeChat Pay takes it."""
+        return {
+            "type": "LINK",
+            "link": {"text": self.text, "action": {"action_type": "ACTION_TYPE_JUMP_URL", "jump_url": self.url}},
+        }
+
+
+Block = TextBlock | ImageBlock | LinkBlock
