@@ -73,6 +73,7 @@ from .types import (
     Notification,
     Page,
     TextBlock,
+    simple_message,
 )
 
 __all__ = [
@@ -138,6 +139,7 @@ __all__ = [
     "reply_body",
     "respond_immediately",
     "set_notification_url",
+    "simple_message",
     "text_length",
     "update_refund_progress",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -242,3 +243,13 @@ class LinkBlock:
 
 
 Block = TextBlock | ImageBlock | LinkBlock
+
+
+def simple_message(text: str, images: Sequence[str] | int = (), link_text: str = "", link_url: str = "") -> list[Block]:
+    """A message of a text, then its images (``media_id``s, or a count of placeholders while
+    they are not uploaded), then a link when one is given: the desk's instant-service reply."""
+    media_ids = ["-"] * images if isinstance(images, int) else list(images)
+    blocks: list[Block] = [TextBlock(text), *(ImageBlock(media_id) for media_id in media_ids)]
+    if link_text or link_url:
+        blocks.append(LinkBlock(link_text, link_url))
+    return blocks
