@@ -16,7 +16,8 @@ COMPLAINT = "wxpay_complaints.Complaint"
 
 
 class DeskAction(models.Model):
-    """Something the desk told WeChat Pay besides a reply: a refund decision, a completion.
+    """Something the desk told WeChat Pay besides a reply: a refund decision, a completion,
+    an instant-service reply (its words in ``message``, WeChat's ``log_id``).
 
     Recorded once WeChat Pay accepted it, for the timeline and for the rules (one
     refund decision per complaint).
@@ -26,6 +27,7 @@ class DeskAction(models.Model):
         APPROVE_REFUND = "APPROVE_REFUND", _("Refund approved")
         REJECT_REFUND = "REJECT_REFUND", _("Refund rejected")
         COMPLETE = "COMPLETE", _("Marked complete")
+        INSTANT_SERVICE = "INSTANT_SERVICE", _("Instant-service reply")
 
     complaint = models.ForeignKey(
         COMPLAINT,
@@ -43,12 +45,22 @@ class DeskAction(models.Model):
         blank=True,
         help_text=_("When the refund will be made, in days from the decision (0: the same day)."),
     )
+    message = models.TextField(
+        _("message"), blank=True, default="", help_text=_("What an instant-service reply said (its text and link).")
+    )
+    log_id = models.CharField(
+        _("log id"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("WeChat Pay's log_id of an instant-service reply."),
+    )
     images = models.ManyToManyField(
         FeedbackImage,
         blank=True,
         related_name="wxpay_complaint_actions",
         verbose_name=_("images"),
-        help_text=_("Evidence images sent with a rejection."),
+        help_text=_("Evidence images sent with a rejection, or the images of an instant-service reply."),
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

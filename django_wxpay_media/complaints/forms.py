@@ -173,3 +173,48 @@ class RefundDecisionForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("remark", exc)
         return data
+
+
+class InstantServiceForm(forms.Form):
+    """The instant-service reply (for complaints WeChat Pay flags ``need_immediate_service``):
+    a text, up to 4 images, an optional HTTPS link."""
+
+    text = forms.CharField(
+        label=_("Message to the consumer"),
+        widget=CountedTextarea(wc.MAX_BLOCK_TEXT),
+        help_text=format_lazy(_("At most {limit} characters."), limit=wc.MAX_BLOCK_TEXT),
+        strip=True,
+    )
+    images = FeedbackImagesField(
+        label=_("Images"),
+        required=False,
+        upload=False,
+        max_files=wc.MAX_IMAGES,
+        help_text=_(
+            "Up to 4 JPEG, PNG or BMP images of at most 2 MB; uploaded to WeChat Pay before the message is sent."
+        ),
+    )
+    link_text = forms.CharField(
+        label=_("Link text"),
+        required=False,
+        strip=True,
+        help_text=format_lazy(_("Optional; at most {limit} characters."), limit=wc.MAX_LINK_TEXT),
+    )
+    link_url = forms.CharField(
+        label=_("Link address"), required=False, strip=True, help_text=_("Optional; an https:// address.")
+    )
+
+    def clean_images(self) -> list[Any]:
+        return _prepared_images(self)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if "text" not in data:
+            return data
+        try:  # the one message check the service and the call use too
+            wc.check_instant_reply(
+                wc.simple_message(data["text"], len(data.get("images") or []), data["link_text"], data["link_url"])
+            )
+        except wc.ComplaintRequestError as exc:
+            raise forms.ValidationError(staff_message(exc), code=exc.code.lower()) from None
+        return data

@@ -15,6 +15,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from .messages import message_for
 from .models import Complaint, DeskAction, Reply
 
 #: operate_type → label (consumer complaints 2.0, negotiation history; WxJava and the official page).
@@ -25,6 +26,8 @@ OPERATE_TYPES: dict[str, Promise] = {
     "PLATFORM_RESPONSE": _("WeChat Pay wrote"),
     "MERCHANT_RESPONSE": _("The merchant replied"),
     "MERCHANT_CONFIRM_COMPLETE": _("The merchant marked it complete"),
+    # The sandbox's code for an instant-service reply; WeChat's own is not documented [M].
+    "MERCHANT_IMMEDIATE_SERVICE_RESPONSE": _("The merchant answered at once (instant service)"),
     "COMPLAINT_FULL_REFUNDED": _("The complaint was fully refunded"),
     "COMPLAINT_PARTIAL_REFUNDED": _("The complaint was partly refunded"),
     "COMPLAINT_REFUND_RECEIVED": _("The consumer received the refund"),
@@ -110,8 +113,13 @@ def _action_entry(action: DeskAction) -> TimelineEntry:
             if action.launch_refund_day == 0
             else gettext("Refund in %(days)d days.") % {"days": action.launch_refund_day}
         )
+    images = len(action.images.all())
+    if action.kind == DeskAction.Kind.INSTANT_SERVICE and images:
+        details.append(gettext("%(count)d images attached.") % {"count": images})
+    if action.log_id:
+        details.append(message_for("WITH_LOG_ID", log_id=action.log_id))
     return TimelineEntry(
-        action.at, "desk", action.kind, str(action.get_kind_display()), _user(action.user), "", details
+        action.at, "desk", action.kind, str(action.get_kind_display()), _user(action.user), action.message, details
     )
 
 
@@ -130,6 +138,7 @@ def timeline(complaint: Complaint) -> list[TimelineEntry]:
         for step in complaint.history.all()
     ]
     entries += [_reply_entry(reply) for reply in complaint.replies.prefetch_related("images").select_related("sent_by")]
-    entries += [_action_entry(action) for action in complaint.desk_actions.select_related("user")]
+    actions = complaint.desk_actions.select_related("user").prefetch_related("images")
+    entries += [_action_entry(action) for action in actions]
     far = datetime.datetime.max.replace(tzinfo=datetime.UTC)
     return sorted(entries, key=lambda entry: entry.at or far)

@@ -85,6 +85,7 @@ class FormToken(models.Model):
         REPLY = "reply", _("Reply")
         COMPLETE = "complete", _("Mark complete")
         REFUND = "refund", _("Refund decision")
+        INSTANT = "instant", _("Instant-service reply")
 
     token = models.CharField(_("token"), max_length=64, unique=True)
     complaint = models.ForeignKey(

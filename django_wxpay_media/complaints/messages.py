@@ -30,12 +30,14 @@ MESSAGES: dict[str, Promise] = {
     "MARKED_COMPLETE": _("The complaint was marked complete."),
     "REFUND_APPROVED": _("The refund was approved."),
     "REFUND_REJECTED": _("The refund was rejected."),
+    "INSTANT_SENT": _("The instant-service reply was sent to the consumer."),
     "ASSIGNED_TO_YOU": _("The complaint is assigned to you."),
     "UNASSIGNED": _("The complaint is no longer assigned."),
     # Parts of other sentences.
     "UNNAMED_IMAGE": _("image"),
     "NOT_AVAILABLE": _("(not available)"),
     "WITH_REQUEST_ID": _("%(message)s (Request-ID %(request_id)s)"),
+    "WITH_LOG_ID": _("WeChat Pay's log_id: %(log_id)s"),
     # Checked before anything is sent.
     "EMPTY_CONTENT": _("Write the reply's text: it has no visible characters."),
     "UNSUPPORTED_CHARACTER": _(
@@ -59,6 +61,13 @@ MESSAGES: dict[str, Promise] = {
     ),
     "REPLY_NOT_SENT": _("The reply was not sent; it is kept as failed. Send it again later."),
     "DECISION_NOT_SENT": _("The refund decision was not sent to WeChat Pay."),
+    "INSTANT_NOT_SENT": _("The instant-service reply was not sent to WeChat Pay."),
+    "NO_IMMEDIATE_SERVICE": _(
+        "WeChat Pay does not ask for an immediate answer to this complaint; send an ordinary reply."
+    ),
+    "INSTANT_PROCESSED": _("This complaint is processed; WeChat Pay takes no more messages about it."),
+    "INVALID_IDEMPOTENT_ID": _("The message could not be given a valid idempotent_id; open the form again."),
+    "TOO_MANY_BLOCKS": _("The message has too many parts; WeChat Pay accepts at most %(limit)s."),
     "NOT_HANDLED": _("The complaint is about a sub-merchant this site does not handle; it was not stored."),
     "NOT_STORED": _("The complaint could not be stored in this site's database; the server log says why."),
     "IMAGE_DOWNLOAD_FAILED": _("The consumer's image could not be downloaded from WeChat Pay: %(reason)s"),
@@ -76,6 +85,9 @@ MESSAGES: dict[str, Promise] = {
     ),
     "ALREADY_SUBMITTED_COMPLETE": _(
         "This form was submitted already, so nothing was sent again. The complaint's state is shown below."
+    ),
+    "ALREADY_SUBMITTED_INSTANT": _(
+        "This instant-service reply was submitted already, so nothing was sent again. The complaint is shown below."
     ),
     "ALREADY_SUBMITTED_REFUND": _(
         "This refund decision was submitted already, so nothing was sent again. The complaint is shown below."

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext
 
+from .messages import message_for
 from .models import Complaint, DeskAction, HistoryEntry
 
 #: History steps that are a refund decision already made (WeChat's spellings, and the sandbox's).
@@ -62,4 +63,13 @@ def can_complete(complaint: Complaint) -> Verdict:
         return Verdict(False, gettext("This complaint is marked complete already."))
     if complaint.state != Complaint.State.PROCESSING:
         return Verdict(False, gettext("Reply to the consumer first; a complaint is completed after a reply."))
+    return ALLOWED
+
+
+def can_respond_immediately(complaint: Complaint) -> Verdict:
+    """An instant-service reply: only when WeChat Pay flagged ``need_immediate_service``, not processed."""
+    if not complaint.need_immediate_service:
+        return Verdict(False, message_for("NO_IMMEDIATE_SERVICE"))
+    if complaint.state == Complaint.State.PROCESSED:
+        return Verdict(False, message_for("INSTANT_PROCESSED"))
     return ALLOWED

@@ -152,6 +152,9 @@ class _Complaint:
     history: list[_HistoryEntry] = field(default_factory=list)
     replies: list[dict[str, Any]] = field(default_factory=list)
     refund_updates: list[dict[str, Any]] = field(default_factory=list)
+    #: The instant-service messages accepted, and the log_id each idempotent_id got.
+    immediate_messages: list[dict[str, Any]] = field(default_factory=list)
+    immediate_log_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def state(self) -> str:

@@ -54,6 +54,7 @@ from .complaint_requests import (
     invalid_request,
     not_exists,
 )
+from .immediate_service import _ImmediateService, preview_log_id
 from .keys import SandboxKeys
 from .protocol import ApiError, Authorization, param_error
 
@@ -67,7 +68,7 @@ __all__ = [
 ]
 
 
-class ComplaintDesk(_MakingComplaints):
+class ComplaintDesk(_MakingComplaints, _ImmediateService):
     """The complaints one merchant (or partner) has, and the APIs around them.
 
     ``issued_media_ids`` tells which media_ids the upload API issued (only those may
@@ -104,6 +105,7 @@ class ComplaintDesk(_MakingComplaints):
             Route("GET", one, self._detail, preview=self._preview(self._detail_body)),
             Route("GET", one + "/negotiation-historys", self._history, preview=self._preview(self._history_body)),
             Route("POST", one + "/response", self._reply, preview=_empty, success_status=204),
+            Route("POST", one + "/response-immediate-service", self._immediate, preview=preview_log_id),
             Route("POST", one + "/complete", self._complete, preview=_empty, success_status=204),
             Route("POST", one + "/update-refund-progress", self._refund, preview=_empty, success_status=204),
             Route("GET", IMAGES_PATH + "/{media_id}", self._download, accept=_check_image_accept),

@@ -366,6 +366,10 @@ class Sandbox:
         """
         return self._desk.replies(complaint_id)
 
+    def complaint_immediate_messages(self, complaint_id: str) -> list[dict[str, Any]]:
+        """The instant-service bodies accepted for ``complaint_id`` (once per ``idempotent_id``)."""
+        return self._desk.immediate_messages(complaint_id)
+
     def complaint_refund_updates(self, complaint_id: str) -> list[dict[str, Any]]:
         """The JSON bodies of the accepted refund decisions on ``complaint_id``, in order."""
         return self._desk.refund_updates(complaint_id)

@@ -136,6 +136,7 @@ def test_every_desk_screen_is_outside_atomic_requests():
         ("reply", [complaint_pk]),
         ("complete", [complaint_pk]),
         ("refund", [complaint_pk]),
+        ("instant", [complaint_pk]),
         ("refresh", [complaint_pk]),
         ("resend", [complaint_pk, 1]),
         ("image", [image_pk]),

@@ -62,6 +62,7 @@ SCREENS: dict[str, Callable[[Merchant], list[Any]]] = {
     f"{C}_complaint_resend": lambda m: [m.complaint.pk, m.reply.pk],
     f"{C}_complaint_complete": lambda m: [m.complaint.pk],
     f"{C}_complaint_refund": lambda m: [m.complaint.pk],
+    f"{C}_complaint_instant": lambda m: [m.complaint.pk],
     f"{C}_complaint_refresh": lambda m: [m.complaint.pk],
     f"{C}_complaint_assign": lambda m: [m.complaint.pk],
     f"{C}_complaint_image": lambda m: [m.consumer_image.pk],
@@ -142,11 +143,27 @@ def test_every_admin_screen_is_covered():
 
 def _post_data(name: str, complaint: Complaint) -> dict[str, Any]:
     """A form as staff would send it, with a valid one-time token: only the scoping can stop it."""
-    action = {"reply": "reply", "complete": "complete", "refund": "refund"}.get(name.rsplit("_", 1)[-1])
-    data: dict[str, Any] = {"content": "您好", "confirm": "True", "action": "APPROVE", "launch_refund_day": "0"}
+    action = {"reply": "reply", "complete": "complete", "refund": "refund", "instant": "instant"}.get(
+        name.rsplit("_", 1)[-1]
+    )
+    data: dict[str, Any] = {
+        "content": "您好",
+        "text": "您好",
+        "confirm": "True",
+        "action": "APPROVE",
+        "launch_refund_day": "0",
+    }
     if action:
         data[once.FIELD] = once.issue(complaint, action)
     return data
+
+
+def _flag_for_instant_service(name: str, world: World) -> None:
+    """The instant-service screen is offered only for complaints WeChat Pay flags: flag both merchants'."""
+    if name == f"{C}_complaint_instant":
+        Complaint.objects.filter(pk__in=[world.a.complaint.pk, world.b.complaint.pk]).update(
+            need_immediate_service=True
+        )
 
 
 def _snapshot(merchant: Merchant) -> tuple[Any, ...]:
@@ -165,6 +182,7 @@ def _snapshot(merchant: Merchant) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize("name", sorted(SCREENS))
 def test_a_screen_on_another_merchants_record_reveals_does_and_sends_nothing(name, world, desk):
+    _flag_for_instant_service(name, world)
     url = reverse(f"admin:{name}", args=SCREENS[name](world.b))
     client = logged_in(world.agent)
     before = _snapshot(world.b)
@@ -184,6 +202,7 @@ def test_a_screen_on_another_merchants_record_reveals_does_and_sends_nothing(nam
 
 @pytest.mark.parametrize("name", sorted(SCREENS))
 def test_the_same_screen_on_a_granted_merchants_record_works(name, world):
+    _flag_for_instant_service(name, world)
     response = logged_in(world.agent).get(reverse(f"admin:{name}", args=SCREENS[name](world.a)))
     expected = VISIBLE_GET.get(name, 200)
     assert response.status_code == expected
@@ -193,6 +212,7 @@ def test_the_same_screen_on_a_granted_merchants_record_works(name, world):
 
 @pytest.mark.parametrize("name", sorted(SCREENS))
 def test_a_superuser_and_a_group_member_reach_merchant_bs_screens(name, world):
+    _flag_for_instant_service(name, world)
     url = reverse(f"admin:{name}", args=SCREENS[name](world.b))
     expected = VISIBLE_GET.get(name, 200)
     if name == f"{M}_feedbackimage_delete":

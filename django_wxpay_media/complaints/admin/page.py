@@ -56,11 +56,13 @@ class DeskPage(DeskBase):
             "can_complete": self.has_complete_permission(request) and bool(rules.can_complete(complaint)),
             "can_decide_refund": self.has_refund_decision_permission(request)
             and bool(rules.can_decide_refund(complaint)),
+            "can_respond_immediately": self.has_reply_permission(request)
+            and bool(rules.can_respond_immediately(complaint)),
             "can_assign": self.has_assign_permission(request),
             "assigned_to_me": complaint.assignee_id is not None and complaint.assignee_id == request.user.pk,
             "action_urls": {
                 name: self._url(f"complaint_{name}", complaint.pk)
-                for name in ("reply", "complete", "refund", "refresh", "assign")
+                for name in ("reply", "complete", "refund", "refresh", "assign", "instant")
             },
         }
 

@@ -1,4 +1,5 @@
-"""The desk's screens of their own: reply, mark complete, refund decision, refresh, assign, images.
+"""The desk's screens of their own: reply, mark complete, refund decision, instant-service reply,
+refresh, assign, images.
 
 Each is a view added with ``get_urls()``, wrapped in ``admin_site.admin_view()``
 and kept out of ``ATOMIC_REQUESTS`` (``non_atomic_requests``): each may call
@@ -32,7 +33,7 @@ from ...models import FeedbackImage
 from ...scoping import for_user
 from ...serving import stored_image_response
 from .. import once, rules, saved_replies, services
-from ..forms import ConfirmForm, RefundDecisionForm, ReplyForm
+from ..forms import ConfirmForm, InstantServiceForm, RefundDecisionForm, ReplyForm
 from ..messages import message_for
 from ..models import Complaint, ComplaintImage, FormToken, SavedReply
 from .base import APP, DeskBase
@@ -54,6 +55,7 @@ class DeskScreens(DeskBase):
             ),
             path("<path:object_id>/complete/", self._desk_view(self.complete_view), name=f"{APP}_complaint_complete"),
             path("<path:object_id>/refund/", self._desk_view(self.refund_view), name=f"{APP}_complaint_refund"),
+            path("<path:object_id>/instant/", self._desk_view(self.instant_view), name=f"{APP}_complaint_instant"),
             path("<path:object_id>/refresh/", self._desk_view(self.refresh_view), name=f"{APP}_complaint_refresh"),
             path("<path:object_id>/assign/", self._desk_view(self.assign_view), name=f"{APP}_complaint_assign"),
             path("reply-image/<int:pk>/", self._desk_view(self.reply_image_view), name=f"{APP}_complaint_reply_image"),
@@ -272,6 +274,33 @@ class DeskScreens(DeskBase):
             ),
             done=lambda outcome: outcome.ok,
             rule=rules.can_decide_refund,
+        )
+
+    def instant_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The instant-service reply, for a complaint WeChat Pay flags ``need_immediate_service``.
+
+        Its ``idempotent_id`` comes from the form's one-time token (claimed before ``act``
+        runs): one rendered form is one message at WeChat Pay, however often it is sent.
+        """
+        return self._form_view(
+            request,
+            object_id,
+            action=FormToken.Action.INSTANT,
+            allowed=self.has_reply_permission(request),
+            form_class=InstantServiceForm,
+            template="instant.html",
+            title=gettext("Instant-service reply to complaint %(id)s"),
+            act=lambda complaint, data: services.respond_immediately(
+                complaint,
+                data["text"],
+                data.get("images") or [],
+                form_token=request.POST[once.FIELD],
+                link_text=data.get("link_text") or "",
+                link_url=data.get("link_url") or "",
+                user=request.user,
+            ),
+            done=lambda outcome: outcome.ok,
+            rule=rules.can_respond_immediately,
         )
 
     def refresh_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

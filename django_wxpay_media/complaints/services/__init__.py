@@ -13,10 +13,10 @@ Rules:
 
 By job: :mod:`.results` (the values returned), :mod:`.storing` (WeChat's copies,
 no network), :mod:`.reading` (refresh, sync, images, the payer's phone),
-:mod:`.actions` (reply, complete, refund decisions), :mod:`.notify_url`.
+:mod:`.actions` (reply, complete, refund decisions, the instant-service reply), :mod:`.notify_url`.
 """
 
-from .actions import complete, decide_refund, resend_reply, send_reply
+from .actions import complete, decide_refund, instant_idempotent_id, resend_reply, respond_immediately, send_reply
 from .notify_url import notification_url
 from .reading import download_image, payer_phone, refresh, sync
 from .results import Outcome, SyncResult
@@ -30,10 +30,12 @@ __all__ = [
     "complete",
     "decide_refund",
     "download_image",
+    "instant_idempotent_id",
     "notification_url",
     "payer_phone",
     "refresh",
     "resend_reply",
+    "respond_immediately",
     "send_reply",
     "store",
     "store_history",

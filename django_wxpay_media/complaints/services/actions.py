@@ -1,4 +1,5 @@
-"""Acting on a complaint: reply, send a failed reply again, complete, decide a refund.
+"""Acting on a complaint: reply, send a failed reply again, complete, decide a refund,
+the instant-service reply.
 
 A reply's images are uploaded first; if any fails, the reply is not sent: it is
 kept as failed and says which image.
@@ -7,6 +8,7 @@ kept as failed and says which image.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -262,3 +264,63 @@ def decide_refund(
     message = message_for("REFUND_APPROVED" if action == "APPROVE" else "REFUND_REJECTED")
     message = " ".join([message, _after_accepted(complaint)]).strip()
     return Outcome(True, message, request_id=request_id or "", complaint=complaint)
+
+
+def instant_idempotent_id(form_token: str) -> str:
+    """The ``idempotent_id`` of the message sent by one rendered form: derived from its one-time
+    token, so every attempt to send that form's message (the client's retries included) names
+    the same message, and WeChat Pay shows it once."""
+    return "desk-" + hashlib.sha256(form_token.encode("utf-8")).hexdigest()[:40]
+
+
+def respond_immediately(
+    complaint: Complaint,
+    text: str,
+    images: Sequence[Any] = (),
+    *,
+    form_token: str,
+    link_text: str = "",
+    link_url: str = "",
+    user: Any = None,
+) -> Outcome:
+    """The instant-service reply (``POST …/response-immediate-service``) for a complaint WeChat Pay
+    flagged ``need_immediate_service``: check, upload the images, send, record it on the timeline.
+
+    The rule and every limit are checked first: nothing is uploaded or sent when they fail.
+    ``form_token`` is the claimed one-time token of the form; the ``idempotent_id`` comes from it.
+    """
+    if not (verdict := rules.can_respond_immediately(complaint)):
+        return _refused(verdict, complaint)
+    idempotent_id = instant_idempotent_id(form_token)
+    try:  # media ids are not known yet; their number is
+        wc.check_instant_reply(wc.simple_message(text, len(images), link_text, link_url), idempotent_id)
+    except wc.ComplaintRequestError as exc:
+        return _failure(exc)
+    records, failures = _upload_all(images, user, complaint.account)
+    if failures:
+        return Outcome(
+            False, _upload_failure(failures, "INSTANT_NOT_SENT"), code="IMAGE_UPLOAD_FAILED", complaint=complaint
+        )
+    blocks = wc.simple_message(text, [record.media_id for record in records], link_text, link_url)
+    try:
+        log_id = wc.respond_immediately(
+            conf.get_client(complaint.account),
+            complaint.complaint_id,
+            complainted_mchid=complaint.complainted_mchid,
+            blocks=blocks,
+            idempotent_id=idempotent_id,
+        )
+    except _CALL_ERRORS as exc:
+        return _failure(exc)
+    logger.info("Instant-service reply to complaint %s by %s (log_id %s)", complaint.complaint_id, user, log_id)
+    sent = message_for("INSTANT_SENT")
+    try:
+        recorded = moments.record_action(complaint, DeskAction.Kind.INSTANT_SERVICE, recorded_user(user), None)
+        recorded.message = "\n".join(part for part in (text, link_text, link_url) if part)
+        recorded.log_id = log_id
+        recorded.save(update_fields=["message", "log_id"])
+        recorded.images.add(*records)
+    except DatabaseError:  # WeChat Pay has it: say so, never an error page
+        logger.exception("Instant-service reply to complaint %s was sent but not recorded", complaint.pk)
+        sent = " ".join([sent, message_for("SENT_NOT_RECORDED", request_id=log_id)])
+    return Outcome(True, " ".join([sent, _after_accepted(complaint)]).strip(), complaint=complaint)

@@ -27,10 +27,12 @@ from .checks import (
     _check_length,
     _check_media_ids,
     check_complaint_id,
+    check_idempotent_id,
+    check_instant_reply,
     check_reply,
     check_text,
 )
-from .types import Complaint, HistoryEntry, Page, _int, _list, _str
+from .types import Block, Complaint, HistoryEntry, Page, _int, _list, _str
 
 if TYPE_CHECKING:
     from ..client import Download, WeChatPayClient
@@ -260,6 +262,41 @@ def complete(client: WeChatPayClient, complaint_id: str, *, complainted_mchid: s
     """``POST …/{complaint_id}/complete`` (反馈处理完成); returns the Request-ID."""
     body = {"complainted_mchid": _need_mchid(complainted_mchid)}
     return client.request_json("POST", _path(complaint_id, "/complete"), json=body).request_id
+
+
+def instant_reply_body(*, complainted_mchid: str, blocks: Sequence[Block], idempotent_id: str) -> dict[str, Any]:
+    """The JSON body of an instant-service reply, after :func:`.checks.check_instant_reply`."""
+    items = check_instant_reply(blocks, check_idempotent_id(idempotent_id))
+    return {
+        "complainted_mchid": _need_mchid(complainted_mchid),
+        "message": {"blocks": [block.to_json() for block in items]},
+        "idempotent_id": idempotent_id,
+    }
+
+
+def respond_immediately(
+    client: WeChatPayClient,
+    complaint_id: str,
+    *,
+    complainted_mchid: str,
+    blocks: Sequence[Block],
+    idempotent_id: str,
+) -> str:
+    """``POST …/{complaint_id}/response-immediate-service`` (回复需要即时服务的投诉单); returns ``log_id``.
+
+    For complaints with ``need_immediate_service``. The same ``idempotent_id`` makes
+    WeChat Pay do it once, so this POST is declared idempotent to the client and
+    retried (with the very same body) after a lost answer; keep the id to retry later.
+    """
+    body = instant_reply_body(complainted_mchid=complainted_mchid, blocks=blocks, idempotent_id=idempotent_id)
+    answer = client.request_json("POST", _path(complaint_id, "/response-immediate-service"), json=body, idempotent=True)
+    data = answer.data if isinstance(answer.data, dict) else {}
+    log_id = data.get("log_id")
+    if not isinstance(log_id, str) or not log_id:
+        raise errors.InvalidResponseError(
+            "An instant-service answer without a log_id.", status=answer.status, request_id=answer.request_id
+        )
+    return log_id
 
 
 def refund_progress_body(

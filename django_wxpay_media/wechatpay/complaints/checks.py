@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import errors
+from .types import IMAGE_STYLES, Block, ImageBlock, LinkBlock, TextBlock
 
 #: ``limit`` of one page of the complaint list (1–50).
 MAX_LIST_LIMIT = 50
@@ -28,6 +29,13 @@ MAX_JUMP_URL_TEXT = 10
 MAX_REJECT_REASON = 200
 MAX_REMARK = 200
 MAX_NOTIFICATION_URL = 255
+#: The instant-service reply: ``idempotent_id`` is documented (≤ 128); the other caps are
+#: ours, WeChat documents none [M]: a message of at most 10 blocks, 4 of them images (as a
+#: reply), each text ≤ 500 characters (as a reply), a link's text ≤ 32, its URL ≤ 512.
+MAX_IDEMPOTENT_ID = 128
+MAX_BLOCKS = 10
+MAX_BLOCK_TEXT = 500
+MAX_LINK_TEXT = 32
 
 STATES = ("PENDING", "PROCESSING", "PROCESSED")
 PROBLEM_TYPES = ("REFUND", "SERVICE_NOT_WORK", "OTHERS")
@@ -35,6 +43,8 @@ REFUND_ACTIONS = ("APPROVE", "REJECT")
 
 # Complaint ids are digits in practice; anything that could change the path is refused.
 _ID_RE = re.compile(r"\A[0-9A-Za-z_-]{1,64}\Z")  # \Z: "$" would accept a trailing newline
+# An idempotent_id is printable ASCII without spaces (a UUID, a hash...), ≤ 128.
+_IDEMPOTENT_RE = re.compile(r"\A[0-9A-Za-z_.:-]{1,128}\Z")
 
 
 class ComplaintRequestError(errors.WeChatPayError, ValueError):
@@ -145,3 +155,49 @@ def check_reply(
         _check_length("JUMP_TEXT_TOO_LONG", "jump_url_text", jump_url_text, MAX_JUMP_URL_TEXT)
         check_text("jump_url_text", jump_url_text)
     return ids
+
+
+def check_idempotent_id(idempotent_id: str) -> str:
+    """``idempotent_id`` if it is one (letters, digits, ``_.:-``; 1–128), else :class:`ComplaintRequestError`."""
+    if not isinstance(idempotent_id, str) or not _IDEMPOTENT_RE.match(idempotent_id):
+        raise ComplaintRequestError(
+            "INVALID_IDEMPOTENT_ID", f"Not an idempotent_id: {idempotent_id!r}.", limit=MAX_IDEMPOTENT_ID
+        )
+    return idempotent_id
+
+
+def check_instant_reply(blocks: Sequence[Block], idempotent_id: str | None = None) -> list[Block]:
+    """Every limit of an instant-service reply's message, in one place; returns the blocks as a list.
+
+    At least one block; at most :data:`MAX_BLOCKS`, :data:`MAX_IMAGES` of them images;
+    every text visible, ≤ :data:`MAX_BLOCK_TEXT`, 1–3-byte UTF-8; links HTTPS with a
+    short text. ``idempotent_id`` is checked when given (the form checks before it has one).
+    """
+    items = list(blocks)
+    if not items or all(isinstance(b, TextBlock) and is_invisible(b.text) for b in items):
+        raise ComplaintRequestError("EMPTY_CONTENT", "The message has nothing to show.", limit=MAX_BLOCK_TEXT)
+    if len(items) > MAX_BLOCKS:
+        raise ComplaintRequestError(
+            "TOO_MANY_BLOCKS", f"The message has {len(items)} blocks; at most {MAX_BLOCKS}.", limit=MAX_BLOCKS
+        )
+    _check_media_ids("The message", [b.media_id for b in items if isinstance(b, ImageBlock)])
+    for block in items:
+        if isinstance(block, TextBlock):
+            if not isinstance(block.text, str) or is_invisible(block.text):
+                raise ComplaintRequestError("EMPTY_CONTENT", "A text block has no visible text.", limit=MAX_BLOCK_TEXT)
+            _check_length("CONTENT_TOO_LONG", "A text block", block.text, MAX_BLOCK_TEXT)
+            check_text("A text block", block.text)
+        elif isinstance(block, ImageBlock):
+            if block.style not in IMAGE_STYLES:
+                raise ComplaintRequestError("INVALID_IMAGE_STYLE", f"Not an image_style_type: {block.style!r}.")
+        elif isinstance(block, LinkBlock):
+            if not isinstance(block.text, str) or is_invisible(block.text):
+                raise ComplaintRequestError("INCOMPLETE_JUMP_LINK", "A link needs a visible text.")
+            _check_length("JUMP_TEXT_TOO_LONG", "A link's text", block.text, MAX_LINK_TEXT)
+            check_text("A link's text", block.text)
+            _check_https("INVALID_JUMP_URL", block.url, MAX_JUMP_URL)
+        else:
+            raise ComplaintRequestError("INVALID_BLOCK", f"Not a message block: {block!r}.")
+    if idempotent_id is not None:
+        check_idempotent_id(idempotent_id)
+    return items
