@@ -77,6 +77,7 @@ def test_no_inline_style_and_the_stylesheet_is_linked(admin_client, wxpay_settin
         assert f'<link href="{CSS}" media="all" rel="stylesheet">' in html, name
 
 
+@pytest.mark.django_db(transaction=True)  # the add view uploads after its commit, as in production
 def test_django_csp_middleware_with_a_strict_policy(admin_user, wxpay_settings, settings):
     try:
         from django.utils.csp import CSP

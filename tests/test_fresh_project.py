@@ -251,6 +251,12 @@ def test_a_project_set_up_as_the_readme_says_uploads_and_previews_every_image(tm
 
     for command in (["migrate"], ["check", "--deploy"], ["wxpay_media", "doctor"]):
         done = manage(*command)
+        if command[0] == "check":
+            # Nothing of ours to settle; Django's own deploy checks speak of the fresh
+            # project (from 6.1 on, an error for startproject's development e-mail backend).
+            said = done.stdout + done.stderr
+            assert "django_wxpay_media." not in said and "wxpay_complaints." not in said, said
+            continue
         assert done.returncode == 0, (command, done.stdout, done.stderr)
     assert "All agree" in done.stdout
     done = manage(
