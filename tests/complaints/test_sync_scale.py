@@ -173,3 +173,15 @@ def test_writes_per_complaint_are_bounded(desk, django_assert_max_num_queries, d
     assert len(complaint_writes(captured.captured_queries)) == 4 * 3
     with django_assert_num_queries(1):  # unchanged: one query for the whole page, nothing written
         assert services.sync(1).ok
+
+
+@pytest.mark.django_db
+def test_a_sync_with_on_synced_passes_each_complaint_on_and_keeps_only_counts(desk):
+    ids = [desk.seed_complaint(images=0)["complaint_id"] for _ in range(3)]
+    seen: list[tuple[str, str]] = []
+    result = services.sync(1, on_synced=lambda c: seen.append((c.complaint_id, c.state)))
+    assert result.ok and result.count == 3 and result.synced == []  # not kept: the command prints them
+    assert sorted(cid for cid, _ in seen) == sorted(ids)
+    seen.clear()
+    again = services.sync(1, on_synced=lambda c: seen.append((c.complaint_id, c.state)))  # unchanged ones too
+    assert again.count == 3 and again.synced == [] and sorted(cid for cid, _ in seen) == sorted(ids)

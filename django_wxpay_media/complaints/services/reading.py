@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -60,7 +60,13 @@ def refresh(complaint_id: str, *, history: bool = True, account: str | None = No
     return Outcome(True, message_for("REFRESHED"), complaint=complaint)
 
 
-def sync(days: int = 30, *, complainted_mchid: str | None = None, account: str | None = None) -> SyncResult:
+def sync(
+    days: int = 30,
+    *,
+    complainted_mchid: str | None = None,
+    account: str | None = None,
+    on_synced: Callable[[Complaint], None] | None = None,
+) -> SyncResult:
     """Store every complaint of the last ``days`` days that changed since it was stored, with its
     history, of merchant account ``account`` (``None``: of every account, one after the other).
 
@@ -74,15 +80,33 @@ def sync(days: int = 30, *, complainted_mchid: str | None = None, account: str |
     not handle (``SUB_MERCHANTS``) are reported in ``ignored``, not stored. An
     account whose list cannot be read sets ``error`` (the first) and the others are
     still read.
+
+    Each complaint synced (stored, or unchanged) is kept in ``synced`` as a light row;
+    with ``on_synced``, it is passed to that callback instead (one call at a time,
+    possibly from a worker thread) and not kept: a sync of any size then holds a page
+    of answers, not every row. ``count`` counts them either way.
     """
     result = SyncResult()
+    lock = threading.Lock()
+
+    def synced(complaint: Complaint) -> None:
+        row = syncing.lighten(complaint)
+        with lock:
+            result.count += 1
+            if on_synced is None:
+                result.synced.append(row)
+            else:
+                on_synced(row)
+
     names = [account] if account else list(conf.account_names())
     for name in names:
-        _sync_account(name, days, complainted_mchid, result)
+        _sync_account(name, days, complainted_mchid, result, synced)
     return result
 
 
-def _sync_account(name: str, days: int, complainted_mchid: str | None, result: SyncResult) -> None:
+def _sync_account(
+    name: str, days: int, complainted_mchid: str | None, result: SyncResult, synced: Callable[[Complaint], None]
+) -> None:
     # The calls run at once. On SQLite the writes go one at a time: it refuses a second
     # writer's transaction at once ("database is locked") rather than waiting; other
     # databases take them side by side.
@@ -99,7 +123,7 @@ def _sync_account(name: str, days: int, complainted_mchid: str | None, result: S
             logger.warning("Complaint %s could not be synced: %s", detail.complaint_id, exc)
             result.failed.append((detail.complaint_id, _failure(exc)))
         else:
-            result.synced.append(syncing.lighten(complaint))
+            synced(complaint)
 
     def handled(listed: Iterable[wc.Complaint]) -> Iterator[wc.Complaint]:
         for detail in listed:
@@ -118,7 +142,7 @@ def _sync_account(name: str, days: int, complainted_mchid: str | None, result: S
         client = conf.get_client(name)
         settings = conf.get_account(name)
         listed = wc.iter_recent_complaints(client, days, complainted_mchid=complainted_mchid)
-        batches.run_all(one, syncing.to_fetch(handled(listed), result.synced), name)
+        batches.run_all(one, syncing.to_fetch(handled(listed), synced), name)
     except _CALL_ERRORS as exc:
         logger.warning("Complaints of account %r could not be listed: %s", name, exc)
         result.error = result.error or _failure(exc)
