@@ -133,8 +133,8 @@ def sync_rows(sandbox: SandboxProcess, row: Callable[..., Any], sizes: list[int]
     results["writes_new"] = row(f"{len(writes) / 100:.1f}", len(writes) / 300, 1.0, "<= 3")
     notes.append(
         "queries per new complaint: its row, images and history are 3 INSERTs in one transaction "
-        "(writes row); the rest is its arrival alert (alerts.offer_events: claim, recipients by permission, "
-        f"mark sent, wrote-again check) and the page lookup (1 per {syncing.PAGE})"
+        "(writes row); arrival alerts are claimed, addressed and marked sent a page at a time (alerts.offer_arrivals), "
+        f"and the page lookup is 1 per {syncing.PAGE}"
     )
     return results, notes
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from ... import conf
 from ...services import batches
 from ...wechatpay import complaints as wc
-from .. import syncing
+from .. import alerts, syncing
 from ..messages import message_for
 from ..models import Complaint, ComplaintImage
 from .results import _CALL_ERRORS, Outcome, SyncResult, _failure
@@ -112,18 +112,37 @@ def _sync_account(
     # databases take them side by side.
     one_writer = connections[router.db_for_write(Complaint)].vendor == "sqlite"
     writing: AbstractContextManager[Any] = threading.Lock() if one_writer else nullcontext()
+    # New complaints are alerted a page at a time (recipients read once, claims in one INSERT).
+    arrivals: list[Complaint] = []
+    arrivals_lock = threading.Lock()
+
+    def announce(everything: bool = False) -> None:
+        with arrivals_lock:
+            if not arrivals or (len(arrivals) < syncing.PAGE and not everything):
+                return
+            batch = arrivals[:]
+            arrivals.clear()
+        try:
+            with writing:
+                alerts.offer_arrivals(batch)
+        except DatabaseError as exc:  # the complaints are stored; their alerts could not be claimed
+            logger.error("The arrival alerts of %d complaints could not be sent: %s", len(batch), exc)
 
     def one(item: tuple[wc.Complaint, Complaint | None]) -> None:
         detail, stored = item
         try:
             entries = syncing.history_to_store(client, detail.complaint_id, stored)
+            new: list[Complaint] = []
             with writing:
-                complaint = store_with_history(detail, stored, entries, name)
+                complaint = store_with_history(detail, stored, entries, name, new)
+            with arrivals_lock:
+                arrivals.extend(new)
         except (*_CALL_ERRORS, DatabaseError) as exc:
             logger.warning("Complaint %s could not be synced: %s", detail.complaint_id, exc)
             result.failed.append((detail.complaint_id, _failure(exc)))
         else:
             synced(complaint)
+            announce()
 
     def handled(listed: Iterable[wc.Complaint]) -> Iterator[wc.Complaint]:
         for detail in listed:
@@ -146,6 +165,8 @@ def _sync_account(
     except _CALL_ERRORS as exc:
         logger.warning("Complaints of account %r could not be listed: %s", name, exc)
         result.error = result.error or _failure(exc)
+    finally:
+        announce(everything=True)
 
 
 def download_image(image: ComplaintImage) -> Outcome:
