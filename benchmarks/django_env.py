@@ -75,12 +75,16 @@ def drop_databases() -> None:
         _on_server(kind, drop)
 
 
-def configure(workdir: Path, wxpay: dict[str, Any], database: str = "sqlite") -> None:
-    """Configure settings, set Django up and migrate a fresh ``database`` (files in ``workdir``)."""
+def configure(workdir: Path, wxpay: dict[str, Any], database: str = "sqlite", **extra: Any) -> None:
+    """Configure settings, set Django up and migrate a fresh ``database`` (files in ``workdir``).
+
+    ``extra`` settings are added (``INSTALLED_APPS`` there are appended to the project's).
+    """
     import django
     from django.conf import settings
     from django.core.management import call_command
 
+    apps = extra.pop("INSTALLED_APPS", [])
     settings.configure(
         DEBUG=False,
         SECRET_KEY="benchmark-only-not-secret",
@@ -94,6 +98,7 @@ def configure(workdir: Path, wxpay: dict[str, Any], database: str = "sqlite") ->
             "django.contrib.messages",
             "django_wxpay_media",
             "django_wxpay_media.complaints",
+            *apps,
         ],
         MIDDLEWARE=[
             "django.contrib.sessions.middleware.SessionMiddleware",
@@ -112,6 +117,7 @@ def configure(workdir: Path, wxpay: dict[str, Any], database: str = "sqlite") ->
         PASSWORD_HASHERS=project.PASSWORD_HASHERS,
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
         WXPAY_MEDIA=wxpay,
+        **extra,
     )
     django.setup()
     call_command("migrate", verbosity=0)

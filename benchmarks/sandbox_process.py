@@ -33,6 +33,8 @@ def _serve(conn: Connection) -> None:
                 elif command == "seed":  # complaints without images, as many as asked: their ids
                     ids = [sandbox.seed_complaint(images=0)["complaint_id"] for _ in range(kwargs["count"])]
                     conn.send(ids)
+                elif command == "notifications":  # signed (headers, body) of a notification per id
+                    conn.send([sandbox.notification(cid) for cid in kwargs["complaint_ids"]])
                 elif command == "consumer_writes":
                     sandbox.consumer_writes(kwargs["complaint_id"])
                     conn.send(None)
@@ -83,6 +85,10 @@ class SandboxProcess:
     def seed_complaints(self, count: int) -> list[str]:
         """Seed ``count`` complaints (no images) in the child; their ids."""
         return list(self._call("seed", count=count))
+
+    def notifications(self, complaint_ids: list[str]) -> list[tuple[dict[str, str], bytes]]:
+        """Signed ``(headers, body)`` of a new-complaint notification about each id, signed now."""
+        return list(self._call("notifications", complaint_ids=complaint_ids))
 
     def consumer_writes(self, complaint_id: str) -> None:
         """:meth:`Sandbox.consumer_writes` in the child."""

@@ -63,25 +63,10 @@ def _language(user: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def recipients(complaint: Complaint) -> list[tuple[str, str | None]]:
-    """``(address, language or None)`` to alert about ``complaint``, the assignee first."""
+def _staff_who_may_reply() -> list[tuple[Any, frozenset[str] | None]]:
+    """The active staff who may reply (superusers included), by pk, each with the merchants they see."""
     user_model = get_user_model()
     email_field = user_model.get_email_field_name()
-    found: list[tuple[str, str | None]] = []
-    seen: set[str] = set()
-
-    def add(address: Any, language: str | None) -> None:
-        if isinstance(address, str) and address and address.lower() not in seen:
-            seen.add(address.lower())
-            found.append((address, language))
-
-    def sees(user: Any) -> bool:
-        mchids = scoping.visible_mchids(user)
-        return mchids is None or complaint.complainted_mchid in mchids
-
-    assignee = complaint.assignee if complaint.assignee_id else None
-    if assignee is not None and getattr(assignee, "is_active", True) and sees(assignee):
-        add(getattr(assignee, email_field, ""), _language(assignee))
     permission = Permission.objects.filter(
         codename="reply_complaint", content_type__app_label=Complaint._meta.app_label
     ).first()
@@ -94,8 +79,33 @@ def recipients(complaint: Complaint) -> list[tuple[str, str | None]]:
         .distinct()
         .order_by("pk")
     )
-    for user in staff:
-        if sees(user):
+    return [(user, scoping.visible_mchids(user)) for user in staff]
+
+
+def recipients(
+    complaint: Complaint, staff: list[tuple[Any, frozenset[str] | None]] | None = None
+) -> list[tuple[str, str | None]]:
+    """``(address, language or None)`` to alert about ``complaint``, the assignee first.
+
+    ``staff``: :func:`_staff_who_may_reply`, when the caller read it already (once for many complaints).
+    """
+    email_field = get_user_model().get_email_field_name()
+    found: list[tuple[str, str | None]] = []
+    seen: set[str] = set()
+
+    def add(address: Any, language: str | None) -> None:
+        if isinstance(address, str) and address and address.lower() not in seen:
+            seen.add(address.lower())
+            found.append((address, language))
+
+    def sees(mchids: frozenset[str] | None) -> bool:
+        return mchids is None or complaint.complainted_mchid in mchids
+
+    assignee = complaint.assignee if complaint.assignee_id else None
+    if assignee is not None and getattr(assignee, "is_active", True) and sees(scoping.visible_mchids(assignee)):
+        add(getattr(assignee, email_field, ""), _language(assignee))
+    for user, mchids in _staff_who_may_reply() if staff is None else staff:
+        if sees(mchids):
             add(getattr(user, email_field, ""), _language(user))
     for address in conf.get_setting("COMPLAINT_ALERT_EMAILS") or ():
         add(address, None)
@@ -115,7 +125,7 @@ def _subject(alert: Alert, complaint: Complaint) -> str:
     return subjects[str(alert.kind)] % {"id": complaint.complaint_id}
 
 
-def _body(alert: Alert, complaint: Complaint, now: datetime.datetime) -> str:
+def _body(alert: Alert, complaint: Complaint, now: datetime.datetime, wrote_again_now: bool | None = None) -> str:
     lines = [_subject(alert, complaint), ""]
     clock = deadlines.clock_for(complaint, now)
     if clock.deadline is not None:
@@ -133,7 +143,10 @@ def _body(alert: Alert, complaint: Complaint, now: datetime.datetime) -> str:
         lines.append(gettext("Order number: %(order)s") % {"order": complaint.out_trade_no})
     if complaint.amount is not None:
         lines.append(gettext("Order amount: ¥%(amount)s") % {"amount": flags.yuan(complaint.amount)})
-    lines += [f"* {flag.label}" + (f": {flag.detail}" if flag.detail else "") for flag in flags.flags_for(complaint)]
+    lines += [
+        f"* {flag.label}" + (f": {flag.detail}" if flag.detail else "")
+        for flag in flags.flags_for(complaint, wrote_again_now=wrote_again_now)
+    ]
     if complaint.description or complaint.detail:
         lines += ["", complaint.description, complaint.detail]
     return "\n".join(lines).strip() + "\n"
@@ -188,6 +201,67 @@ def offer_events(complaint: Complaint, now: datetime.datetime | None = None) -> 
         sent.append(alert(complaint, Alert.Kind.ARRIVED, now=now))
         if flags.wrote_again(complaint):
             sent.append(alert(complaint, Alert.Kind.WROTE_AGAIN, _moment(complaint.last_replied_at), now=now))
+    return [record for record in sent if record is not None]
+
+
+def offer_arrivals(complaints: list[Complaint], now: datetime.datetime | None = None) -> list[Alert]:
+    """:func:`offer_events` for many new complaints (a sync's page) in a few queries, each alert once.
+
+    The arrivals not claimed yet are claimed by one bulk INSERT in a savepoint: the
+    unique constraint lets it succeed only if no other process claimed any of them
+    meanwhile, so every row it wrote is this call's; if one was claimed (a rare race),
+    each complaint goes the one-by-one way of :func:`alert`. The recipients are read
+    once, the e-mails sent on one connection, and the alerts marked sent one UPDATE
+    per set of recipients. "Wrote again" is one query for all; its alerts go one by one.
+    """
+    now = now or timezone.now()
+    open_ones = [c for c in complaints if c.state != Complaint.State.PROCESSED]
+    if not open_ones:
+        return []
+    arrived = Alert.objects.filter(kind=Alert.Kind.ARRIVED, occasion="")
+    claimed = set(arrived.filter(complaint__in=open_ones).values_list("complaint_id", flat=True))
+    fresh = [c for c in open_ones if c.pk not in claimed]
+    try:
+        with transaction.atomic():
+            records = Alert.objects.bulk_create([Alert(complaint=c, kind=Alert.Kind.ARRIVED) for c in fresh])
+    except IntegrityError:  # another process claimed one of them meanwhile
+        return [record for c in open_ones for record in offer_events(c, now)]
+    waiting = set(
+        Complaint.objects.filter(pk__in=[c.pk for c in open_ones])
+        .filter(flags.wrote_again_q())
+        .values_list("pk", flat=True)
+    )
+    staff = _staff_who_may_reply() if records else []
+    groups: dict[tuple[str, ...], list[int]] = {}
+    messages = []
+    for record in records:
+        complaint = record.complaint
+        for _receiver, result in SIGNALS[Alert.Kind.ARRIVED].send_robust(
+            sender=Complaint, complaint=complaint, alert=record
+        ):
+            if isinstance(result, Exception):
+                logger.error("A receiver of the complaint ARRIVED signal failed: %r", result, exc_info=result)
+        to = recipients(complaint, staff)
+        groups.setdefault(tuple(address for address, _ in to), []).append(complaint.pk)
+        for address, language in to:
+            with translation.override(language or settings.LANGUAGE_CODE):
+                body = _body(record, complaint, now, wrote_again_now=complaint.pk in waiting)
+                messages.append(EmailMessage(_subject(record, complaint), body, to=[address]))
+    error = ""
+    try:
+        if messages:
+            get_connection().send_messages(messages)
+    except Exception as exc:  # noqa: BLE001 - any mail backend failure: record it, never break storing complaints
+        logger.error("Complaint alerts of %d complaints could not be e-mailed: %s", len(records), exc)
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+    for addresses, pks in groups.items():
+        arrived.filter(complaint__in=pks).update(
+            recipients=list(addresses), sent_at=None if error else timezone.now(), error=error
+        )
+    sent: list[Alert | None] = list(records)
+    sent += [
+        alert(c, Alert.Kind.WROTE_AGAIN, _moment(c.last_replied_at), now=now) for c in open_ones if c.pk in waiting
+    ]
     return [record for record in sent if record is not None]
 
 

@@ -9,6 +9,7 @@ Two documented codes are misspelt by WeChat itself (``USER_COMFIRM_COMPLAINT``,
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.utils.functional import Promise
@@ -123,8 +124,11 @@ def _action_entry(action: DeskAction) -> TimelineEntry:
     )
 
 
-def timeline(complaint: Complaint) -> list[TimelineEntry]:
-    """WeChat's history and the desk's replies and actions, oldest first (undated last)."""
+def timeline(complaint: Complaint, replies: Iterable[Reply] | None = None) -> list[TimelineEntry]:
+    """WeChat's history and the desk's replies and actions, oldest first (undated last).
+
+    ``replies``: the complaint's replies with their images and sender, when the caller read them already.
+    """
     entries = [
         TimelineEntry(
             step.operate_time,
@@ -137,7 +141,9 @@ def timeline(complaint: Complaint) -> list[TimelineEntry]:
         )
         for step in complaint.history.all()
     ]
-    entries += [_reply_entry(reply) for reply in complaint.replies.prefetch_related("images").select_related("sent_by")]
+    if replies is None:
+        replies = complaint.replies.prefetch_related("images").select_related("sent_by")
+    entries += [_reply_entry(reply) for reply in replies]
     actions = complaint.desk_actions.select_related("user").prefetch_related("images")
     entries += [_action_entry(action) for action in actions]
     far = datetime.datetime.max.replace(tzinfo=datetime.UTC)

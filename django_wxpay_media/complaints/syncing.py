@@ -11,7 +11,7 @@ is not where it was, the whole history is read).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from ..wechatpay import WeChatPayClient
 from ..wechatpay import complaints as wc
@@ -22,12 +22,12 @@ PAGE = wc.MAX_LIST_LIMIT
 
 
 def to_fetch(
-    listed: Iterable[wc.Complaint], unchanged: list[Complaint]
+    listed: Iterable[wc.Complaint], unchanged: Callable[[Complaint], None]
 ) -> Iterator[tuple[wc.Complaint, Complaint | None]]:
     """The list entries that changed since they were stored, each with its stored row (``None``: new).
 
-    ``listed`` is read lazily, a page at a time, with one query per page; the rows of
-    unchanged complaints are appended to ``unchanged``.
+    ``listed`` is read lazily, a page at a time, with one query per page; the row of
+    each unchanged complaint is passed to ``unchanged``.
     """
     source = iter(listed)
     while page := list(itertools.islice(source, PAGE)):
@@ -37,7 +37,7 @@ def to_fetch(
         for detail in page:
             row = stored.get(detail.complaint_id)
             if row is not None and row.list_digest and row.list_digest == detail.digest:
-                unchanged.append(lighten(row))
+                unchanged(lighten(row))
             else:
                 yield detail, row
 

@@ -218,3 +218,62 @@ def test_the_reminder_task_does_what_the_command_does(desk, team, mailoutbox):
     assert send_complaint_reminders.call() == {"OVERDUE": 1}
     assert send_complaint_reminders.call() == {}
     assert len(mailoutbox) == 2  # arrival and overdue
+
+
+def unalerted(count: int) -> list[Complaint]:
+    """New complaints stored without their arrival alert (as a sync stores a page before alerting it)."""
+    now = timezone.now()
+    return [
+        Complaint.objects.create(
+            complaint_id=f"2002{n:023d}", state="PENDING", complaint_time=now, complainted_mchid="1900000109"
+        )
+        for n in range(count)
+    ]
+
+
+def test_a_page_of_arrivals_is_alerted_each_once_skipping_those_alerted_already(desk, team, mailoutbox):
+    first, *others = unalerted(3)
+    assert len(alerts.offer_events(first)) == 1
+    sent = alerts.offer_arrivals([first, *others])
+    assert sorted(a.complaint_id for a in sent) == sorted(c.pk for c in others)
+    assert addresses(mailoutbox) == ["lead@example.com"] * 3
+    assert alerts.offer_arrivals([first, *others]) == [] and len(mailoutbox) == 3
+    assert set(Alert.objects.values_list("kind", flat=True)) == {"ARRIVED"} and Alert.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_syncs_alerting_the_same_page_at_once_send_each_arrival_once(desk, team, mailoutbox):
+    page = unalerted(4)
+    # Both threads pass the "already alerted?" look-up, then meet just before their bulk
+    # INSERT: only the unique constraint can settle it.
+    at_insert = threading.Barrier(2)
+    waited = threading.local()
+
+    def meet(execute, sql, params, many, context):
+        inserting = sql.startswith("INSERT") and "wxpay_complaints_alert" in sql.split("(", 1)[0]
+        if inserting and not getattr(waited, "done", False):
+            waited.done = True
+            at_insert.wait(timeout=10)
+        return execute(sql, params, many, context)
+
+    results: list[list[Alert]] = []
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            with connections["default"].execute_wrapper(meet):
+                results.append(alerts.offer_arrivals(list(Complaint.objects.filter(pk__in=[c.pk for c in page]))))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    won = sorted(a.complaint_id for batch in results for a in batch)
+    assert won == sorted(c.pk for c in page)
+    assert len(mailoutbox) == 4 and Alert.objects.count() == 4

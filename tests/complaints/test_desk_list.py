@@ -116,6 +116,9 @@ def test_the_wrote_again_filter_follows_a_user_response_notification(client, des
     page = client.get(reverse(LIST), {"flag": "wrote_again"}).content.decode()
     assert "WRITING" in page and "QUIET" not in page
     assert "Consumer wrote again" in client.get(reverse(LIST)).content.decode()
+    # The flag on the rows: the page's rows are read with it (one query), only the writing one raises it.
+    flagged = [row for row in rows(client.get(reverse(LIST)).content.decode()) if "wxpay-flag-wrote_again" in row]
+    assert len(flagged) == 1 and "WRITING" in flagged[0]
     assert quiet.pk
 
 

@@ -190,3 +190,20 @@ def test_any_saved_parameter_shows_the_reply_screen(admin_client, desk, saved):
     complaint = Complaint.objects.first() or aged(desk, 1)
     response = admin_client.get(url("reply", complaint), {"saved": saved})
     assert response.status_code == 200
+
+
+def test_the_page_reads_the_replies_once_however_many(client, desk):
+    # The timeline and the replies section share one read (issue 18: the page in at most 12 queries).
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    complaint = aged(desk, 1)
+    Reply.objects.bulk_create(Reply(complaint=complaint, content=f"回复 {n}") for n in range(4))
+    client.force_login(staff())
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(url("change", complaint)).content.decode()
+    assert page.count("回复 3") == 2  # in the timeline and in the replies section
+    replies = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "wxpay_complaints_reply"."id"')
+    ]
+    assert len(replies) == 1

@@ -173,3 +173,45 @@ def test_writes_per_complaint_are_bounded(desk, django_assert_max_num_queries, d
     assert len(complaint_writes(captured.captured_queries)) == 4 * 3
     with django_assert_num_queries(1):  # unchanged: one query for the whole page, nothing written
         assert services.sync(1).ok
+
+
+@pytest.mark.django_db
+def test_a_sync_with_on_synced_passes_each_complaint_on_and_keeps_only_counts(desk):
+    ids = [desk.seed_complaint(images=0)["complaint_id"] for _ in range(3)]
+    seen: list[tuple[str, str]] = []
+    result = services.sync(1, on_synced=lambda c: seen.append((c.complaint_id, c.state)))
+    assert result.ok and result.count == 3 and result.synced == []  # not kept: the command prints them
+    assert sorted(cid for cid, _ in seen) == sorted(ids)
+    seen.clear()
+    again = services.sync(1, on_synced=lambda c: seen.append((c.complaint_id, c.state)))  # unchanged ones too
+    assert again.count == 3 and again.synced == [] and sorted(cid for cid, _ in seen) == sorted(ids)
+
+
+@pytest.mark.django_db
+def test_a_syncs_arrival_alerts_are_sent_a_page_at_a_time(desk, concurrency, django_assert_max_num_queries, mailoutbox):
+    from django.contrib.auth.models import Permission, User
+
+    from django_wxpay_media.complaints.models import Alert
+    from tests.grants import grant, sees_every_merchant
+
+    concurrency(1)  # one connection: every query is counted
+    lead = sees_every_merchant(User.objects.create_user("lead", email="lead@example.com", is_staff=True))
+    agent = User.objects.create_user("agent", email="agent@example.com", is_staff=True)
+    grant("1900000002", user=agent)  # a merchant none of these complaints is about
+    for user in (lead, agent):
+        user.user_permissions.add(Permission.objects.get(codename="reply_complaint"))
+    for _ in range(20):
+        desk.seed_complaint(images=0)
+    # Per complaint (no images): 2 INSERTs, and in a test its transaction is a savepoint (2 more);
+    # the alerts of the whole page take a few queries (~20 with the recipients' permissions), not ~7 each.
+    with django_assert_max_num_queries(4 * 20 + 20):
+        assert services.sync(1).ok
+    assert Alert.objects.filter(kind=Alert.Kind.ARRIVED, sent_at__isnull=False).count() == 20
+    assert sorted(m.to[0] for m in mailoutbox) == ["lead@example.com"] * 20  # scoped: not the agent
+    assert all(r == ["lead@example.com"] for r in Alert.objects.values_list("recipients", flat=True))
+    mailoutbox.clear()
+    desk.reset()
+    for cid in list(desk.complaints)[:2]:
+        desk.consumer_writes(cid)
+    assert services.sync(1).ok
+    assert Alert.objects.filter(kind=Alert.Kind.ARRIVED).count() == 20  # each arrival once

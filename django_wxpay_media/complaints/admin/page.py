@@ -36,6 +36,7 @@ class DeskPage(DeskBase):
         clock = deadlines.clock_for(complaint, now)
         images = list(complaint.images.all()[: services.MAX_CONSUMER_IMAGES])
         reply_verdict = rules.can_reply(complaint)
+        replies = list(complaint.replies.prefetch_related("images").select_related("sent_by"))  # read once
         return {
             "clock": clock,
             "clock_text": countdown(clock.deadline, now) if clock.deadline else "",
@@ -44,12 +45,9 @@ class DeskPage(DeskBase):
             "more_images": max(0, complaint.image_count - len(images)),
             "timeline": [
                 (entry, _words(entry), [links.shown(url) for url in entry.image_urls])
-                for entry in history_labels.timeline(complaint)
+                for entry in history_labels.timeline(complaint, replies)
             ],
-            "replies": [
-                (reply, self._url("complaint_resend", complaint.pk, reply.pk))
-                for reply in complaint.replies.prefetch_related("images").select_related("sent_by")
-            ],
+            "replies": [(reply, self._url("complaint_resend", complaint.pk, reply.pk)) for reply in replies],
             # Only what WeChat Pay would take (rules) and this staff member may do (permissions).
             "can_reply": self.has_reply_permission(request) and bool(reply_verdict),
             "can_resend": self.has_reply_permission(request) and bool(reply_verdict),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -16,7 +16,7 @@ from django.utils import timezone
 from ... import conf
 from ...services import batches
 from ...wechatpay import complaints as wc
-from .. import syncing
+from .. import alerts, syncing
 from ..messages import message_for
 from ..models import Complaint, ComplaintImage
 from .results import _CALL_ERRORS, Outcome, SyncResult, _failure
@@ -60,7 +60,13 @@ def refresh(complaint_id: str, *, history: bool = True, account: str | None = No
     return Outcome(True, message_for("REFRESHED"), complaint=complaint)
 
 
-def sync(days: int = 30, *, complainted_mchid: str | None = None, account: str | None = None) -> SyncResult:
+def sync(
+    days: int = 30,
+    *,
+    complainted_mchid: str | None = None,
+    account: str | None = None,
+    on_synced: Callable[[Complaint], None] | None = None,
+) -> SyncResult:
     """Store every complaint of the last ``days`` days that changed since it was stored, with its
     history, of merchant account ``account`` (``None``: of every account, one after the other).
 
@@ -74,32 +80,69 @@ def sync(days: int = 30, *, complainted_mchid: str | None = None, account: str |
     not handle (``SUB_MERCHANTS``) are reported in ``ignored``, not stored. An
     account whose list cannot be read sets ``error`` (the first) and the others are
     still read.
+
+    Each complaint synced (stored, or unchanged) is kept in ``synced`` as a light row;
+    with ``on_synced``, it is passed to that callback instead (one call at a time,
+    possibly from a worker thread) and not kept: a sync of any size then holds a page
+    of answers, not every row. ``count`` counts them either way.
     """
     result = SyncResult()
+    lock = threading.Lock()
+
+    def synced(complaint: Complaint) -> None:
+        row = syncing.lighten(complaint)
+        with lock:
+            result.count += 1
+            if on_synced is None:
+                result.synced.append(row)
+            else:
+                on_synced(row)
+
     names = [account] if account else list(conf.account_names())
     for name in names:
-        _sync_account(name, days, complainted_mchid, result)
+        _sync_account(name, days, complainted_mchid, result, synced)
     return result
 
 
-def _sync_account(name: str, days: int, complainted_mchid: str | None, result: SyncResult) -> None:
+def _sync_account(
+    name: str, days: int, complainted_mchid: str | None, result: SyncResult, synced: Callable[[Complaint], None]
+) -> None:
     # The calls run at once. On SQLite the writes go one at a time: it refuses a second
     # writer's transaction at once ("database is locked") rather than waiting; other
     # databases take them side by side.
     one_writer = connections[router.db_for_write(Complaint)].vendor == "sqlite"
     writing: AbstractContextManager[Any] = threading.Lock() if one_writer else nullcontext()
+    # New complaints are alerted a page at a time (recipients read once, claims in one INSERT).
+    arrivals: list[Complaint] = []
+    arrivals_lock = threading.Lock()
+
+    def announce(everything: bool = False) -> None:
+        with arrivals_lock:
+            if not arrivals or (len(arrivals) < syncing.PAGE and not everything):
+                return
+            batch = arrivals[:]
+            arrivals.clear()
+        try:
+            with writing:
+                alerts.offer_arrivals(batch)
+        except DatabaseError as exc:  # the complaints are stored; their alerts could not be claimed
+            logger.error("The arrival alerts of %d complaints could not be sent: %s", len(batch), exc)
 
     def one(item: tuple[wc.Complaint, Complaint | None]) -> None:
         detail, stored = item
         try:
             entries = syncing.history_to_store(client, detail.complaint_id, stored)
+            new: list[Complaint] = []
             with writing:
-                complaint = store_with_history(detail, stored, entries, name)
+                complaint = store_with_history(detail, stored, entries, name, new)
+            with arrivals_lock:
+                arrivals.extend(new)
         except (*_CALL_ERRORS, DatabaseError) as exc:
             logger.warning("Complaint %s could not be synced: %s", detail.complaint_id, exc)
             result.failed.append((detail.complaint_id, _failure(exc)))
         else:
-            result.synced.append(syncing.lighten(complaint))
+            synced(complaint)
+            announce()
 
     def handled(listed: Iterable[wc.Complaint]) -> Iterator[wc.Complaint]:
         for detail in listed:
@@ -118,10 +161,12 @@ def _sync_account(name: str, days: int, complainted_mchid: str | None, result: S
         client = conf.get_client(name)
         settings = conf.get_account(name)
         listed = wc.iter_recent_complaints(client, days, complainted_mchid=complainted_mchid)
-        batches.run_all(one, syncing.to_fetch(handled(listed), result.synced), name)
+        batches.run_all(one, syncing.to_fetch(handled(listed), synced), name)
     except _CALL_ERRORS as exc:
         logger.warning("Complaints of account %r could not be listed: %s", name, exc)
         result.error = result.error or _failure(exc)
+    finally:
+        announce(everything=True)
 
 
 def download_image(image: ComplaintImage) -> Outcome:

@@ -44,7 +44,11 @@ class Outcome:
 class SyncResult:
     """What :func:`sync` did: complaints stored, and those (or the list) that failed."""
 
+    #: The complaints synced (stored, or unchanged), as light rows; empty when the sync
+    #: passed each to its ``on_synced`` callback instead (``count`` counts them either way).
     synced: list[Complaint] = field(default_factory=list)
+    #: How many complaints were synced.
+    count: int = 0
     failed: list[tuple[str, Outcome]] = field(default_factory=list)
     #: Set when the list itself could not be read (the sync is incomplete); the first such error.
     error: Outcome | None = None

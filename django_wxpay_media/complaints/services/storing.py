@@ -143,7 +143,11 @@ _HISTORY_FIELDS = ["operator", "operate_time", "operate_type", "operate_details"
 
 
 def store_with_history(
-    detail: wc.Complaint, stored: Complaint | None, entries: Sequence[wc.HistoryEntry], account: str = "default"
+    detail: wc.Complaint,
+    stored: Complaint | None,
+    entries: Sequence[wc.HistoryEntry],
+    account: str = "default",
+    arrivals: list[Complaint] | None = None,
 ) -> Complaint:
     """Store a complaint read through ``account`` and its new history entries; the digest only
     with its history (no network).
@@ -152,7 +156,9 @@ def store_with_history(
     new one is three INSERTs in one transaction (row with its moments and digest,
     images, history), plus its arrival alert. Callers writing from several threads
     at once serialise these calls: SQLite refuses a second writer's transaction at
-    once (``database is locked``) rather than waiting.
+    once (``database is locked``) rather than waiting. ``arrivals``: a new complaint is
+    appended there for the caller to alert with others (:func:`.alerts.offer_arrivals`)
+    instead of being alerted here.
     """
     if stored is not None:
         store_history(stored, entries)
@@ -172,5 +178,8 @@ def store_with_history(
         # A notification stored it meanwhile: the general path.
         store_history(stored, entries)
         return store(detail, account)
-    alerts.offer_events(complaint)  # a new complaint: its arrival, each alert once
+    if arrivals is not None:
+        arrivals.append(complaint)  # alerted by the caller with the others of its page
+    else:
+        alerts.offer_events(complaint)  # a new complaint: its arrival, each alert once
     return complaint

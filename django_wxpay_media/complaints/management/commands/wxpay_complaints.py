@@ -63,9 +63,10 @@ class Command(BaseCommand):
         windows = wc.date_windows(days)
         first, last = windows[-1][0], windows[0][1]
         self._check_account(account)
-        result = services.sync(days, account=account)
-        for complaint in result.synced:
-            self.stdout.write(f"{complaint.complaint_id}\t{complaint.state}")
+        # Each line as its complaint is synced: a sync of any size keeps counts, not every row.
+        result = services.sync(
+            days, account=account, on_synced=lambda c: self.stdout.write(f"{c.complaint_id}\t{c.state}")
+        )
         for complaint_id, mchid in result.ignored:
             self.stderr.write(
                 _("%(id)s\tignored: merchant %(mchid)s is not one of this site's SUB_MERCHANTS")
@@ -75,7 +76,7 @@ class Command(BaseCommand):
             self.stderr.write(f"{complaint_id}\t{outcome.code}\t{outcome.message}")
         if result.error is not None:
             raise CommandError(_("The complaint list could not be read: %(reason)s") % {"reason": result.error.message})
-        found = len(result.synced) + len(result.failed)
+        found = result.count + len(result.failed)
         dates = {"first": first.isoformat(), "last": last.isoformat()}
         if found:
             self.stderr.write(
@@ -96,7 +97,7 @@ class Command(BaseCommand):
         if result.failed:
             raise CommandError(
                 _("%(failed)d of %(total)d complaints could not be synced.")
-                % {"failed": len(result.failed), "total": len(result.failed) + len(result.synced)}
+                % {"failed": len(result.failed), "total": len(result.failed) + result.count}
             )
 
     def _notify_url(self, url: str | None, delete: bool, account: str | None = None) -> None:
