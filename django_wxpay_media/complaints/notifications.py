@@ -132,6 +132,8 @@ def handle_notification(
         return NotificationOutcome(NotificationStatus.REJECTED, "CONFIGURATION")
     claim = uuid.uuid4()
     until = timezone.now() + datetime.timedelta(seconds=client.max_call_seconds) + CLAIM_MARGIN
+    if defer is not None:  # the worker may start later than a call would end: the claim waits for it
+        until += QUEUE_MARGIN
     try:
         record, taken = _claim(values, claim, until)
     except DatabaseError as exc:  # e.g. SQLite's "database is locked": nothing recorded, WeChat sends it again
@@ -142,8 +144,6 @@ def handle_notification(
         return NotificationOutcome(status, notification=record)
     if defer is not None:
         try:
-            # The worker may start later than a call would end: the claim waits for it.
-            Notification.objects.filter(pk=record.pk, claim=claim).update(claimed_until=until + QUEUE_MARGIN)
             defer(record.pk, str(claim), name)
         except Exception:  # a task backend down: do it now rather than lose it
             logger.exception("Notification %s could not be queued; handled in the request", record)

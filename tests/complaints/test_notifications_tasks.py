@@ -62,3 +62,23 @@ def test_without_tasks_a_known_unchanged_complaint_is_not_read_again(desk):
     assert post(Client(), headers, body).status_code == 204
     called = [r.path.split("?")[0] for r in desk.requests]
     assert called == [f"/v3/merchant-service/complaints-v2/{cid}"]  # the detail once; no history
+
+
+def test_a_queued_notification_is_claimed_for_the_wait_in_its_one_write(desk, queued):
+    """The row is created claimed long enough for a worker to come (QUEUE_MARGIN): one INSERT,
+    no second write before the answer, and a redelivery meanwhile enqueues nothing."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from django_wxpay_media.complaints.notifications import QUEUE_MARGIN
+
+    cid = desk.seed_complaint(images=0)["complaint_id"]
+    headers, body = desk.notification(cid)
+    with CaptureQueriesContext(connection) as queries:
+        assert post(Client(), headers, body).status_code == 204
+    writes = [q["sql"].split(None, 1)[0].upper() for q in queries.captured_queries]
+    assert writes.count("INSERT") == 1 and "UPDATE" not in writes
+    record = Notification.objects.get()
+    assert record.claimed_until - timezone.now() > QUEUE_MARGIN
+    assert post(Client(), headers, body).status_code == 503 and len(queued.results) == 1
