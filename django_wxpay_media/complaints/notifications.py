@@ -175,8 +175,9 @@ def _claim(values: Mapping[str, str], claim: uuid.UUID, until: datetime.datetime
     SQLite, a competing writer is ``database is locked``). The claim itself is a
     conditional write (or the insert that the unique id settles).
     """
-    record = Notification.objects.filter(notification_id=values["notification_id"]).first()
-    if record is None:
+    try:  # get(), not first(): no ORDER BY to compile on every delivery (the id is unique)
+        record = Notification.objects.get(notification_id=values["notification_id"])
+    except Notification.DoesNotExist:
         try:
             with transaction.atomic():  # a savepoint: the unique id settles concurrent deliveries
                 return Notification.objects.create(**values, claim=claim, claimed_until=until), True
