@@ -75,10 +75,13 @@ def drop_databases() -> None:
         _on_server(kind, drop)
 
 
-def configure(workdir: Path, wxpay: dict[str, Any], database: str = "sqlite", **extra: Any) -> None:
+def configure(
+    workdir: Path, wxpay: dict[str, Any], database: str = "sqlite", *, conn_max_age: int = 0, **extra: Any
+) -> None:
     """Configure settings, set Django up and migrate a fresh ``database`` (files in ``workdir``).
 
-    ``extra`` settings are added (``INSTALLED_APPS`` there are appended to the project's).
+    ``extra`` settings are added (``INSTALLED_APPS`` there are appended to the project's);
+    ``conn_max_age``: how long a thread keeps its database connection (``CONN_MAX_AGE``).
     """
     import django
     from django.conf import settings
@@ -109,7 +112,7 @@ def configure(workdir: Path, wxpay: dict[str, Any], database: str = "sqlite", **
         ],
         ROOT_URLCONF="benchmarks.urls",
         TEMPLATES=project.TEMPLATES,
-        DATABASES={"default": _database(database, workdir)},
+        DATABASES={"default": {**_database(database, workdir), "CONN_MAX_AGE": conn_max_age}},
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         MEDIA_ROOT=str(workdir / "media"),
         MEDIA_URL="/media/",
