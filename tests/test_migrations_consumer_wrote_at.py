@@ -80,3 +80,9 @@ def test_stored_complaints_get_the_consumers_last_message():
     }
     waiting = set(Complaint.objects.filter(flags.wrote_again_q()).values_list("complaint_id", flat=True))
     assert waiting == {"STEPPED", "NOTIFIED", "NOTICE-LATER"}  # HISTORY-LATER: answered at 8
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE)  # reversible: the column goes, the rows stay
+    assert OldComplaint.objects.count() == 5
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
