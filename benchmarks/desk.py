@@ -174,7 +174,12 @@ def memory_row(sandbox: SandboxProcess, row: Callable[..., Any], count: int) -> 
 
 
 def generate(count: int) -> None:
-    """``count`` complaints of every state and flag, in bulk (a few seconds on PostgreSQL)."""
+    """``count`` complaints of every state and flag, in bulk (a few seconds on PostgreSQL).
+
+    Two in three were replied to (two hours after filing); every 7th consumer wrote after
+    that, and every 7th + 3 an hour after filing (waiting only where nobody replied):
+    the "wrote again" filter lists about a quarter of them, with ``incoming_user_response``.
+    """
     from django.utils import timezone
 
     from django_wxpay_media.complaints.models import Complaint
@@ -183,6 +188,9 @@ def generate(count: int) -> None:
     states = ["PENDING", "PROCESSING", "PROCESSED"]
     batch = []
     for n in range(count):
+        filed = now - dt.timedelta(minutes=7 * n % (60 * 24 * 30))
+        replied = filed + dt.timedelta(hours=2) if n % 3 else None
+        wrote = {0: filed + dt.timedelta(hours=3), 3: filed + dt.timedelta(hours=1)}.get(n % 7)
         batch.append(
             Complaint(
                 complaint_id=f"2002{n:023d}",
@@ -190,7 +198,10 @@ def generate(count: int) -> None:
                 problem_type="REFUND",
                 description="商品未收到",
                 detail="付款后一直没有收到商品",
-                complaint_time=now - dt.timedelta(minutes=7 * n % (60 * 24 * 30)),
+                complaint_time=filed,
+                answered_at=replied,
+                last_replied_at=replied,
+                consumer_wrote_at=wrote,
                 complainted_mchid="1900000001",
                 out_trade_no=f"OUT{n}",
                 transaction_id=f"4200{n:024d}",

@@ -125,7 +125,7 @@ def _subject(alert: Alert, complaint: Complaint) -> str:
     return subjects[str(alert.kind)] % {"id": complaint.complaint_id}
 
 
-def _body(alert: Alert, complaint: Complaint, now: datetime.datetime, wrote_again_now: bool | None = None) -> str:
+def _body(alert: Alert, complaint: Complaint, now: datetime.datetime) -> str:
     lines = [_subject(alert, complaint), ""]
     clock = deadlines.clock_for(complaint, now)
     if clock.deadline is not None:
@@ -143,10 +143,7 @@ def _body(alert: Alert, complaint: Complaint, now: datetime.datetime, wrote_agai
         lines.append(gettext("Order number: %(order)s") % {"order": complaint.out_trade_no})
     if complaint.amount is not None:
         lines.append(gettext("Order amount: ¥%(amount)s") % {"amount": flags.yuan(complaint.amount)})
-    lines += [
-        f"* {flag.label}" + (f": {flag.detail}" if flag.detail else "")
-        for flag in flags.flags_for(complaint, wrote_again_now=wrote_again_now)
-    ]
+    lines += [f"* {flag.label}" + (f": {flag.detail}" if flag.detail else "") for flag in flags.flags_for(complaint)]
     if complaint.description or complaint.detail:
         lines += ["", complaint.description, complaint.detail]
     return "\n".join(lines).strip() + "\n"
@@ -212,7 +209,7 @@ def offer_arrivals(complaints: list[Complaint], now: datetime.datetime | None = 
     meanwhile, so every row it wrote is this call's; if one was claimed (a rare race),
     each complaint goes the one-by-one way of :func:`alert`. The recipients are read
     once, the e-mails sent on one connection, and the alerts marked sent one UPDATE
-    per set of recipients. "Wrote again" is one query for all; its alerts go one by one.
+    per set of recipients. "Wrote again" is decided from the rows (no query); its alerts go one by one.
     """
     now = now or timezone.now()
     open_ones = [c for c in complaints if c.state != Complaint.State.PROCESSED]
@@ -226,11 +223,6 @@ def offer_arrivals(complaints: list[Complaint], now: datetime.datetime | None = 
             records = Alert.objects.bulk_create([Alert(complaint=c, kind=Alert.Kind.ARRIVED) for c in fresh])
     except IntegrityError:  # another process claimed one of them meanwhile
         return [record for c in open_ones for record in offer_events(c, now)]
-    waiting = set(
-        Complaint.objects.filter(pk__in=[c.pk for c in open_ones])
-        .filter(flags.wrote_again_q())
-        .values_list("pk", flat=True)
-    )
     staff = _staff_who_may_reply() if records else []
     groups: dict[tuple[str, ...], list[int]] = {}
     messages = []
@@ -245,7 +237,7 @@ def offer_arrivals(complaints: list[Complaint], now: datetime.datetime | None = 
         groups.setdefault(tuple(address for address, _ in to), []).append(complaint.pk)
         for address, language in to:
             with translation.override(language or settings.LANGUAGE_CODE):
-                body = _body(record, complaint, now, wrote_again_now=complaint.pk in waiting)
+                body = _body(record, complaint, now)
                 messages.append(EmailMessage(_subject(record, complaint), body, to=[address]))
     error = ""
     try:
@@ -260,7 +252,7 @@ def offer_arrivals(complaints: list[Complaint], now: datetime.datetime | None = 
         )
     sent: list[Alert | None] = list(records)
     sent += [
-        alert(c, Alert.Kind.WROTE_AGAIN, _moment(c.last_replied_at), now=now) for c in open_ones if c.pk in waiting
+        alert(c, Alert.Kind.WROTE_AGAIN, _moment(c.last_replied_at), now=now) for c in open_ones if flags.wrote_again(c)
     ]
     return [record for record in sent if record is not None]
 

@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import F, Q
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .models import Complaint, HistoryEntry, Notification
+from .models import Complaint
 
 REFUND_REQUESTED = "refund_requested"
 IMMEDIATE_SERVICE = "immediate_service"
@@ -36,8 +36,6 @@ LABELS: dict[str, Promise] = {
     REPEAT_COMPLAINANT: _("Repeat complainant"),
     FULLY_REFUNDED: _("Fully refunded"),
 }
-
-USER_RESPONSE = "USER_RESPONSE"
 
 
 @dataclass(frozen=True)
@@ -74,15 +72,11 @@ def stored_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def wrote_again_q() -> Q:
-    """The consumer wrote again: ``incoming_user_response``, or a USER_RESPONSE (notification or
-    history step) after the merchant's last reply (any, if none was sent)."""
-    notified = Notification.objects.filter(complaint_id=OuterRef("complaint_id"), action_type=USER_RESPONSE)
-    in_history = HistoryEntry.objects.filter(complaint=OuterRef("pk"), operate_type=USER_RESPONSE)
-    since_reply = Q(Exists(notified.filter(received_at__gt=OuterRef("last_replied_at")))) | Q(
-        Exists(in_history.filter(operate_time__gt=OuterRef("last_replied_at")))
-    )
-    never_replied = Q(last_replied_at__isnull=True) & (Q(Exists(notified)) | Q(Exists(in_history)))
-    return Q(incoming_user_response=True) | since_reply | never_replied
+    """The consumer wrote again: ``incoming_user_response``, or their last message (a USER_RESPONSE
+    notification or history step, :func:`.moments.note_consumer`) after the merchant's last reply
+    (any, if none was sent). Columns of the row only: no subquery per complaint."""
+    since_reply = Q(last_replied_at__isnull=True) | Q(consumer_wrote_at__gt=F("last_replied_at"))
+    return Q(incoming_user_response=True) | (Q(consumer_wrote_at__isnull=False) & since_reply)
 
 
 #: A database condition per flag, for list filters.
@@ -103,10 +97,11 @@ def filter_q(code: str) -> Q:
 
 
 def wrote_again(complaint: Complaint) -> bool:
-    """Whether the consumer wrote again and waits (one query unless the flag says so)."""
+    """Whether the consumer wrote again and waits (:func:`wrote_again_q` on the row in hand, no query)."""
     if complaint.incoming_user_response:
         return True
-    return Complaint.objects.filter(wrote_again_q(), pk=complaint.pk).exists()
+    wrote, replied = complaint.consumer_wrote_at, complaint.last_replied_at
+    return wrote is not None and (replied is None or wrote > replied)
 
 
 def yuan(fen: int | None) -> str:
@@ -114,11 +109,8 @@ def yuan(fen: int | None) -> str:
     return "" if fen is None else f"{fen // 100}.{fen % 100:02d}"
 
 
-def flags_for(complaint: Complaint, *, wrote_again_now: bool | None = None) -> list[Flag]:
-    """The flags raised on ``complaint``, with translated labels and sentences.
-
-    ``wrote_again_now`` spares the query when the caller annotated it already.
-    """
+def flags_for(complaint: Complaint) -> list[Flag]:
+    """The flags raised on ``complaint``, with translated labels and sentences (no query)."""
     raised: list[Flag] = []
 
     def add(code: str, detail: str = "") -> None:
@@ -132,7 +124,7 @@ def flags_for(complaint: Complaint, *, wrote_again_now: bool | None = None) -> l
         )
     if complaint.need_immediate_service:
         add(IMMEDIATE_SERVICE, gettext("WeChat Pay asks for an immediate answer."))
-    if wrote_again(complaint) if wrote_again_now is None else wrote_again_now:
+    if wrote_again(complaint):
         add(WROTE_AGAIN, gettext("The consumer has written again and waits for your answer."))
     if complaint.in_platform_service:
         add(

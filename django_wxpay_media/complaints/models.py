@@ -137,6 +137,14 @@ class Complaint(models.Model):
     last_replied_at = models.DateTimeField(
         _("last reply at"), null=True, blank=True, help_text=_("When the merchant last replied to the consumer.")
     )
+    consumer_wrote_at = models.DateTimeField(
+        _("consumer last wrote at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When the consumer last wrote: a USER_RESPONSE step of the history or a USER_RESPONSE notification."
+        ),
+    )
     # Priority flags copied from the detail when it is stored (see .flags), so that lists filter in SQL.
     need_immediate_service = models.BooleanField(
         _("immediate service needed"),

@@ -7,7 +7,9 @@ error, a value that does not fit, a database error) leaves it *failed*, with the
 error, and a redelivery of the same id tries again. Copies arriving while one
 delivery holds the claim fetch nothing and are asked to come back later, so
 simultaneous copies give one row and one fetch. No transaction is open during
-the fetch.
+the fetch. A ``USER_RESPONSE`` notification also notes on the stored complaint
+when the consumer wrote (:func:`.moments.note_consumer`): the "wrote again" flag
+is raised before the history shows the step.
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ from django.utils import timezone
 from .. import conf
 from ..wechatpay import complaints as wc
 from ..wechatpay import errors
+from . import alerts, moments
 from .messages import message_for
-from .models import Notification
+from .models import Complaint, Notification
 from .services import check_lengths, refresh
 
 logger = logging.getLogger("django_wxpay_media.complaints")
 
+#: The action of a notification that the consumer wrote again.
+USER_RESPONSE = "USER_RESPONSE"
 #: Added to the client's longest call: how long a claim keeps other copies away.
 CLAIM_MARGIN = datetime.timedelta(seconds=30)
 #: Added again for a notification queued for a task worker: how long it may wait for one.
@@ -200,6 +205,8 @@ def _handle(record: Notification, claim: uuid.UUID, account: str) -> Notificatio
     """Fetch and store the complaint (the detail only: WeChat Pay waits), then settle the row."""
     try:
         outcome = refresh(record.complaint_id, history=False, account=account)
+        if outcome.complaint is not None and record.action_type == USER_RESPONSE:
+            _note_consumer(outcome.complaint, record)
     except Exception as exc:  # whatever it is, the notification is not handled
         logger.exception("Complaint %s of notification %s could not be stored", record.complaint_id, record)
         code = "DATABASE_ERROR" if isinstance(exc, DatabaseError) else "INTERNAL_ERROR"
@@ -219,6 +226,13 @@ def _handle(record: Notification, claim: uuid.UUID, account: str) -> Notificatio
     except DatabaseError:  # still "received": the claim runs out and a redelivery tries again
         logger.exception("Notification %s could not be marked failed", record)
     return NotificationOutcome(NotificationStatus.FAILED, code, record)
+
+
+def _note_consumer(complaint: Complaint, record: Notification) -> None:
+    """The consumer wrote (when this site heard it): kept on the complaint, so that the flag does not
+    wait for the history to show the step; alerted if it is news (storing alerted before the note)."""
+    if moments.note_consumer(complaint, record.received_at):
+        alerts.offer_events(complaint)
 
 
 def _settle(record: Notification, claim: uuid.UUID, state: str, *, code: str = "", message: str = "") -> None:

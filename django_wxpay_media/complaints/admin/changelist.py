@@ -1,11 +1,11 @@
 """The complaint list: what is due first, a countdown per row, the desk's counts, and its filters.
 
 The list's queryset comes from the model's own API (``due_first()`` annotates the
-clocks), so every row's deadline, urgency and flags are read from the same query;
-the "consumer wrote again" flag is one more query over the page's rows only
-(:class:`DeskChangeList`): as an annotation PostgreSQL computed it for every
-complaint before sorting. The number of queries does not grow with the rows. The counts at the top are one ``desk_counts()``
-query over the list's (unfiltered) queryset; each is a link to the list it counts.
+clocks), so every row's deadline, urgency and flags are read from the same query
+(the "consumer wrote again" flag compares two columns of the row: see
+:func:`..flags.wrote_again_q`). The number of queries does not grow with the rows.
+The counts at the top are one ``desk_counts()`` query over the list's (unfiltered)
+queryset; each is a link to the list it counts.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -88,21 +87,6 @@ class DateWithoutNoDateFilter(admin.DateFieldListFilter):
                 yield choice
 
 
-class DeskChangeList(ChangeList):
-    """The changelist, with the "wrote again" flag of the page's rows read in one query."""
-
-    def get_results(self, request: HttpRequest) -> None:
-        super().get_results(request)
-        rows = list(self.result_list)  # evaluated once; the template iterates the same cache
-        waiting = set(
-            Complaint.objects.filter(pk__in=[row.pk for row in rows])
-            .filter(flags.wrote_again_q())
-            .values_list("pk", flat=True)
-        )
-        for row in rows:
-            row.wrote_again_now = row.pk in waiting
-
-
 class DeskList(DeskBase):
     """The changelist part of :class:`ComplaintAdmin <.ComplaintAdmin>`."""
 
@@ -139,9 +123,6 @@ class DeskList(DeskBase):
         queryset = cast(deadlines.ComplaintQuerySet, super().get_queryset(request))
         return queryset.due_first(timezone.now())
 
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
-        return DeskChangeList
-
     @admin.display(description=_("deadline"), ordering="due_at")
     def deadline(self, obj: Complaint) -> str:
         due_at = getattr(obj, "due_at", None)
@@ -159,7 +140,7 @@ class DeskList(DeskBase):
 
     @admin.display(description=_("flags"))
     def flag_labels(self, obj: Complaint) -> str:
-        raised = flags.flags_for(obj, wrote_again_now=bool(getattr(obj, "wrote_again_now", False)))
+        raised = flags.flags_for(obj)
         return format_html_join(
             " ",
             '<span class="wxpay-flag wxpay-flag-{}" title="{}">{}</span>',
