@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 from django.utils import translation
+from hypothesis import settings as hypothesis_settings
 
 from tests import helpers
+
+# No time limit per example: a deadline is a timing assertion, and speed is measured in
+# benchmarks/, never asserted in a test (on two busy cores an example can take 200 ms).
+hypothesis_settings.register_profile("wxpay", deadline=None)
+hypothesis_settings.load_profile("wxpay")
 
 
 @pytest.fixture(autouse=True)

@@ -36,8 +36,6 @@ from .services import check_lengths, refresh
 
 logger = logging.getLogger("django_wxpay_media.complaints")
 
-#: The action of a notification that the consumer wrote again.
-USER_RESPONSE = "USER_RESPONSE"
 #: Added to the client's longest call: how long a claim keeps other copies away.
 CLAIM_MARGIN = datetime.timedelta(seconds=30)
 #: Added again for a notification queued for a task worker: how long it may wait for one.
@@ -205,7 +203,7 @@ def _handle(record: Notification, claim: uuid.UUID, account: str) -> Notificatio
     """Fetch and store the complaint (the detail only: WeChat Pay waits), then settle the row."""
     try:
         outcome = refresh(record.complaint_id, history=False, account=account)
-        if outcome.complaint is not None and record.action_type == USER_RESPONSE:
+        if outcome.complaint is not None and record.action_type in moments.CONSUMER_TYPES:
             _note_consumer(outcome.complaint, record)
     except Exception as exc:  # whatever it is, the notification is not handled
         logger.exception("Complaint %s of notification %s could not be stored", record.complaint_id, record)
