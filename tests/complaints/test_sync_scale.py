@@ -166,11 +166,12 @@ def complaint_writes(queries) -> list[str]:
 def test_writes_per_complaint_are_bounded(desk, django_assert_max_num_queries, django_assert_num_queries):
     for n in range(4):
         desk.seed_complaint(images=2, extra={"incoming_user_response": n % 2 == 0})
-    # Per new complaint: its row, images and history are 3 INSERTs; its arrival alert (see .alerts)
-    # takes up to 7 more, and "the consumer wrote again" up to 6; +1 for the page's lookup.
+    # The new complaints are written a page at a time: their rows, images and history are 3 INSERTs
+    # for the page (see test_sync_pages); its arrival alert (see .alerts) takes up to 7 more each,
+    # and "the consumer wrote again" up to 6; +1 for the page's lookup.
     with django_assert_max_num_queries(4 * 17 + 1) as captured:
         assert services.sync(1).ok
-    assert len(complaint_writes(captured.captured_queries)) == 4 * 3
+    assert len(complaint_writes(captured.captured_queries)) == 3
     with django_assert_num_queries(1):  # unchanged: one query for the whole page, nothing written
         assert services.sync(1).ok
 
@@ -202,9 +203,9 @@ def test_a_syncs_arrival_alerts_are_sent_a_page_at_a_time(desk, concurrency, dja
         user.user_permissions.add(Permission.objects.get(codename="reply_complaint"))
     for _ in range(20):
         desk.seed_complaint(images=0)
-    # Per complaint (no images): 2 INSERTs, and in a test its transaction is a savepoint (2 more);
+    # The page (no images): rows and history are 2 INSERTs in a savepoint (2 more), not 4 per complaint;
     # the alerts of the whole page take a few queries (~20 with the recipients' permissions), not ~7 each.
-    with django_assert_max_num_queries(4 * 20 + 20):
+    with django_assert_max_num_queries(1 + 4 + 20):
         assert services.sync(1).ok
     assert Alert.objects.filter(kind=Alert.Kind.ARRIVED, sent_at__isnull=False).count() == 20
     assert sorted(m.to[0] for m in mailoutbox) == ["lead@example.com"] * 20  # scoped: not the agent

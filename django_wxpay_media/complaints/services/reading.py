@@ -20,7 +20,7 @@ from .. import alerts, syncing
 from ..messages import message_for
 from ..models import Complaint, ComplaintImage
 from .results import _CALL_ERRORS, Outcome, SyncResult, _failure
-from .storing import store_with_history
+from .storing import store_new, store_with_history
 
 logger = logging.getLogger("django_wxpay_media.complaints")
 
@@ -74,8 +74,12 @@ def sync(
     a complaint listed as it was stored is left alone (no call, no write). The
     history of the others is read ``CONCURRENCY`` complaints at a time on the
     account's shared client (the upload batches' runner: one 429 pauses every
-    worker). A complaint that cannot be stored, or whose history cannot be read, is
-    reported in ``failed`` and the others are still stored. A service provider
+    worker). New complaints are written a page (``syncing.PAGE``) at a time, in one
+    transaction with one INSERT for their rows, one for their images and one for
+    their history (:func:`.storing.store_new`); a page the database refuses is
+    written again one complaint at a time, so a complaint that cannot be stored, or
+    whose history cannot be read, is reported in ``failed`` and the others are still
+    stored. A sync whose list fails part-way stores what it fetched before. A service provider
     account lists every sub-merchant's complaints; those of sub-merchants it does
     not handle (``SUB_MERCHANTS``) are reported in ``ignored``, not stored. An
     account whose list cannot be read sets ``error`` (the first) and the others are
@@ -128,21 +132,68 @@ def _sync_account(
         except DatabaseError as exc:  # the complaints are stored; their alerts could not be claimed
             logger.error("The arrival alerts of %d complaints could not be sent: %s", len(batch), exc)
 
-    def one(item: tuple[wc.Complaint, Complaint | None]) -> None:
-        detail, stored = item
+    # New complaints are written a page at a time (rows, images, history: one INSERT each);
+    # at most one page of them waits here.
+    pending: list[tuple[wc.Complaint, list[wc.HistoryEntry]]] = []
+    pending_lock = threading.Lock()
+
+    def take(everything: bool = False) -> list[tuple[wc.Complaint, list[wc.HistoryEntry]]]:
+        with pending_lock:
+            if len(pending) < syncing.PAGE and not everything:
+                return []
+            page = pending[:]
+            pending.clear()
+        return page
+
+    def failed(complaint_id: str, exc: Exception) -> None:
+        logger.warning("Complaint %s could not be synced: %s", complaint_id, exc)
+        result.failed.append((complaint_id, _failure(exc)))
+
+    def write(detail: wc.Complaint, stored: Complaint | None, entries: list[wc.HistoryEntry]) -> None:
         try:
-            entries = syncing.history_to_store(client, detail.complaint_id, stored)
             new: list[Complaint] = []
             with writing:
                 complaint = store_with_history(detail, stored, entries, name, new)
             with arrivals_lock:
                 arrivals.extend(new)
         except (*_CALL_ERRORS, DatabaseError) as exc:
-            logger.warning("Complaint %s could not be synced: %s", detail.complaint_id, exc)
-            result.failed.append((detail.complaint_id, _failure(exc)))
+            failed(detail.complaint_id, exc)
         else:
             synced(complaint)
             announce()
+
+    def write_page(page: list[tuple[wc.Complaint, list[wc.HistoryEntry]]]) -> None:
+        if not page:
+            return
+        try:
+            with writing:
+                complaints = store_new(page, name)
+        except (*_CALL_ERRORS, DatabaseError) as exc:
+            # Nothing of the page was kept: one of them cannot be stored as sent, or was stored
+            # meanwhile (a notification). Each goes its own way, so only that one is reported.
+            logger.info("A page of %d new complaints is stored one by one: %s", len(page), exc)
+            for detail, entries in page:
+                write(detail, None, entries)
+            return
+        with arrivals_lock:
+            arrivals.extend(complaints)
+        for complaint in complaints:
+            synced(complaint)
+        announce()
+
+    def one(item: tuple[wc.Complaint, Complaint | None]) -> None:
+        detail, stored = item
+        try:
+            entries = syncing.history_to_store(client, detail.complaint_id, stored)
+        except (*_CALL_ERRORS, DatabaseError) as exc:
+            failed(detail.complaint_id, exc)
+            return
+        if stored is not None:  # changed since it was stored: its own way
+            write(detail, stored, entries)
+            return
+        with pending_lock:
+            pending.append((detail, entries))
+        write_page(take())
 
     def handled(listed: Iterable[wc.Complaint]) -> Iterator[wc.Complaint]:
         for detail in listed:
@@ -166,6 +217,7 @@ def _sync_account(
         logger.warning("Complaints of account %r could not be listed: %s", name, exc)
         result.error = result.error or _failure(exc)
     finally:
+        write_page(take(everything=True))  # the last page, or what was fetched before the list failed
         announce(everything=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, connections, models, router, transaction
@@ -79,21 +80,26 @@ def store(detail: wc.Complaint, account: str = "default", *, digest: bool = True
 
 
 def _store_images(complaint: Complaint, detail: wc.Complaint) -> None:
+    _insert_images(_image_rows(complaint, detail))
+
+
+def _image_rows(complaint: Complaint, detail: wc.Complaint) -> list[ComplaintImage]:
     listed = [(url, media.media_type) for media in detail.media for url in media.media_urls]
-    if listed:  # one INSERT; images stored before are kept as they are
-        ComplaintImage.objects.bulk_create(
-            [
-                ComplaintImage(
-                    complaint=complaint,
-                    url_hash=ComplaintImage.hash_url(url),
-                    media_url=url,
-                    media_type=media_type,
-                    position=position,
-                )
-                for position, (url, media_type) in enumerate(listed[:MAX_CONSUMER_IMAGES])  # bounded: see the constant
-            ],
-            ignore_conflicts=True,
+    return [
+        ComplaintImage(
+            complaint=complaint,
+            url_hash=ComplaintImage.hash_url(url),
+            media_url=url,
+            media_type=media_type,
+            position=position,
         )
+        for position, (url, media_type) in enumerate(listed[:MAX_CONSUMER_IMAGES])  # bounded: see the constant
+    ]
+
+
+def _insert_images(rows: list[ComplaintImage]) -> None:
+    if rows:  # one INSERT; images stored before are kept as they are
+        ComplaintImage.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def store_history(complaint: Complaint, entries: Sequence[wc.HistoryEntry]) -> None:
@@ -112,6 +118,10 @@ def _check_history(entries: Sequence[wc.HistoryEntry]) -> None:
 
 
 def _insert_history(complaint: Complaint, entries: Sequence[wc.HistoryEntry]) -> None:
+    _upsert_history(_history_rows(complaint, entries))
+
+
+def _history_rows(complaint: Complaint, entries: Sequence[wc.HistoryEntry]) -> list[HistoryEntry]:
     rows = {  # by log_id: an answer that repeats an entry must not make the INSERT conflict with itself
         entry.log_id: HistoryEntry(
             complaint=complaint,
@@ -125,7 +135,12 @@ def _insert_history(complaint: Complaint, entries: Sequence[wc.HistoryEntry]) ->
         )
         for entry in entries
     }
-    HistoryEntry.objects.bulk_create(list(rows.values()), **_upsert_options())  # one INSERT
+    return list(rows.values())
+
+
+def _upsert_history(rows: list[HistoryEntry]) -> None:
+    if rows:
+        HistoryEntry.objects.bulk_create(rows, **_upsert_options())  # one INSERT
 
 
 def _upsert_options() -> dict[str, Any]:
@@ -140,6 +155,58 @@ def _upsert_options() -> dict[str, Any]:
 
 
 _HISTORY_FIELDS = ["operator", "operate_time", "operate_type", "operate_details", "image_urls", "raw"]
+
+
+@dataclass(frozen=True)
+class _NewRows:
+    """A new complaint's rows, built and checked but not saved: the complaint, its images, its history."""
+
+    complaint: Complaint
+    images: list[ComplaintImage]
+    history: list[HistoryEntry]
+
+
+def _new_rows(detail: wc.Complaint, entries: Sequence[wc.HistoryEntry], account: str) -> _NewRows:
+    """The rows of a complaint seen for the first time, with its moments and digest, lengths checked (no query)."""
+    values = {**_values(detail, account, digest=True), **moments.from_history(entries)}
+    _check_history(entries)
+    complaint = Complaint(complaint_id=detail.complaint_id, **values)
+    return _NewRows(complaint, _image_rows(complaint, detail), _history_rows(complaint, entries))
+
+
+def _insert_children(new: Sequence[_NewRows]) -> None:
+    """The images and history of complaints just inserted: one INSERT each for all of them."""
+    _insert_images([image for rows in new for image in rows.images])
+    _upsert_history([entry for rows in new for entry in rows.history])
+
+
+def store_new(
+    page: Sequence[tuple[wc.Complaint, Sequence[wc.HistoryEntry]]], account: str = "default"
+) -> list[Complaint]:
+    """Store complaints seen for the first time, each with its history, in one transaction (no network).
+
+    A sync's page of new complaints: their rows, their images and their history are
+    one bulk INSERT each (the database may split a long one), whatever their number;
+    the ids come back from the INSERT where the database returns them, else from
+    one SELECT. All or nothing: a text longer than its column raises
+    :class:`~..wechatpay.errors.InvalidResponseError` before any write, and a
+    complaint stored meanwhile (a notification) or a value the database refuses
+    raises the database's error, with nothing kept; the caller then stores each
+    with :func:`store_with_history`, which settles each case alone. No alert is
+    offered, and ``Complaint``'s ``pre_save``/``post_save`` signals are not sent
+    (bulk INSERT): the caller alerts the arrivals (:func:`.alerts.offer_arrivals`).
+    """
+    new = [_new_rows(detail, entries, account) for detail, entries in page]
+    complaints = [rows.complaint for rows in new]
+    with transaction.atomic():
+        Complaint.objects.bulk_create(complaints)
+        missing = {c.complaint_id: c for c in complaints if c.pk is None}
+        if missing:  # the database returns no ids from a bulk INSERT (MySQL): one SELECT
+            stored = Complaint.objects.filter(complaint_id__in=missing).values_list("complaint_id", "pk")
+            for complaint_id, pk in stored:
+                missing[complaint_id].pk = pk
+        _insert_children(new)
+    return complaints
 
 
 def store_with_history(
@@ -163,14 +230,12 @@ def store_with_history(
     if stored is not None:
         store_history(stored, entries)
         return store(detail, account)
-    values = {**_values(detail, account, digest=True), **moments.from_history(entries)}
-    _check_history(entries)
+    new = _new_rows(detail, entries, account)
+    complaint = new.complaint
     try:
         with transaction.atomic():  # all or nothing; no savepoint: nothing to keep if the row exists
-            complaint = Complaint.objects.create(complaint_id=detail.complaint_id, **values)
-            _store_images(complaint, detail)
-            if entries:
-                _insert_history(complaint, entries)
+            complaint.save(force_insert=True)
+            _insert_children([new])
     except IntegrityError:
         stored = Complaint.objects.filter(complaint_id=detail.complaint_id).first()
         if stored is None:  # a value the database refuses (a CHECK constraint), not a race
