@@ -203,13 +203,14 @@ class ComplaintDesk(_MakingComplaints, _ImmediateService):
         wanted = query.get("complainted_mchid")
         with self._lock:
             chosen = [
-                self._render(c)
+                c
                 for c in self._complaints.values()
                 if begin <= dt.datetime.fromisoformat(c.detail["complaint_time"]).astimezone(_CST).date() <= end
                 and (not wanted or c.detail["complainted_mchid"] == wanted)
             ]
-        chosen.sort(key=lambda d: (d["complaint_time"], d["complaint_id"]), reverse=True)  # newest first
-        return _page(chosen, limit, offset)
+            # Newest first; only the requested page is rendered (the filter and sort are cheap).
+            chosen.sort(key=lambda c: (c.detail["complaint_time"], c.detail["complaint_id"]), reverse=True)
+            return _page(chosen, limit, offset, self._render)
 
     def _list(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
         return self.signer.signed(self._list_body(request), request.headers)
@@ -229,8 +230,7 @@ class ComplaintDesk(_MakingComplaints, _ImmediateService):
         offset = _int_param(query, "offset", 0, 0, None)
         complaint_id = unquote(request.path.split("/")[-2])
         with self._lock:
-            entries = [self._render_entry(e) for e in self._get(complaint_id).history]
-        return _page(entries, limit, offset)
+            return _page(self._get(complaint_id).history, limit, offset, self._render_entry)
 
     def _history(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
         return self.signer.signed(self._history_body(request), request.headers)
