@@ -40,6 +40,9 @@ def to_fetch(
                 unchanged(lighten(row))
             else:
                 yield detail, row
+        # Let this page go before the next is read (the walrus would keep it until the next is
+        # whole): one page of answers held, not two. The items under way are the workers'.
+        del page, stored, detail, row
 
 
 def lighten(complaint: Complaint) -> Complaint:
