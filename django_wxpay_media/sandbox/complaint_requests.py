@@ -133,7 +133,7 @@ def _page(items: Sequence[T], limit: int, offset: int, render: Callable[[T], dic
     """The answer of one list page: only the page's items are rendered; ``total_count`` counts them all.
 
     Rendering (a deep copy each) is what a page costs, so rendering every item would make
-    each page of a long list cost the whole list (2,000 complaints: 77 ms a page, 2.5 ms now).
+    each page of a long list cost the whole list (2,000 complaints: 77 ms a page; 0.9 ms now, with the order kept).
     """
     data = [render(item) for item in items[offset : offset + limit]]
     return json_bytes({"data": data, "limit": limit, "offset": offset, "total_count": len(items)})

@@ -210,6 +210,19 @@ def test_list_pages_add_up_to_the_whole_list_and_a_page_past_the_end_is_empty(
     assert len(pages[1]["data"][1]["complaint_media_list"][0]["media_url"]) == 1
 
 
+def test_the_list_follows_complaints_added_and_forgotten_after_it_was_read(sandbox: Sandbox, caller: Caller) -> None:
+    now = dt.datetime.now(CST)
+    target = f"{LIST}?limit=50&begin_date={days_ago(1)}&end_date={today()}"
+    older = sandbox.seed_complaint(complaint_time=now - dt.timedelta(minutes=5))["complaint_id"]
+    assert [c["complaint_id"] for c in caller.call("GET", target).json()["data"]] == [older]
+    newer = sandbox.seed_complaint(complaint_time=now)["complaint_id"]
+    oldest = sandbox.seed_complaint(complaint_time=now - dt.timedelta(minutes=9))["complaint_id"]
+    page = caller.call("GET", target).json()
+    assert [c["complaint_id"] for c in page["data"]] == [newer, older, oldest] and page["total_count"] == 3
+    sandbox.forget_complaints()
+    assert caller.call("GET", target).json() == {"data": [], "limit": 50, "offset": 0, "total_count": 0}
+
+
 def test_history_page_past_the_end_is_empty_with_its_total(sandbox: Sandbox, caller: Caller) -> None:
     complaint_id = sandbox.seed_complaint()["complaint_id"]
     sandbox.consumer_writes(complaint_id, "还没处理吗？")
