@@ -183,8 +183,9 @@ def memory_row(sandbox: SandboxProcess, row: Callable[..., Any], count: int) -> 
         f"memory: sync of {count // 4} / {count} new complaints after an untraced warm-up sync, each passed to "
         f"on_synced as the command does (not kept), peak traced above the start; the ratio is the {count} "
         f"sync's peak to one list page as fetched ({fetching / 2**10:.0f} KiB peak; {kept / 2**10:.0f} KiB of "
-        f"parsed items left after it). Per complaint, only its id stays for the whole sync (the list's repeat "
-        f"check): growth {(big - small) / (count - count // 4):.0f} B per complaint"
+        f"parsed items left after it). The peak grew {(big - small) / (count - count // 4):.0f} B per complaint "
+        f"from {count // 4} to {count}: each id stays for the whole sync (the list's repeat check, about 64 B), "
+        f"and a longer sync meets a worse moment (a page decoded while the arrivals and the workers are full)"
     )
 
 
