@@ -118,7 +118,7 @@ def configure(
         MEDIA_URL="/media/",
         STORAGES=project.STORAGES,
         PASSWORD_HASHERS=project.PASSWORD_HASHERS,
-        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+        EMAIL_BACKEND="benchmarks.mail.RenderingBackend",
         WXPAY_MEDIA=wxpay,
         **extra,
     )

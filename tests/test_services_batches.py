@@ -144,3 +144,23 @@ def test_upload_pending_pages_through_ties_once_each(wxpay_settings, concurrency
     assert sorted(o.record.pk for o in outcomes) == sorted(r.pk for r in records)
     assert len(outcomes) == len({o.record.pk for o in outcomes})  # a failed one is not taken again
     assert len(wxpay_settings.requests) == len(records)
+
+
+def test_a_batch_run_for_its_effect_keeps_nothing_per_item(wxpay_settings, concurrency, monkeypatch):
+    """The complaint sync's function returns None: the batch keeps no entry per item while it runs."""
+    concurrency(3)
+    made = []
+    init = services.batches._Batch.__init__
+
+    def capture(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(services.batches._Batch, "__init__", capture)
+    done = []
+    assert services.batches.run_all(done.append, iter(range(40))) == [None] * 40
+    assert sorted(done) == list(range(40))
+    assert len(made) == 1 and made[0].results == {}
+    # Other results still come back in order, None ones as None.
+    expected = [n * 2 if n % 3 else None for n in range(20)]
+    assert services.batches.run_all(lambda n: n * 2 if n % 3 else None, range(20)) == expected

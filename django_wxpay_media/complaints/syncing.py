@@ -27,7 +27,7 @@ def to_fetch(
     """The list entries that changed since they were stored, each with its stored row (``None``: new).
 
     ``listed`` is read lazily, a page at a time, with one query per page; the row of
-    each unchanged complaint is passed to ``unchanged``.
+    each unchanged complaint (id, complaint_id, state, list_digest) is passed to ``unchanged``.
     """
     source = iter(listed)
     while page := list(itertools.islice(source, PAGE)):
@@ -37,9 +37,12 @@ def to_fetch(
         for detail in page:
             row = stored.get(detail.complaint_id)
             if row is not None and row.list_digest and row.list_digest == detail.digest:
-                unchanged(lighten(row))
+                unchanged(row)  # four columns; the callback keeps what it needs (the sync lightens it)
             else:
                 yield detail, row
+        # Let this page go before the next is read (the walrus would keep it until the next is
+        # whole): one page of answers held, not two. The items under way are the workers'.
+        del page, stored, detail, row
 
 
 def lighten(complaint: Complaint) -> Complaint:

@@ -37,6 +37,8 @@ class _MakingComplaints:
     _lock: threading.RLock
     _complaints: dict[str, _Complaint]
     _images: dict[str, tuple[bytes, str]]
+    #: The list's order, made again after a complaint is added or forgotten (see ComplaintDesk).
+    _listing: list[tuple[dt.date, str, _Complaint]] | None
 
     def _render(self, complaint: _Complaint) -> dict[str, Any]:
         raise NotImplementedError
@@ -119,6 +121,7 @@ class _MakingComplaints:
                 )
             )
             self._complaints[complaint_id] = complaint
+            self._listing = None
             return self._render(complaint)
 
     def _seed_images(self, images: int | Sequence[bytes]) -> list[tuple[bytes, str]]:

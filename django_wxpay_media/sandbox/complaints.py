@@ -92,6 +92,7 @@ class ComplaintDesk(_MakingComplaints, _ImmediateService):
         self._base_url = base_url
         self._lock = threading.RLock()
         self._complaints: dict[str, _Complaint] = {}
+        self._listing: list[tuple[dt.date, str, _Complaint]] | None = None
         self._images: dict[str, tuple[bytes, str]] = {}
         self._notification_url: str | None = None
 
@@ -202,14 +203,31 @@ class ComplaintDesk(_MakingComplaints, _ImmediateService):
             raise param_error(f"begin_date to end_date spans {(end - begin).days} days; at most {MAX_RANGE_DAYS}")
         wanted = query.get("complainted_mchid")
         with self._lock:
-            chosen = [
-                self._render(c)
-                for c in self._complaints.values()
-                if begin <= dt.datetime.fromisoformat(c.detail["complaint_time"]).astimezone(_CST).date() <= end
-                and (not wanted or c.detail["complainted_mchid"] == wanted)
+            chosen = [c for day, mchid, c in self._listed() if begin <= day <= end and (not wanted or mchid == wanted)]
+            return _page(chosen, limit, offset, self._render)
+
+    def _listed(self) -> list[tuple[dt.date, str, _Complaint]]:
+        """Every complaint, newest first, with its Beijing date and merchant (what the list filters on).
+
+        Kept until a complaint is added or forgotten: a complaint's time, id and merchant never
+        change, so each list page filters a sorted list rather than sorting the desk again.
+        """
+        if self._listing is None:
+            # Newest first, as WeChat Pay lists them.
+            ordered = sorted(
+                self._complaints.values(),
+                key=lambda c: (c.detail["complaint_time"], c.detail["complaint_id"]),
+                reverse=True,
+            )
+            self._listing = [
+                (
+                    dt.datetime.fromisoformat(c.detail["complaint_time"]).astimezone(_CST).date(),
+                    c.detail["complainted_mchid"],
+                    c,
+                )
+                for c in ordered
             ]
-        chosen.sort(key=lambda d: (d["complaint_time"], d["complaint_id"]), reverse=True)  # newest first
-        return _page(chosen, limit, offset)
+        return self._listing
 
     def _list(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
         return self.signer.signed(self._list_body(request), request.headers)
@@ -229,8 +247,7 @@ class ComplaintDesk(_MakingComplaints, _ImmediateService):
         offset = _int_param(query, "offset", 0, 0, None)
         complaint_id = unquote(request.path.split("/")[-2])
         with self._lock:
-            entries = [self._render_entry(e) for e in self._get(complaint_id).history]
-        return _page(entries, limit, offset)
+            return _page(self._get(complaint_id).history, limit, offset, self._render_entry)
 
     def _history(self, request: ApiRequest, auth: Authorization, params: dict[str, str]) -> Answer:
         return self.signer.signed(self._history_body(request), request.headers)
@@ -329,6 +346,7 @@ class ComplaintDesk(_MakingComplaints, _ImmediateService):
         """Forget every complaint (and its images)."""
         with self._lock:
             self._complaints.clear()
+            self._listing = None
             self._images.clear()
 
     def consumer_writes(self, complaint_id: str, text: str) -> None:

@@ -6,7 +6,7 @@ import itertools
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from django.db import connections, transaction
 from django.db.models import Q, QuerySet
@@ -135,7 +135,7 @@ class _Batch(Generic[_T, _R]):
         self.slots = threading.BoundedSemaphore(in_flight)
         # A short queue: items are read from the source only as workers get free.
         self.todo: queue.Queue[tuple[int, _T]] = queue.Queue(maxsize=workers)
-        self.results: dict[int, _R] = {}
+        self.results: dict[int, _R] = {}  # by position; None results are not stored
         self.fed = threading.Event()  # every item is in the queue
         self.stop = threading.Event()  # start no more items
         self.failure: BaseException | None = None
@@ -158,7 +158,8 @@ class _Batch(Generic[_T, _R]):
             self._wait(threads)
         if self.failure is not None:
             raise self.failure
-        return [self.results[index] for index in range(count)]
+        # An item without an entry returned None (see _work_through).
+        return [cast(_R, self.results.get(index)) for index in range(count)]
 
     def _put(self, entry: tuple[int, _T]) -> bool:
         # Short timeouts, so that the main thread notices Ctrl-C and a stopped batch.
@@ -202,6 +203,10 @@ class _Batch(Generic[_T, _R]):
                     return  # everything was taken
                 continue
             try:
-                self.results[index] = self.func(item)
+                result = self.func(item)
+                # A function run for its effect (the complaint sync's) returns None: nothing is
+                # kept for it, so a batch of any length holds no per-item entry while it runs.
+                if result is not None:
+                    self.results[index] = result
             except BaseException as exc:  # noqa: BLE001 - a bug or an interrupt: stops the batch, re-raised in the caller
                 self._fail(exc)

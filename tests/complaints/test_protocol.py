@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import json
 import time
+import weakref
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -126,6 +127,35 @@ def test_page_stops_at_total_count():
     assert wc.Page(items=(1, 2), limit=2, offset=0, total_count=3).next_offset == 2
     assert wc.Page(items=(3,), limit=2, offset=2, total_count=3).next_offset is None
     assert wc.Page(items=(), limit=2, offset=4, total_count=None).next_offset is None
+
+
+class _Item:
+    """A page item that can be watched (weakref) to see when the paging loop lets it go."""
+
+
+def test_paging_lets_a_page_go_before_fetching_the_next():
+    """A sync holds one page of answers: when the next page is fetched, the last one is gone."""
+    from django_wxpay_media.wechatpay.complaints.calls import _every
+
+    refs: list[weakref.ref[_Item]] = []
+    alive_when_fetching = []
+
+    def fetch(offset: int) -> wc.Page[_Item]:
+        alive_when_fetching.append(sum(ref() is not None for ref in refs))
+        items = tuple(_Item() for _ in range(3))
+        refs.extend(weakref.ref(item) for item in items)
+        return wc.Page(items=items, limit=3, offset=offset, total_count=9)
+
+    pages = _every(fetch, 10)
+    taken = 0
+    for _ in range(20):
+        try:
+            next(pages)  # each item dropped at once, as the sync hands it to a worker that finishes
+        except StopIteration:
+            break
+        taken += 1
+    assert taken == 9
+    assert alive_when_fetching == [0, 0, 0]
 
 
 # -- parsing answers: unknown fields kept, never a parse failure --------------------------

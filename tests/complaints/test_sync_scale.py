@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import weakref
 
 import pytest
 
@@ -216,3 +217,33 @@ def test_a_syncs_arrival_alerts_are_sent_a_page_at_a_time(desk, concurrency, dja
         desk.consumer_writes(cid)
     assert services.sync(1).ok
     assert Alert.objects.filter(kind=Alert.Kind.ARRIVED).count() == 20  # each arrival once
+
+
+@pytest.mark.django_db
+def test_the_sync_lets_a_list_page_go_before_reading_the_next():
+    """``to_fetch`` looks a page up at once; that page is let go before the next is read."""
+    from django_wxpay_media.complaints import syncing
+    from django_wxpay_media.wechatpay import complaints as wc
+
+    refs = []
+    alive_when_reading_on = []
+
+    def listed():
+        for n in range(2 * syncing.PAGE + 10):
+            if n and n % syncing.PAGE == 0:
+                alive_when_reading_on.append(sum(ref() is not None for ref in refs))
+            detail = wc.Complaint.from_json({"complaint_id": f"2002{n:023d}", "complaint_state": "PENDING"})
+            refs.append(weakref.ref(detail))
+            yield detail
+            del detail
+
+    fetching = syncing.to_fetch(listed(), lambda row: None)
+    taken = 0
+    for _ in range(1000):
+        try:
+            next(fetching)  # dropped at once, as a worker that stored it would
+        except StopIteration:
+            break
+        taken += 1
+    assert taken == 2 * syncing.PAGE + 10
+    assert alive_when_reading_on == [0, 0]

@@ -175,6 +175,64 @@ def test_list_pages_filters_and_signs_its_query(sandbox: Sandbox, caller: Caller
     assert everyone["total_count"] == 4 and everyone["limit"] == 10
 
 
+def test_list_pages_add_up_to_the_whole_list_and_a_page_past_the_end_is_empty(
+    sandbox: Sandbox, caller: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = dt.datetime.now(CST)
+    ids = [
+        sandbox.seed_complaint(complaint_time=now - dt.timedelta(minutes=i), images=1 if i == 3 else 0)["complaint_id"]
+        for i in range(5)
+    ]
+    sandbox.seed_complaint(complaint_time=now - dt.timedelta(days=40))  # outside the window: not counted
+    # Only the page's own complaints are rendered (each a deep copy): a long list's page costs a page.
+    from django_wxpay_media.sandbox.complaints import ComplaintDesk
+
+    rendered: list[str] = []
+    render = ComplaintDesk._render
+
+    def counting(desk: ComplaintDesk, complaint: Any) -> dict[str, Any]:
+        rendered.append(complaint.detail["complaint_id"])
+        return render(desk, complaint)
+
+    monkeypatch.setattr(ComplaintDesk, "_render", counting)
+    pages = []
+    for offset in (0, 2, 4, 6):
+        answer = caller.call("GET", f"{LIST}?limit=2&offset={offset}&begin_date={days_ago(1)}&end_date={today()}")
+        assert answer.status_code == 200, answer.text
+        pages.append(answer.json())
+    assert rendered == ids  # each once, on its own page
+    monkeypatch.undo()
+    assert [(p["limit"], p["offset"], p["total_count"]) for p in pages] == [(2, 0, 5), (2, 2, 5), (2, 4, 5), (2, 6, 5)]
+    assert [c["complaint_id"] for p in pages for c in p["data"]] == ids  # newest first, none twice
+    assert pages[3]["data"] == []  # past the end: empty, the total still said
+    details = sandbox.complaints
+    assert [c for p in pages for c in p["data"]] == [details[cid] for cid in ids]  # as the detail renders them
+    assert len(pages[1]["data"][1]["complaint_media_list"][0]["media_url"]) == 1
+
+
+def test_the_list_follows_complaints_added_and_forgotten_after_it_was_read(sandbox: Sandbox, caller: Caller) -> None:
+    now = dt.datetime.now(CST)
+    target = f"{LIST}?limit=50&begin_date={days_ago(1)}&end_date={today()}"
+    older = sandbox.seed_complaint(complaint_time=now - dt.timedelta(minutes=5))["complaint_id"]
+    assert [c["complaint_id"] for c in caller.call("GET", target).json()["data"]] == [older]
+    newer = sandbox.seed_complaint(complaint_time=now)["complaint_id"]
+    oldest = sandbox.seed_complaint(complaint_time=now - dt.timedelta(minutes=9))["complaint_id"]
+    page = caller.call("GET", target).json()
+    assert [c["complaint_id"] for c in page["data"]] == [newer, older, oldest] and page["total_count"] == 3
+    sandbox.forget_complaints()
+    assert caller.call("GET", target).json() == {"data": [], "limit": 50, "offset": 0, "total_count": 0}
+
+
+def test_history_page_past_the_end_is_empty_with_its_total(sandbox: Sandbox, caller: Caller) -> None:
+    complaint_id = sandbox.seed_complaint()["complaint_id"]
+    sandbox.consumer_writes(complaint_id, "还没处理吗？")
+    whole = caller.call("GET", f"{LIST}/{complaint_id}/negotiation-historys").json()
+    second = caller.call("GET", f"{LIST}/{complaint_id}/negotiation-historys?limit=1&offset=1").json()
+    past = caller.call("GET", f"{LIST}/{complaint_id}/negotiation-historys?limit=1&offset=5").json()
+    assert whole["total_count"] == second["total_count"] == past["total_count"] == 2
+    assert second["data"] == whole["data"][1:] and past["data"] == []
+
+
 def test_list_signature_must_cover_the_query_string(sandbox: Sandbox, caller: Caller) -> None:
     target = f"{LIST}?begin_date={today()}&end_date={today()}"
     headers = {"Authorization": authorization(sandbox.keys, "GET", LIST, b"")}

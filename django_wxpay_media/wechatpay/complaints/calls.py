@@ -77,8 +77,9 @@ def _every(fetch: Callable[[int], Page[T]], max_pages: int, start: int = 0) -> I
     offset: int | None = start
     for _ in range(max_pages):
         page = fetch(offset or 0)
-        yield from page.items
         offset = page.next_offset
+        yield from page.items
+        del page  # let this page go before the next is fetched and parsed: one page held, not two
         if offset is None:
             return
     raise errors.InvalidResponseError(f"The list goes on past {max_pages} pages; paging stopped.")
