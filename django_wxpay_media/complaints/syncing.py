@@ -10,7 +10,7 @@ is not where it was, the whole history is read).
 
 from __future__ import annotations
 
-import itertools
+import collections
 from collections.abc import Callable, Iterable, Iterator
 
 from ..wechatpay import WeChatPayClient
@@ -22,27 +22,36 @@ PAGE = wc.MAX_LIST_LIMIT
 
 
 def to_fetch(
-    listed: Iterable[wc.Complaint], unchanged: Callable[[Complaint], None]
+    pages: Iterable[Iterable[wc.Complaint]],
+    unchanged: Callable[[Complaint], None],
+    between_pages: Callable[[], None] | None = None,
 ) -> Iterator[tuple[wc.Complaint, Complaint | None]]:
     """The list entries that changed since they were stored, each with its stored row (``None``: new).
 
-    ``listed`` is read lazily, a page at a time, with one query per page; the row of
-    each unchanged complaint (id, complaint_id, state, list_digest) is passed to ``unchanged``.
+    ``pages`` are WeChat Pay's list pages (:func:`~..wechatpay.complaints.iter_recent_pages`),
+    read lazily, with one query per page; the row of each unchanged complaint (id,
+    complaint_id, state, list_digest) is passed to ``unchanged``. An entry is let go
+    as it is yielded, and ``between_pages`` (the sync writing what it holds) is called
+    before the next page is read: the answers held at once are one page, plus those
+    still under way from the page before.
     """
-    source = iter(listed)
-    while page := list(itertools.islice(source, PAGE)):
+    for listed in pages:
+        page = collections.deque(listed)
+        del listed
         # Only what deciding needs: a long sync holds one page of WeChat's answers, not every row.
         rows = Complaint.objects.only("id", "complaint_id", "state", "list_digest")
-        stored = rows.in_bulk([detail.complaint_id for detail in page], field_name="complaint_id")
-        for detail in page:
-            row = stored.get(detail.complaint_id)
+        stored = rows.in_bulk([detail.complaint_id for detail in page], field_name="complaint_id") if page else {}
+        while page:
+            detail = page.popleft()  # held by whoever takes it from here on, not by this page
+            row = stored.pop(detail.complaint_id, None)
             if row is not None and row.list_digest and row.list_digest == detail.digest:
                 unchanged(row)  # four columns; the callback keeps what it needs (the sync lightens it)
             else:
                 yield detail, row
-        # Let this page go before the next is read (the walrus would keep it until the next is
-        # whole): one page of answers held, not two. The items under way are the workers'.
-        del page, stored, detail, row
+            del detail, row
+        del page, stored
+        if between_pages is not None:
+            between_pages()
 
 
 def lighten(complaint: Complaint) -> Complaint:

@@ -121,7 +121,9 @@ def _run_all(func: Callable[[_T], _R], items: Iterable[_T], account: str | None 
     if len(head) <= 1:  # nothing to overlap: no threads, no extra connection
         return [func(item) for item in itertools.chain(head, source)]
     # The in-flight limit is that of ``account``'s client (a batch is one account's, as a rule).
-    return _Batch(func, len(head), conf.get_client(account), in_flight=workers).run(itertools.chain(head, source))
+    workers_needed, items = len(head), itertools.chain(iter(head), source)
+    del head  # the chain lets each item go once it is handed out; the list would keep the first ones
+    return _Batch(func, workers_needed, conf.get_client(account), in_flight=workers).run(items)
 
 
 class _Batch(Generic[_T, _R]):
@@ -208,5 +210,6 @@ class _Batch(Generic[_T, _R]):
                 # kept for it, so a batch of any length holds no per-item entry while it runs.
                 if result is not None:
                     self.results[index] = result
+                del item, result  # not held while this worker waits for its next item
             except BaseException as exc:  # noqa: BLE001 - a bug or an interrupt: stops the batch, re-raised in the caller
                 self._fail(exc)

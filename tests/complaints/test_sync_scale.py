@@ -221,23 +221,30 @@ def test_a_syncs_arrival_alerts_are_sent_a_page_at_a_time(desk, concurrency, dja
 
 @pytest.mark.django_db
 def test_the_sync_lets_a_list_page_go_before_reading_the_next():
-    """``to_fetch`` looks a page up at once; that page is let go before the next is read."""
+    """``to_fetch`` looks a page up at once, lets each entry go as it yields it, and calls
+    ``between_pages`` (the sync's page write) before the next page is read."""
     from django_wxpay_media.complaints import syncing
     from django_wxpay_media.wechatpay import complaints as wc
 
     refs = []
     alive_when_reading_on = []
+    events = []
 
-    def listed():
-        for n in range(2 * syncing.PAGE + 10):
-            if n and n % syncing.PAGE == 0:
+    def pages():
+        for number in range(3):
+            if number:
                 alive_when_reading_on.append(sum(ref() is not None for ref in refs))
-            detail = wc.Complaint.from_json({"complaint_id": f"2002{n:023d}", "complaint_state": "PENDING"})
-            refs.append(weakref.ref(detail))
-            yield detail
-            del detail
+                events.append("read")
+            size = syncing.PAGE if number < 2 else 10
+            page = tuple(
+                wc.Complaint.from_json({"complaint_id": f"2002{number:03d}{n:020d}", "complaint_state": "PENDING"})
+                for n in range(size)
+            )
+            refs.extend(weakref.ref(detail) for detail in page)
+            yield page
+            del page
 
-    fetching = syncing.to_fetch(listed(), lambda row: None)
+    fetching = syncing.to_fetch(pages(), lambda row: None, lambda: events.append("write"))
     taken = 0
     for _ in range(1000):
         try:
@@ -247,3 +254,44 @@ def test_the_sync_lets_a_list_page_go_before_reading_the_next():
         taken += 1
     assert taken == 2 * syncing.PAGE + 10
     assert alive_when_reading_on == [0, 0]
+    assert events == ["write", "read", "write", "read", "write"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_holds_one_page_of_answers_and_those_under_way(desk, settings):
+    """Counted, not timed: the list entries alive at once during a sync of three pages are one
+    page, plus at most the entries of the page before still with the workers (each worker's
+    item and the runner's queue): never two pages, as when a page's write overlapped the next
+    page's reading."""
+    from django_wxpay_media.complaints import syncing
+    from django_wxpay_media.services import batches
+    from django_wxpay_media.wechatpay import complaints as wc
+
+    settings.WXPAY_MEDIA = {**settings.WXPAY_MEDIA, "CONCURRENCY": 2}
+    for _ in range(2 * syncing.PAGE + 20):
+        desk.seed_complaint(images=0)
+    lock = threading.Lock()
+    alive = {"now": 0, "peak": 0}
+
+    def died() -> None:
+        with lock:
+            alive["now"] -= 1
+
+    parse = wc.Complaint.from_json.__func__
+
+    def counted(cls, data, **kwargs):
+        answer = parse(cls, data, **kwargs)
+        with lock:
+            alive["now"] += 1
+            alive["peak"] = max(alive["peak"], alive["now"])
+        weakref.finalize(answer, died)
+        return answer
+
+    wc.Complaint.from_json = classmethod(counted)
+    try:
+        result = services.sync(1, on_synced=lambda complaint: None)
+    finally:
+        wc.Complaint.from_json = classmethod(parse)
+    assert result.ok and result.count == 2 * syncing.PAGE + 20
+    threads = 2 + batches._PREPARE_AHEAD
+    assert alive["peak"] <= syncing.PAGE + 2 * threads + 1

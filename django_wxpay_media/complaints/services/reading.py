@@ -132,15 +132,14 @@ def _sync_account(
         except DatabaseError as exc:  # the complaints are stored; their alerts could not be claimed
             logger.error("The arrival alerts of %d complaints could not be sent: %s", len(batch), exc)
 
-    # New complaints are written a page at a time (rows, images, history: one INSERT each);
-    # at most one page of them waits here.
+    # New complaints are written a page at a time (rows, images, history: one INSERT each), by
+    # the reading thread before it reads the next list page: what waits here is one page, plus
+    # those of the page before that were still under way (CONCURRENCY workers and their queue).
     pending: list[tuple[wc.Complaint, list[wc.HistoryEntry]]] = []
     pending_lock = threading.Lock()
 
-    def take(everything: bool = False) -> list[tuple[wc.Complaint, list[wc.HistoryEntry]]]:
+    def take() -> list[tuple[wc.Complaint, list[wc.HistoryEntry]]]:
         with pending_lock:
-            if len(pending) < syncing.PAGE and not everything:
-                return []
             page = pending[:]
             pending.clear()
         return page
@@ -191,33 +190,42 @@ def _sync_account(
         if stored is not None:  # changed since it was stored: its own way
             write(detail, stored, entries)
             return
-        with pending_lock:
+        with pending_lock:  # written with its page, before the next page is read (between_pages)
             pending.append((detail, entries))
-        write_page(take())
 
-    def handled(listed: Iterable[wc.Complaint]) -> Iterator[wc.Complaint]:
-        for detail in listed:
-            if settings.handles(detail.complainted_mchid):
-                yield detail
-                continue
-            logger.info(
-                "Complaint %s of merchant %s ignored: account %r does not handle that merchant (SUB_MERCHANTS).",
-                detail.complaint_id,
-                detail.complainted_mchid,
-                name,
-            )
-            result.ignored.append((detail.complaint_id, detail.complainted_mchid))
+    def kept(page: Iterable[wc.Complaint]) -> list[wc.Complaint]:
+        return [detail for detail in page if keep(detail)]
+
+    def handled(pages: Iterable[Iterable[wc.Complaint]]) -> Iterator[list[wc.Complaint]]:
+        # map(), not a generator: a suspended generator would hold the page it yielded while the
+        # page's entries are worked on and let go (one page of answers at a time, not two).
+        return map(kept, pages)
+
+    def keep(detail: wc.Complaint) -> bool:
+        if settings.handles(detail.complainted_mchid):
+            return True
+        logger.info(
+            "Complaint %s of merchant %s ignored: account %r does not handle that merchant (SUB_MERCHANTS).",
+            detail.complaint_id,
+            detail.complainted_mchid,
+            name,
+        )
+        result.ignored.append((detail.complaint_id, detail.complainted_mchid))
+        return False
 
     try:
         client = conf.get_client(name)
         settings = conf.get_account(name)
-        listed = wc.iter_recent_complaints(client, days, complainted_mchid=complainted_mchid)
-        batches.run_all(one, syncing.to_fetch(handled(listed), synced), name)
+        listed = wc.iter_recent_pages(client, days, complainted_mchid=complainted_mchid)
+        # Before the next list page is read, the new complaints fetched so far are written: the
+        # sync holds one page of answers, and those still under way from the page before.
+        between_pages = lambda: write_page(take())  # noqa: E731
+        batches.run_all(one, syncing.to_fetch(handled(listed), synced, between_pages), name)
     except _CALL_ERRORS as exc:
         logger.warning("Complaints of account %r could not be listed: %s", name, exc)
         result.error = result.error or _failure(exc)
     finally:
-        write_page(take(everything=True))  # the last page, or what was fetched before the list failed
+        write_page(take())  # the last page, or what was fetched before the list failed
         announce(everything=True)
 
 

@@ -8,6 +8,7 @@ answer, checked to be an image).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -66,23 +67,32 @@ def _page(answer: Any, parse: Callable[..., T], limit: int, offset: int) -> Page
     )
 
 
-def _every(fetch: Callable[[int], Page[T]], max_pages: int, start: int = 0) -> Iterator[T]:
-    """The items of page after page (``fetch(offset)``, from ``start``), at most ``max_pages`` pages.
+def _pages(fetch: Callable[[int], Page[T]], max_pages: int, start: int = 0) -> Iterator[Page[T]]:
+    """Page after page (``fetch(offset)``, from ``start``), at most ``max_pages`` pages.
 
     The one paging loop of the list and the history: the next offset is the one
     asked plus the items received, and a list that goes on past ``max_pages`` is an
     :class:`~..errors.InvalidResponseError`, not an endless loop. Pages are fetched
-    lazily: a caller holds one page of answers at a time.
+    lazily, each let go before the next is fetched: a caller holds one page at a time.
     """
     offset: int | None = start
     for _ in range(max_pages):
         page = fetch(offset or 0)
         offset = page.next_offset
-        yield from page.items
+        yield page
         del page  # let this page go before the next is fetched and parsed: one page held, not two
         if offset is None:
             return
     raise errors.InvalidResponseError(f"The list goes on past {max_pages} pages; paging stopped.")
+
+
+def _every(fetch: Callable[[int], Page[T]], max_pages: int, start: int = 0) -> Iterator[T]:
+    """The items of :func:`_pages`, one after the other."""
+    for page in _pages(fetch, max_pages, start):
+        items = page.items
+        del page
+        yield from items
+        del items
 
 
 def list_complaints(
@@ -160,6 +170,29 @@ def date_windows(days: int, *, today: dt.date | None = None) -> list[tuple[dt.da
     return windows
 
 
+def iter_recent_pages(
+    client: WeChatPayClient,
+    days: int,
+    *,
+    today: dt.date | None = None,
+    complainted_mchid: str | None = None,
+) -> Iterator[tuple[Complaint, ...]]:
+    """The complaints of the last ``days`` days as WeChat Pay lists them, a page at a time (window
+    after window), each complaint once: a page holds those not listed before (it may be empty)."""
+    seen: set[str] = set()
+    for begin, end in date_windows(days, today=today):
+        window = functools.partial(list_complaints, client, begin, end, complainted_mchid=complainted_mchid)
+        for page in _pages(lambda offset: window(offset=offset), MAX_PAGES):  # noqa: B023 - used before the next window
+            fresh = []
+            for complaint in page.items:
+                if complaint.complaint_id not in seen:  # an answer may repeat one across pages
+                    seen.add(complaint.complaint_id)
+                    fresh.append(complaint)
+            del page
+            yield tuple(fresh)
+            del fresh
+
+
 def iter_recent_complaints(
     client: WeChatPayClient,
     days: int,
@@ -168,12 +201,8 @@ def iter_recent_complaints(
     complainted_mchid: str | None = None,
 ) -> Iterator[Complaint]:
     """Every complaint of the last ``days`` days, window after window, each once."""
-    seen: set[str] = set()
-    for begin, end in date_windows(days, today=today):
-        for complaint in iter_complaints(client, begin, end, complainted_mchid=complainted_mchid):
-            if complaint.complaint_id not in seen:  # an answer may repeat one across pages
-                seen.add(complaint.complaint_id)
-                yield complaint
+    for page in iter_recent_pages(client, days, today=today, complainted_mchid=complainted_mchid):
+        yield from page
 
 
 def get_complaint(client: WeChatPayClient, complaint_id: str) -> Complaint:
