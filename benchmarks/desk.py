@@ -10,14 +10,18 @@ that changes the changelist) in a throwaway PostgreSQL database.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import gc
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +45,8 @@ ROWS = [
     ("desk: queries per new complaint", "queries_new"),
     ("desk: complaint writes per new one", "writes_new"),
     ("desk: queries per unchanged one", "queries_unchanged"),
-    ("desk: peak memory, sync of N", "sync_memory"),
+    ("desk: answers held at once, sync", "sync_answers"),
+    ("desk: peak memory, sync of N/4, N", "sync_memory"),
     ("desk: changelist, generated rows", "list"),
     ("desk: change page, 300 history", "change_page"),
 ]
@@ -140,7 +145,7 @@ def sync_rows(sandbox: SandboxProcess, row: Callable[..., Any], sizes: list[int]
     return results, notes
 
 
-def memory_row(sandbox: SandboxProcess, row: Callable[..., Any], count: int) -> tuple[Any, str]:
+def memory_row(sandbox: SandboxProcess, row: Callable[..., Any], count: int) -> tuple[Any, Any, str]:
     """Peak traced memory of a sync of ``count`` (and of ``count // 4``) new complaints, against one page.
 
     A small sync runs first, untraced: what a first sync creates once (Django's SQL compiler
@@ -173,21 +178,68 @@ def memory_row(sandbox: SandboxProcess, row: Callable[..., Any], count: int) -> 
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
         # As ``wxpay_complaints sync`` runs it: each complaint passed on (the command prints a line), not kept.
-        result = services.sync(1, on_synced=lambda complaint: None)
+        with _answers_alive() as alive:
+            result = services.sync(1, on_synced=lambda complaint: None)
         peaks[n] = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
         if result.count != n:
             raise RuntimeError(f"the sync synced {result.count} of {n}")
+    held = row(f"{alive.peak} ({alive.peak / LIST_PAGE:.2f} pages)", alive.peak / LIST_PAGE, 1.0, "<= 1 page (50)")
     small, big = peaks[count // 4], peaks[count]
     ratio = big / fetching
-    return row(f"{small / 2**20:.1f}/{big / 2**20:.1f} MiB", ratio, None, "1 page held"), (
-        f"memory: sync of {count // 4} / {count} new complaints after an untraced warm-up sync, each passed to "
-        f"on_synced as the command does (not kept), peak traced above the start; the ratio is the {count} "
-        f"sync's peak to one list page as fetched ({fetching / 2**10:.0f} KiB peak; {kept / 2**10:.0f} KiB of "
-        f"parsed items left after it). The peak grew {(big - small) / (count - count // 4):.0f} B per complaint "
-        f"from {count // 4} to {count}: each id stays for the whole sync (the list's repeat check, about 64 B), "
-        f"and a longer sync meets a worse moment (a page decoded while the arrivals and the workers are full)"
+    return (
+        row(f"{small / 2**20:.1f}/{big / 2**20:.1f} MiB", ratio, None, "reference"),
+        held,
+        (
+            f"memory: sync of {count // 4} / {count} new complaints after an untraced warm-up sync, each passed to "
+            f"on_synced as the command does (not kept), peak traced above the start; the ratio is the {count} "
+            f"sync's peak to one list page as fetched ({fetching / 2**10:.0f} KiB peak; {kept / 2**10:.0f} KiB of "
+            f"parsed items left after it). The peak grew {(big - small) / (count - count // 4):.0f} B per complaint "
+            f"from {count // 4} to {count}: each id stays for the whole sync (the list's repeat check, about 64 B). "
+            f"Answers held at once: list entries parsed and not yet let go (counted by weak references): the page "
+            f"being read, plus the entries of the page before still under way (with the workers and their queue)"
+        ),
     )
+
+
+class _Alive:
+    """How many of WeChat Pay's complaint answers (parsed list entries) are alive, and the most at once."""
+
+    def __init__(self) -> None:
+        self.now = self.peak = 0
+        self.lock = threading.Lock()
+
+    def born(self, answer: Any) -> None:
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        weakref.finalize(answer, self.died)
+
+    def died(self) -> None:
+        with self.lock:
+            self.now -= 1
+
+
+@contextlib.contextmanager
+def _answers_alive() -> Iterator[_Alive]:
+    """Count every ``wechatpay.complaints.Complaint`` parsed meanwhile until it is let go: the
+    answers a sync holds at once, whatever else (compiler caches, threads) the traced peak holds."""
+    from django_wxpay_media.wechatpay import complaints as wc
+
+    alive = _Alive()
+    parse = wc.Complaint.from_json.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type, data: Any, **kwargs: Any) -> Any:
+        answer = parse(cls, data, **kwargs)
+        alive.born(answer)
+        return answer
+
+    wc.Complaint.from_json = classmethod(counted)  # type: ignore[method-assign,assignment]
+    try:
+        yield alive
+    finally:
+        wc.Complaint.from_json = classmethod(parse)  # type: ignore[method-assign,assignment]
+        gc.collect()
 
 
 # -- the list at scale ------------------------------------------------------------------------

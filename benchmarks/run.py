@@ -548,7 +548,7 @@ def _desk(sandbox: SandboxProcess, results: dict[str, Row], notes: list[str], *,
     for count in (200, 2000):
         for key in (f"sync_{count}", f"resync_{count}"):
             results.setdefault(key, Row("", "n/a", "", "full run only"))
-    results["sync_memory"], note = desk.memory_row(sandbox, row, 200 if quick else 2000)
+    results["sync_memory"], results["sync_answers"], note = desk.memory_row(sandbox, row, 200 if quick else 2000)
     notes.append(note)
     if database == "postgres":
         figures, more = desk.list_rows(row, 10_000 if quick else 100_000)
