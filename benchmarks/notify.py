@@ -1,8 +1,7 @@
 """Notifications answered at once (issue 18): ``python -m benchmarks.notify``.
 
 A throwaway project (``django_env``) served on a local port the way a site serves
-Django (worker processes sharing the socket, each with a few threads that keep their
-database connections: ``--processes``, ``--threads``), the sandbox in a child
+Django (worker threads that keep their database connections: ``--threads``), the sandbox in a child
 process. 200 signed new-complaint notifications are POSTed 20 at a time and each
 answer is timed at the sender:
 
@@ -19,9 +18,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing
-import os
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -41,25 +38,23 @@ from benchmarks.sandbox_process import SandboxProcess  # noqa: E402
 
 PATH = "/wxpay/complaints/notify/"
 TARGET_P99 = 0.050
-#: The server's shape: processes sharing the socket, worker threads in each.
-PROCESSES = 2
+#: The server's worker threads (one process).
 THREADS = 4
 
 
 class _Server:
-    """A WSGI server on a free local port, shaped as a site serves Django: ``processes``
-    processes sharing the listening socket, each with ``threads`` worker threads that keep
-    their database connections (``CONN_MAX_AGE``), as gunicorn's threaded workers do.
+    """A WSGI server on a free local port, shaped as a site serves Django: ``threads`` worker
+    threads that keep their database connections (``CONN_MAX_AGE``), as gunicorn's threaded
+    workers do (one worker process here).
 
     Django's development server instead starts a thread per connection, and each opens and
     closes a database connection of its own: a cost of the development server, not of the
     view (measured too, as the reference row).
     """
 
-    def __init__(self, processes: int, threads: int) -> None:
+    def __init__(self, threads: int) -> None:
         from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
         from django.core.wsgi import get_wsgi_application
-        from django.db import connections
 
         class Quiet(WSGIRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
@@ -69,7 +64,7 @@ class _Server:
             # socketserver listens with a backlog of 5: 20 connections at once would overflow it
             # and the kernel retries the SYN after 1 s. A production server listens deeper.
             request_queue_size = 128
-            pool: ThreadPoolExecutor  # one per process: set in _serve_here
+            pool = ThreadPoolExecutor(threads, thread_name_prefix="wxpay-bench-worker")
 
             def process_request(self, request: Any, client_address: Any) -> None:
                 self.pool.submit(self.work, request, client_address)
@@ -85,24 +80,9 @@ class _Server:
         self.server = Pooled(("127.0.0.1", 0), Quiet, allow_reuse_address=False)
         self.server.set_app(get_wsgi_application())
         self.port = self.server.server_address[1]
-        self.children: list[int] = []
-        connections.close_all()  # never shared with a forked child
-        for _ in range(processes - 1):
-            pid = os.fork()
-            if pid == 0:  # a child: serve until killed
-                self._serve_here(threads)
-                os._exit(0)
-            self.children.append(pid)
-        threading.Thread(target=self._serve_here, args=(threads,), name="wxpay-bench-server", daemon=True).start()
-
-    def _serve_here(self, threads: int) -> None:
-        self.server.pool = ThreadPoolExecutor(threads, thread_name_prefix="wxpay-bench-worker")
-        self.server.serve_forever()
+        threading.Thread(target=self.server.serve_forever, name="wxpay-bench-server", daemon=True).start()
 
     def close(self) -> None:
-        for pid in self.children:
-            os.kill(pid, signal.SIGTERM)
-            os.waitpid(pid, 0)
         self.server.shutdown()
         self.server.server_close()
         self.server.pool.shutdown(wait=True)
@@ -162,9 +142,7 @@ def _dev_server() -> tuple[Any, int]:
     return server, server.server_address[1]
 
 
-def run(
-    sandbox: SandboxProcess, count: int, at_once: int, processes: int = PROCESSES, threads: int = THREADS
-) -> tuple[list[Any], list[str]]:
+def run(sandbox: SandboxProcess, count: int, at_once: int, threads: int = THREADS) -> tuple[list[Any], list[str]]:
     """The rows (:class:`benchmarks.run.Row`) and notes of every pass."""
     from django.conf import settings
     from django.db import connection
@@ -197,14 +175,14 @@ def run(
     finally:
         dev.shutdown()
         dev.server_close()
-    server = _Server(processes, threads)
+    server = _Server(threads)
     try:
         times = queued_pass(server.port, at_once)
         alone = queued_pass(server.port, 1)  # what one answer costs, without queueing behind others
     finally:
         server.close()
     p50, p99 = statistics.median(times), _percentile(times, 0.99)
-    shape = f"{processes} processes x {threads} threads, CONN_MAX_AGE"
+    shape = f"{threads} worker threads keeping their database connections"
     rows.append(Row("notify: answer p50, 1 at a time", f"{statistics.median(alone) * 1000:.1f} ms", "", "reference"))
     rows.append(Row("notify: p99, tasks, dev server", f"{_percentile(dev_times, 0.99) * 1000:.1f} ms", "", "reference"))
     rows.append(Row("notify: answer p50, tasks on", f"{p50 * 1000:.1f} ms", "", "reference"))
@@ -231,7 +209,7 @@ def run(
         # such notification is answered 500 and WeChat Pay sends it again. Not a figure to print.
         notes.append("notifications without tasks: not run on SQLite (concurrent writers are refused); see --db")
         return rows, notes
-    server = _Server(1, threads)  # without tasks: override_settings reaches this process's threads only
+    server = _Server(threads)
     port = server.port
     try:
         # Without tasks: the refresh runs in the request.
@@ -271,7 +249,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--at-once", type=int, default=20)
     parser.add_argument("--db", default="postgres", choices=django_env.DATABASES)
-    parser.add_argument("--processes", type=int, default=PROCESSES, help="server processes sharing the socket")
     parser.add_argument("--threads", type=int, default=THREADS, help="worker threads per server process")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="wxpay-notify-bench-"))
@@ -289,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             from benchmarks.run import print_table
 
-            rows, notes = run(sandbox, args.count, args.at_once, args.processes, args.threads)
+            rows, notes = run(sandbox, args.count, args.at_once, args.threads)
             print_table(f"notification benchmark: {args.count}, {args.at_once} at a time, {args.db}", rows, notes)
     finally:
         django_env.drop_databases()
