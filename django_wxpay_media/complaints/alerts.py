@@ -30,7 +30,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.mail import EmailMessage, get_connection
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import formats, timezone, translation
@@ -218,10 +218,15 @@ def offer_arrivals(complaints: list[Complaint], now: datetime.datetime | None = 
     arrived = Alert.objects.filter(kind=Alert.Kind.ARRIVED, occasion="")
     claimed = set(arrived.filter(complaint__in=open_ones).values_list("complaint_id", flat=True))
     fresh = [c for c in open_ones if c.pk not in claimed]
+    # Outside a transaction, a deadlock between two such INSERTs (InnoDB's answer to the same race
+    # on the unique key) rolled back only this INSERT: settle it one by one too.
+    race: tuple[type[Exception], ...] = (
+        (IntegrityError,) if transaction.get_connection().in_atomic_block else (IntegrityError, OperationalError)
+    )
     try:
         with transaction.atomic():
             records = Alert.objects.bulk_create([Alert(complaint=c, kind=Alert.Kind.ARRIVED) for c in fresh])
-    except IntegrityError:  # another process claimed one of them meanwhile
+    except race:  # another process claimed one of them meanwhile
         return [record for c in open_ones for record in offer_events(c, now)]
     staff = _staff_who_may_reply() if records else []
     groups: dict[tuple[str, ...], list[int]] = {}
