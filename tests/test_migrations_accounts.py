@@ -8,11 +8,10 @@ belongs to the default account and keeps its merchant number.
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from django_wxpay_media.complaints.models import Complaint
 from django_wxpay_media.models import FeedbackImage
+from tests.migrating import apps_at, migrate
 
 BEFORE = [("django_wxpay_media", "0002_feedbackimage_claim_token"), ("wxpay_complaints", "0004_notification_state")]
 AFTER = [("django_wxpay_media", "0003_feedbackimage_account"), ("wxpay_complaints", "0005_complaint_account")]
@@ -20,9 +19,7 @@ AFTER = [("django_wxpay_media", "0003_feedbackimage_account"), ("wxpay_complaint
 
 @pytest.mark.django_db(transaction=True)
 def test_rows_of_a_single_account_site_become_the_default_accounts():
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    old = executor.loader.project_state(BEFORE).apps
+    old = apps_at(BEFORE)
     OldImage = old.get_model("django_wxpay_media", "FeedbackImage")
     OldComplaint = old.get_model("wxpay_complaints", "Complaint")
     assert "account" not in {f.name for f in OldImage._meta.get_fields()}
@@ -36,10 +33,8 @@ def test_rows_of_a_single_account_site_become_the_default_accounts():
     )
     OldComplaint.objects.create(complaint_id="200000020261127000001", complainted_mchid="1900000101")
 
-    executor = MigrationExecutor(connection)  # a fresh loader sees the applied migrations
-    executor.migrate(AFTER)
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())  # the rest of the suite expects the latest schema
+    migrate(AFTER)
+    migrate()  # the rest of the suite expects the latest schema
 
     image = FeedbackImage.objects.get()
     assert (image.account, image.mchid, image.sha256) == ("default", "1900000001", "a" * 64)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from django_wxpay_media.complaints import flags
 from django_wxpay_media.complaints.models import Complaint
+from tests.migrating import apps_at, migrate
 
 BEFORE = [("wxpay_complaints", "0007_instant_service_reply")]
 AFTER = [("wxpay_complaints", "0008_complaint_consumer_wrote_at")]
@@ -26,9 +25,7 @@ def at(minute: int) -> dt.datetime:
 
 @pytest.mark.django_db(transaction=True)
 def test_stored_complaints_get_the_consumers_last_message():
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    old = executor.loader.project_state(BEFORE).apps
+    old = apps_at(BEFORE)
     OldComplaint = old.get_model("wxpay_complaints", "Complaint")
     OldHistoryEntry = old.get_model("wxpay_complaints", "HistoryEntry")
     OldNotification = old.get_model("wxpay_complaints", "Notification")
@@ -65,10 +62,8 @@ def test_stored_complaints_get_the_consumers_last_message():
     notified("NOTICE-LATER", 11)
     notified("NOT-STORED", 12)  # a notification whose complaint was never stored: nothing to fill
 
-    executor = MigrationExecutor(connection)  # a fresh loader sees the applied migrations
-    executor.migrate(AFTER)
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())  # the rest of the suite expects the latest schema
+    migrate(AFTER)
+    migrate()  # the rest of the suite expects the latest schema
 
     wrote = dict(Complaint.objects.values_list("complaint_id", "consumer_wrote_at"))
     assert wrote == {
@@ -81,8 +76,6 @@ def test_stored_complaints_get_the_consumers_last_message():
     waiting = set(Complaint.objects.filter(flags.wrote_again_q()).values_list("complaint_id", flat=True))
     assert waiting == {"STEPPED", "NOTIFIED", "NOTICE-LATER"}  # HISTORY-LATER: answered at 8
 
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)  # reversible: the column goes, the rows stay
+    migrate(BEFORE)  # reversible: the column goes, the rows stay
     assert OldComplaint.objects.count() == 5
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    migrate()
