@@ -171,6 +171,15 @@ def _send(alert: Alert, complaint: Complaint, now: datetime.datetime) -> None:
 # -- events ------------------------------------------------------------------------------------------------
 
 
+def _claim_lost() -> tuple[type[Exception], ...]:
+    """The errors of a claim another process made first: the unique constraint's, and, outside a
+    transaction, a deadlock (InnoDB's answer to two INSERTs racing on the unique key, which
+    rolled back only this INSERT; inside a transaction it would have rolled back the caller's)."""
+    if transaction.get_connection().in_atomic_block:
+        return (IntegrityError,)
+    return (IntegrityError, OperationalError)
+
+
 def alert(complaint: Complaint, kind: str, occasion: str = "", *, now: datetime.datetime | None = None) -> Alert | None:
     """Claim the event (kind, occasion) of ``complaint``; if this call won, signal and e-mail it.
 
@@ -182,7 +191,7 @@ def alert(complaint: Complaint, kind: str, occasion: str = "", *, now: datetime.
     try:
         with transaction.atomic():  # a savepoint: the unique constraint settles concurrent claims
             record = Alert.objects.create(complaint=complaint, kind=kind, occasion=occasion)
-    except IntegrityError:
+    except _claim_lost():
         return None
     for _receiver, result in SIGNALS[kind].send_robust(sender=Complaint, complaint=complaint, alert=record):
         if isinstance(result, Exception):
@@ -218,15 +227,10 @@ def offer_arrivals(complaints: list[Complaint], now: datetime.datetime | None = 
     arrived = Alert.objects.filter(kind=Alert.Kind.ARRIVED, occasion="")
     claimed = set(arrived.filter(complaint__in=open_ones).values_list("complaint_id", flat=True))
     fresh = [c for c in open_ones if c.pk not in claimed]
-    # Outside a transaction, a deadlock between two such INSERTs (InnoDB's answer to the same race
-    # on the unique key) rolled back only this INSERT: settle it one by one too.
-    race: tuple[type[Exception], ...] = (
-        (IntegrityError,) if transaction.get_connection().in_atomic_block else (IntegrityError, OperationalError)
-    )
     try:
         with transaction.atomic():
             records = Alert.objects.bulk_create([Alert(complaint=c, kind=Alert.Kind.ARRIVED) for c in fresh])
-    except race:  # another process claimed one of them meanwhile
+    except _claim_lost():  # another process claimed one of them meanwhile
         return [record for c in open_ones for record in offer_events(c, now)]
     staff = _staff_who_may_reply() if records else []
     groups: dict[tuple[str, ...], list[int]] = {}
