@@ -42,6 +42,17 @@ TARGET_P99 = 0.050
 THREADS = 4
 
 
+def _quiet_handler() -> Any:
+    """Django's request handler without a log line per request (both servers use it)."""
+    from django.core.servers.basehttp import WSGIRequestHandler
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Quiet
+
+
 class _Server:
     """A WSGI server on a free local port, shaped as a site serves Django: ``threads`` worker
     threads that keep their database connections (``CONN_MAX_AGE``), as gunicorn's threaded
@@ -53,12 +64,8 @@ class _Server:
     """
 
     def __init__(self, threads: int) -> None:
-        from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
+        from django.core.servers.basehttp import WSGIServer
         from django.core.wsgi import get_wsgi_application
-
-        class Quiet(WSGIRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
 
         class Pooled(WSGIServer):
             # socketserver listens with a backlog of 5: 20 connections at once would overflow it
@@ -77,7 +84,7 @@ class _Server:
                 finally:
                     self.shutdown_request(request)
 
-        self.server = Pooled(("127.0.0.1", 0), Quiet, allow_reuse_address=False)
+        self.server = Pooled(("127.0.0.1", 0), _quiet_handler(), allow_reuse_address=False)
         self.server.set_app(get_wsgi_application())
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, name="wxpay-bench-server", daemon=True).start()
@@ -125,17 +132,13 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 def _dev_server() -> tuple[Any, int]:
     """Django's development server (a thread and a database connection per request), for reference."""
-    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+    from django.core.servers.basehttp import ThreadedWSGIServer
     from django.core.wsgi import get_wsgi_application
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
     class Server(ThreadedWSGIServer):
         request_queue_size = 128  # as _Server's
 
-    server = Server(("127.0.0.1", 0), Quiet, allow_reuse_address=False)
+    server = Server(("127.0.0.1", 0), _quiet_handler(), allow_reuse_address=False)
     server.daemon_threads = True
     server.set_app(get_wsgi_application())
     threading.Thread(target=server.serve_forever, name="wxpay-bench-devserver", daemon=True).start()
