@@ -36,8 +36,13 @@ def step(log_id: str, operate_type: str, when: dt.datetime) -> wc.HistoryEntry:
     )
 
 
+#: One moment for the whole module: two calls of minutes_ago(20) must give the same time, even
+#: when the clock crosses a second between them (in the past of every test, as it is read once).
+_NOW = timezone.now().replace(microsecond=0)
+
+
 def minutes_ago(minutes: int) -> dt.datetime:
-    return timezone.now().replace(microsecond=0) - dt.timedelta(minutes=minutes)
+    return _NOW - dt.timedelta(minutes=minutes)
 
 
 def waits(complaint: Complaint) -> bool:
